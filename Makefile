@@ -1,0 +1,138 @@
+# podsnoop: one build chain
+#   bpf/<t>.bpf.c -> build/bpf/<t>.bpf.o -> build/<t>.skel.h -> build/agent/*.o -> build/podsnoop
+# with -MMD -MP header dependencies on both sides. `make V=1` shows commands.
+#
+#   make            build build/podsnoop
+#   make run        build and run the agent here, printing events (RUN_ARGS=...)
+#   make test       install missing Debian packages, build, run every test
+#   make deps       only install missing Debian packages
+
+.DELETE_ON_ERROR:
+.SUFFIXES:
+.DEFAULT_GOAL := all
+
+OUT        := build
+ARCH       := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+CLANG      ?= clang
+LLVM_STRIP ?= llvm-strip
+BPFTOOL    ?= bpftool
+CC         := gcc
+RUN_ARGS   ?= --output text
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+# Debian packages: to build, and in addition to test.
+PKGS_BUILD := make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev \
+	libcurl4-openssl-dev libcjson-dev libprotobuf-c-dev protobuf-c-compiler libmicrohttpd-dev
+PKGS_TEST  := libcmocka-dev python3 python3-protobuf python3-grpcio protobuf-compiler \
+	containerd runc busybox-static libbpf-tools util-linux e2fsprogs
+
+# vmlinux.h: the checked-in one, or one generated from VMLINUX_BTF=/path.
+ifneq ($(VMLINUX_BTF),)
+VMLINUX_DIR := $(OUT)/vmlinux
+VMLINUX_H   := $(VMLINUX_DIR)/vmlinux.h
+else
+VMLINUX_DIR := bpf/vmlinux/$(ARCH)
+VMLINUX_H   :=
+endif
+
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	-I$(VMLINUX_DIR) -Ibpf
+CFLAGS     := -g -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -std=gnu11 \
+	-I$(OUT)
+LDLIBS     := -lbpf -lelf -lz
+SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+BPF_SRCS   := $(wildcard bpf/*.bpf.c)
+BPF_OBJS   := $(patsubst bpf/%.bpf.c,$(OUT)/bpf/%.bpf.o,$(BPF_SRCS))
+SKELS      := $(patsubst bpf/%.bpf.c,$(OUT)/%.skel.h,$(BPF_SRCS))
+LIB_SRCS   := $(filter-out agent/main.c,$(wildcard agent/*.c)) $(wildcard cgroup/*.c)
+LIB_OBJS   := $(patsubst %.c,$(OUT)/%.o,$(LIB_SRCS))
+MAIN_OBJ   := $(OUT)/agent/main.o
+ASAN_OBJS  := $(patsubst %.c,$(OUT)/asan/%.o,$(LIB_SRCS))
+UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
+UNIT_BINS  := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
+ASAN_BINS  := $(patsubst tests/unit/%.c,$(OUT)/asan/tests/%,$(UNIT_SRCS))
+
+.PHONY: all run test unit deps clean
+all: $(OUT)/podsnoop
+
+deps:
+	@tests/deps.sh $(PKGS_BUILD) $(if $(filter test,$(MAKECMDGOALS)),$(PKGS_TEST))
+
+# Installing packages first must not race the build: order it explicitly.
+ifneq ($(filter run test deps,$(MAKECMDGOALS)),)
+$(BPF_OBJS) $(LIB_OBJS) $(MAIN_OBJ) $(ASAN_OBJS) $(VMLINUX_H): | deps
+endif
+
+$(OUT) $(OUT)/bpf $(OUT)/agent $(OUT)/cgroup $(OUT)/tests $(OUT)/vmlinux \
+$(OUT)/asan/agent $(OUT)/asan/cgroup $(OUT)/asan/tests:
+	$(Q)mkdir -p $@
+
+$(OUT)/vmlinux/vmlinux.h: $(VMLINUX_BTF) | $(OUT)/vmlinux
+	$(call msg,BTF,$@)
+	$(Q)$(BPFTOOL) btf dump file $< format c > $@
+
+$(OUT)/bpf/%.bpf.o: bpf/%.bpf.c $(VMLINUX_H) | $(OUT)/bpf
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -MMD -MP -c $< -o $@
+	$(Q)$(LLVM_STRIP) -g $@ # DWARF is not needed at run time; BTF stays
+
+$(OUT)/%.skel.h: $(OUT)/bpf/%.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
+
+# Skeletons come first so the first build (no .d files yet) finds them.
+$(OUT)/agent/%.o: agent/%.c | $(SKELS) $(OUT)/agent
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(OUT)/cgroup/%.o: cgroup/%.c | $(OUT)/cgroup
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(OUT)/libpodsnoop.a: $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(OUT)/podsnoop: $(MAIN_OBJ) $(OUT)/libpodsnoop.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+# Unit tests, plain and under AddressSanitizer + UBSan.
+$(OUT)/asan/agent/%.o: agent/%.c | $(SKELS) $(OUT)/asan/agent
+	$(call msg,CC-SAN,$@)
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -MMD -MP -c $< -o $@
+
+$(OUT)/asan/cgroup/%.o: cgroup/%.c | $(OUT)/asan/cgroup
+	$(call msg,CC-SAN,$@)
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -MMD -MP -c $< -o $@
+
+$(OUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(OUT)/libpodsnoop.a | $(OUT)/tests
+	$(call msg,TEST,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests/unit -MMD -MP $< $(OUT)/libpodsnoop.a $(LDLIBS) -lcmocka -o $@
+
+$(OUT)/asan/tests/%: tests/unit/%.c tests/unit/unit.h $(ASAN_OBJS) | $(OUT)/asan/tests
+	$(call msg,TEST-SAN,$@)
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -Itests/unit -MMD -MP $< $(ASAN_OBJS) $(LDLIBS) \
+		-lcmocka -o $@
+
+unit: $(UNIT_BINS) $(ASAN_BINS)
+
+run: $(OUT)/podsnoop
+	$(OUT)/podsnoop $(RUN_ARGS)
+
+test: $(OUT)/podsnoop unit
+	@tests/run.sh
+
+clean:
+	rm -rf $(OUT)
+
+-include $(BPF_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(ASAN_OBJS:.o=.d) \
+	$(UNIT_BINS:=.d) $(ASAN_BINS:=.d)

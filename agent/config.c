@@ -1,0 +1,274 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "tracer.h"
+#include "version.h"
+#include "../bpf/exec.h"
+
+void config_defaults(struct ps_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->cmd = CMD_RUN;
+	cfg->output = OUT_NDJSON;
+	cfg->max_args = EXEC_ARGC_DEF;
+	cfg->max_args_bytes = EXEC_ARGS_BYTES_DEF;
+	cfg->drain_ms = 50;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: podsnoop [OPTIONS]            trace and print events\n"
+"       podsnoop probe [--output FMT] show the hooks this kernel offers, per tracer\n"
+"\n"
+"Traces exec (and the other tracers listed below) with eBPF, filtered in the\n"
+"kernel by cgroup and mount namespace, and prints one record per event.\n"
+"\n"
+"Tracers:\n"
+"  -t, --tracers LIST        comma-separated tracers to run (default: all):\n"
+"                            ");
+	for (size_t i = 0; i < tracer_count; i++)
+		fprintf(f, "%s%s", i ? ", " : "", tracer_table[i]->name);
+	fprintf(f, "\n"
+"      --hook TRACER=METHOD  force a hook method instead of the best available\n"
+"                            (see `podsnoop probe`), e.g. --hook exec=sched_btf\n"
+"\n"
+"Selection (in the kernel; a task matches if ANY selector matches):\n"
+"  -c, --cgroup PATH         tasks in this cgroup v2 directory or any descendant,\n"
+"                            also descendants created later. PATH is a directory\n"
+"                            under the cgroup2 mount or relative to its root,\n"
+"                            e.g. /kubepods/besteffort. Repeatable.\n"
+"  -m, --mntns ID            tasks in this mount namespace (the inode number of\n"
+"                            /proc/PID/ns/mnt). Repeatable.\n"
+"      --exclude-host        drop tasks in the agent's own mount namespace\n"
+"\n"
+"Output:\n"
+"  -o, --output FMT          ndjson (default): one JSON object per line;\n"
+"                            text: execsnoop-style columns\n"
+"  -d, --duration SECS       run this long, flush and exit 0 (default: until\n"
+"                            SIGINT or SIGTERM, which also flush and exit 0)\n"
+"\n"
+"exec:\n"
+"      --max-args N          arguments kept per exec, 1..%u (default %u)\n"
+"      --max-args-bytes N    bytes of arguments kept, 64..%u (default %u);\n"
+"                            beyond either limit args_truncated is set\n"
+"\n"
+"Tuning and diagnostics:\n"
+"      --drain-ms N          drain ring buffers every N ms, 1..1000 (default 50);\n"
+"                            the kernel also wakes the agent when 1 MiB is queued\n"
+"  -v, --verbose             more logging; -vv adds libbpf and verifier logs\n"
+"  -V, --version             print the version\n"
+"  -h, --help                this help\n"
+"\n"
+"Examples:\n"
+"  podsnoop                                   all tracers, every task, NDJSON\n"
+"  podsnoop -o text --exclude-host            containers only, as a table\n"
+"  podsnoop -c /kubepods/besteffort -d 30     one QoS class for 30 seconds\n"
+"  podsnoop -m 4026532561 -t exec             one container by mount namespace\n"
+"  podsnoop probe                             which hooks this kernel offers\n"
+"\n"
+"Exit status: 0 on success (also after SIGINT/SIGTERM), 1 when tracing\n"
+"could not start, 2 on bad usage.\n",
+		EXEC_ARGC_CAP, EXEC_ARGC_DEF, EXEC_ARGS_BYTES_CAP, EXEC_ARGS_BYTES_DEF);
+}
+
+static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int bad(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("podsnoop: error: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see --help)\n", stderr);
+	return -EINVAL;
+}
+
+static int parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	if (!s || !*s || *s == '-' || *s == '+')
+		return bad("%s: '%s' is not a number", opt, s ? s : "");
+	v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return bad("%s: '%s' is not a number", opt, s);
+	if (v < min || v > max)
+		return bad("%s: %llu is out of range %" PRIu64 "..%" PRIu64, opt, v, min, max);
+	*out = v;
+	return 0;
+}
+
+static int parse_tracers(struct ps_config *cfg, const char *list)
+{
+	char buf[256], *save = NULL, *tok;
+	int idx;
+
+	if (strlen(list) >= sizeof(buf))
+		return bad("--tracers: list too long");
+	strcpy(buf, list);
+	cfg->tracers = 0;
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		idx = tracer_index(tok);
+		if (idx < 0)
+			return bad("--tracers: unknown tracer '%s'", tok);
+		cfg->tracers |= 1u << idx;
+	}
+	if (!cfg->tracers)
+		return bad("--tracers: empty list");
+	cfg->tracers_given = true;
+	return 0;
+}
+
+static int parse_hook(struct ps_config *cfg, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	char name[64];
+	int idx;
+
+	if (!eq || eq == arg || !eq[1] || (size_t)(eq - arg) >= sizeof(name))
+		return bad("--hook: expected TRACER=METHOD, got '%s'", arg);
+	memcpy(name, arg, (size_t)(eq - arg));
+	name[eq - arg] = '\0';
+	idx = tracer_index(name);
+	if (idx < 0)
+		return bad("--hook: unknown tracer '%s'", name);
+	if (!tracer_method(tracer_table[idx], eq + 1))
+		return bad("--hook: tracer %s has no method '%s'", name, eq + 1);
+	cfg->hooks[idx] = eq + 1;
+	return 0;
+}
+
+enum {
+	OPT_EXCLUDE_HOST = 256,
+	OPT_HOOK,
+	OPT_MAX_ARGS,
+	OPT_MAX_ARGS_BYTES,
+	OPT_DRAIN_MS,
+};
+
+int config_parse(struct ps_config *cfg, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "tracers", required_argument, NULL, 't' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "cgroup", required_argument, NULL, 'c' },
+		{ "mntns", required_argument, NULL, 'm' },
+		{ "exclude-host", no_argument, NULL, OPT_EXCLUDE_HOST },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "hook", required_argument, NULL, OPT_HOOK },
+		{ "max-args", required_argument, NULL, OPT_MAX_ARGS },
+		{ "max-args-bytes", required_argument, NULL, OPT_MAX_ARGS_BYTES },
+		{ "drain-ms", required_argument, NULL, OPT_DRAIN_MS },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	uint64_t v;
+	char *end;
+	int c, err;
+
+	config_defaults(cfg);
+	if (argc > 1 && strcmp(argv[1], "probe") == 0) {
+		cfg->cmd = CMD_PROBE;
+		argv++;
+		argc--;
+	}
+	optind = 1;
+	opterr = 0; /* we print our own one-line errors */
+	while ((c = getopt_long(argc, argv, ":t:o:c:m:d:vVh", opts, NULL)) != -1) {
+		err = 0;
+		switch (c) {
+		case 't':
+			err = parse_tracers(cfg, optarg);
+			break;
+		case 'o':
+			if (strcmp(optarg, "ndjson") == 0)
+				cfg->output = OUT_NDJSON;
+			else if (strcmp(optarg, "text") == 0)
+				cfg->output = OUT_TEXT;
+			else
+				err = bad("--output: '%s' is not ndjson or text", optarg);
+			break;
+		case 'c':
+			if (cfg->n_cgroups >= CFG_MAX_SELECT)
+				err = bad("--cgroup: at most %d", CFG_MAX_SELECT);
+			else if (!*optarg)
+				err = bad("--cgroup: empty path");
+			else
+				cfg->cgroups[cfg->n_cgroups++] = optarg;
+			break;
+		case 'm':
+			if (cfg->n_mntns >= CFG_MAX_SELECT)
+				err = bad("--mntns: at most %d", CFG_MAX_SELECT);
+			else if (!(err = parse_u64("--mntns", optarg, 1, UINT64_MAX, &v)))
+				cfg->mntns[cfg->n_mntns++] = v;
+			break;
+		case OPT_EXCLUDE_HOST:
+			cfg->exclude_host = true;
+			break;
+		case 'd':
+			errno = 0;
+			cfg->duration = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !isfinite(cfg->duration) ||
+			    cfg->duration <= 0 || cfg->duration > 1e9)
+				err = bad("--duration: '%s' is not a positive number of seconds",
+					  optarg);
+			break;
+		case OPT_HOOK:
+			err = parse_hook(cfg, optarg);
+			break;
+		case OPT_MAX_ARGS:
+			if (!(err = parse_u64("--max-args", optarg, 1, EXEC_ARGC_CAP, &v)))
+				cfg->max_args = (uint32_t)v;
+			break;
+		case OPT_MAX_ARGS_BYTES:
+			if (!(err = parse_u64("--max-args-bytes", optarg, 64, EXEC_ARGS_BYTES_CAP, &v)))
+				cfg->max_args_bytes = (uint32_t)v;
+			break;
+		case OPT_DRAIN_MS:
+			if (!(err = parse_u64("--drain-ms", optarg, 1, 1000, &v)))
+				cfg->drain_ms = (uint32_t)v;
+			break;
+		case 'v':
+			cfg->verbose++;
+			break;
+		case 'V':
+			printf("podsnoop %s\n", PODSNOOP_VERSION);
+			return 1;
+		case 'h':
+			usage(stdout);
+			return 1;
+		case ':':
+			err = bad("%s needs a value", argv[optind - 1]);
+			break;
+		default:
+			if (optopt)
+				err = bad("unknown option '-%c'", optopt);
+			else
+				err = bad("unknown option '%s'", argv[optind - 1]);
+			break;
+		}
+		if (err)
+			return err;
+	}
+	if (optind < argc)
+		return bad("unexpected argument '%s'", argv[optind]);
+	if (!cfg->tracers)
+		cfg->tracers = (1u << tracer_count) - 1;
+	if (cfg->cmd == CMD_PROBE && (cfg->n_cgroups || cfg->n_mntns || cfg->duration > 0))
+		return bad("probe takes only --output, --hook and --verbose");
+	return 0;
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* The agent's settings, as parsed from the command line. */
+#ifndef PS_CONFIG_H
+#define PS_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* kernel-internal type names have no place in user space (bpftool does the same) */
+#pragma GCC poison u8 u16 u32 u64 s8 s16 s32 s64
+
+#define CFG_MAX_SELECT 256	/* --cgroup / --mntns entries */
+#define CFG_MAX_TRACERS 16
+
+enum ps_cmd { CMD_RUN, CMD_PROBE };
+enum ps_output { OUT_NDJSON, OUT_TEXT };
+
+struct ps_config {
+	enum ps_cmd cmd;
+	uint32_t tracers;		/* bit i: tracer_table[i] selected */
+	bool tracers_given;		/* --tracers was used: a failing tracer is fatal */
+	enum ps_output output;
+	const char *cgroups[CFG_MAX_SELECT];
+	int n_cgroups;
+	uint64_t mntns[CFG_MAX_SELECT];
+	int n_mntns;
+	bool exclude_host;
+	double duration;		/* seconds; 0: until SIGINT/SIGTERM */
+	int verbose;
+	const char *hooks[CFG_MAX_TRACERS]; /* --hook: forced method per tracer */
+	uint32_t max_args;
+	uint32_t max_args_bytes;
+	uint32_t drain_ms;		/* ring buffer drain period */
+};
+
+void config_defaults(struct ps_config *cfg);
+
+/*
+ * Parse argv into cfg. Returns 0 to run, 1 when --help/--version was handled
+ * (exit 0), -EINVAL after printing a one-line error (exit 2).
+ */
+int config_parse(struct ps_config *cfg, int argc, char **argv);
+
+#endif

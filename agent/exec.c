@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* exec tracer, user side: hook choice, configuration, decoding. */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <bpf/bpf.h>
+
+#include "exec.h"
+#include "exec.skel.h"
+#include "clock.h"
+#include "kfeatures.h"
+#include "filter.h"
+#include "log.h"
+#include "loop.h"
+
+#define EXEC_RINGBUF_BYTES (8u << 20)
+/* an exec still in flight after this long was killed or changed tid */
+#define EXEC_PENDING_MAX_AGE_NS (10ull * 1000000000ull)
+
+static struct exec_bpf *skel;
+static const struct tracer_env *env;
+static uint64_t malformed, orphaned;
+
+static bool have_syscalls(void)
+{
+	return feat_tracepoint("syscalls", "sys_enter_execve") &&
+	       feat_tracepoint("syscalls", "sys_exit_execve");
+}
+
+static bool have_sched_btf(void)
+{
+	return feat_tp_btf("sched_process_exec");
+}
+
+static bool have_sched_raw(void)
+{
+	return feat_tracepoint("sched", "sched_process_exec");
+}
+
+static const struct hook_method methods[] = {
+	{ "syscalls", "tracepoint syscalls/sys_{enter,exit}_execve{,at}", have_syscalls },
+	{ "sched_btf", "tp_btf sched_process_exec (successes only)", have_sched_btf },
+	{ "sched_raw", "raw_tp sched_process_exec (successes only)", have_sched_raw },
+};
+
+int exec_decode(const void *data, size_t size, uint32_t max_args, struct exec_view *v)
+{
+	const struct exec_event *e = data;
+	const char *a, *end, *last_end;
+	uint32_t argc = 0;
+
+	if (size < EXEC_EVENT_HDR_SIZE || e->filename_len > EXEC_FILENAME_MAX ||
+	    e->args_len > 2 * EXEC_ARGS_BYTES_CAP ||
+	    EXEC_EVENT_HDR_SIZE + (size_t)e->filename_len + e->args_len > size)
+		return -EINVAL;
+	memset(v, 0, sizeof(*v));
+	v->e = e;
+	v->filename = e->buf;
+	v->filename_len = strnlen(e->buf, e->filename_len);
+	v->args = e->buf + e->filename_len;
+	v->args_truncated = e->flags & EXEC_F_ARGS_TRUNCATED;
+
+	/* count whole arguments; a tail without its NUL was cut by the kernel */
+	a = v->args;
+	end = a + e->args_len;
+	last_end = a;
+	while (a < end) {
+		const char *nul = memchr(a, '\0', (size_t)(end - a));
+
+		if (!nul) {
+			v->args_truncated = true;
+			break;
+		}
+		if (argc == max_args) {
+			v->args_truncated = true;
+			break;
+		}
+		argc++;
+		a = nul + 1;
+		last_end = a;
+	}
+	v->argc = argc;
+	v->args_len = (size_t)(last_end - v->args);
+	v->wall_ns = clock_wall_from_boot(e->ts_ns);
+	return 0;
+}
+
+static int handle_event(void *ctx, void *data, size_t size)
+{
+	struct exec_view v;
+
+	(void)ctx;
+	if (exec_decode(data, size, env->cfg->max_args, &v)) {
+		malformed++;
+		return 0;
+	}
+	out_exec(&v);
+	return 0;
+}
+
+static int exec_start(const struct tracer_env *e, const struct hook_method *m)
+{
+	bool syscalls = m->available == have_syscalls;
+	struct bpf_program *p;
+	int err;
+
+	env = e;
+	skel = exec_bpf__open();
+	if (!skel)
+		return -errno;
+
+	bpf_object__for_each_program(p, skel->obj)
+		bpf_program__set_autoload(p, false);
+	if (syscalls) {
+		bpf_program__set_autoload(skel->progs.ps_exec_enter, true);
+		bpf_program__set_autoload(skel->progs.ps_exec_exit, true);
+		/* execveat arrived in 3.19; some architectures lack it */
+		if (feat_tracepoint("syscalls", "sys_enter_execveat")) {
+			bpf_program__set_autoload(skel->progs.ps_execat_enter, true);
+			bpf_program__set_autoload(skel->progs.ps_execat_exit, true);
+		}
+		/* follow an exec from a non-leader thread to its new tid */
+		if (have_sched_raw())
+			bpf_program__set_autoload(skel->progs.ps_exec_rekey, true);
+	} else if (m->available == have_sched_btf) {
+		bpf_program__set_autoload(skel->progs.ps_exec_btf, true);
+	} else {
+		bpf_program__set_autoload(skel->progs.ps_exec_raw, true);
+	}
+
+	skel->rodata->targ_max_args = e->cfg->max_args;
+	skel->rodata->targ_max_args_bytes = e->cfg->max_args_bytes;
+	skel->rodata->ps_wakeup_bytes = EXEC_RINGBUF_BYTES / 8;
+	err = bpf_map__set_max_entries(skel->maps.ps_exec_rb, EXEC_RINGBUF_BYTES);
+	if (!err)
+		err = filter_reuse_maps(skel->obj);
+	if (!err)
+		err = exec_bpf__load(skel);
+	if (!err)
+		err = exec_bpf__attach(skel);
+	if (!err)
+		err = loop_add_ring(bpf_map__fd(skel->maps.ps_exec_rb), handle_event, NULL);
+	return err;
+}
+
+static void exec_detach(void)
+{
+	if (skel)
+		exec_bpf__detach(skel);
+}
+
+static void exec_destroy(void)
+{
+	exec_bpf__destroy(skel);
+	skel = NULL;
+}
+
+static int exec_stats_fd(void)
+{
+	return skel ? bpf_map__fd(skel->maps.ps_stats) : -1;
+}
+
+/*
+ * Sweep in-flight entries whose exit never came (the task was killed inside
+ * execve, or the kernel lacks the re-keying hook); they are lost execs.
+ */
+static void exec_tick(uint64_t boot_ns)
+{
+	static struct exec_event val;
+	__u32 key, next, *prev = NULL;
+	int fd;
+
+	if (!skel)
+		return;
+	fd = bpf_map__fd(skel->maps.ps_exec_pending);
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &val) == 0 && boot_ns > val.ts_ns &&
+		    boot_ns - val.ts_ns > EXEC_PENDING_MAX_AGE_NS &&
+		    bpf_map_delete_elem(fd, &key) == 0) {
+			orphaned++;
+			prev = NULL; /* the walk restarts after a delete */
+		}
+	}
+}
+
+static void exec_user_stats(struct ps_stats *s)
+{
+	s->v[PS_STAT_MAP_FULL] += orphaned;
+	s->v[PS_STAT_READ_ERR] += malformed;
+}
+
+const struct tracer exec_tracer = {
+	.name = "exec",
+	.methods = methods,
+	.n_methods = sizeof(methods) / sizeof(methods[0]),
+	.start = exec_start,
+	.detach = exec_detach,
+	.destroy = exec_destroy,
+	.stats_fd = exec_stats_fd,
+	.tick = exec_tick,
+	.user_stats = exec_user_stats,
+};

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * What this kernel offers eBPF, asked once and cached: tracefs, tracepoints,
+ * BTF types, kprobes and BPF trampolines. Tracers' hook methods are built
+ * from these answers.
+ */
+#ifndef PS_KFEATURES_H
+#define PS_KFEATURES_H
+
+#include <stdbool.h>
+
+/* Mount tracefs at /sys/kernel/tracing if it is not mounted; -errno. */
+int feat_tracefs_ensure(void);
+const char *feat_tracefs_path(void);	/* "" until feat_tracefs_ensure() */
+bool feat_tracefs_mounted_by_us(void);
+
+bool feat_tracepoint(const char *category, const char *name);
+bool feat_btf(void);			/* /sys/kernel/btf/vmlinux is usable */
+/* A BTF-typed tracepoint (tp_btf/<name>): needs the btf_trace_<name> typedef. */
+bool feat_tp_btf(const char *name);
+bool feat_btf_type(const char *name, int kind);
+/* kprobes: the kernel has them (kprobe_events) and can probe func. */
+bool feat_kprobe(const char *func);
+/* fentry/fexit: BPF trampolines work here and func has BTF. */
+bool feat_fentry(const char *func);
+
+#endif

@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <bpf/libbpf.h>
+
+#include "log.h"
+
+static enum log_level cur_level = LOG_INFO;
+
+void log_set_level(enum log_level level)
+{
+	cur_level = level;
+}
+
+enum log_level log_get_level(void)
+{
+	return cur_level;
+}
+
+static const char *const names[] = {
+	[LOG_ERROR] = "error", [LOG_WARN] = "warning", [LOG_INFO] = "info",
+	[LOG_DEBUG] = "debug", [LOG_LIBBPF] = "libbpf",
+};
+
+static void vlog(enum log_level level, const char *fmt, va_list ap)
+{
+	char buf[4096];
+	size_t n;
+
+	if (level > cur_level)
+		return;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	while (n && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	/* one write per line keeps lines whole when several threads log */
+	fprintf(stderr, "podsnoop: %s: %s\n", names[level], buf);
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(level, fmt, ap);
+	va_end(ap);
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	/* libbpf warnings matter at any verbosity; its info and debug need -vv */
+	vlog(level == LIBBPF_WARN ? LOG_WARN : LOG_LIBBPF, fmt, ap);
+	return 0;
+}
+
+void log_route_libbpf(void)
+{
+	libbpf_set_print(libbpf_print);
+}

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* The agent's one logger: stderr, "podsnoop: <level>: message". */
+#ifndef PS_LOG_H
+#define PS_LOG_H
+
+enum log_level {
+	LOG_ERROR,
+	LOG_WARN,
+	LOG_INFO,
+	LOG_DEBUG,
+	LOG_LIBBPF, /* -vv: libbpf's debug output, verifier logs included */
+};
+
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Route libbpf's messages into this logger. */
+void log_route_libbpf(void);
+
+#define pr_err(...) log_msg(LOG_ERROR, __VA_ARGS__)
+#define pr_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define pr_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define pr_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+
+#endif

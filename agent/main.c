@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* podsnoop: flags, start, the event loop, orderly stop. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+
+#include "../cgroup/cgroup.h"
+#include "clock.h"
+#include "config.h"
+#include "kfeatures.h"
+#include "filter.h"
+#include "jsonw.h"
+#include "log.h"
+#include "loop.h"
+#include "output.h"
+#include "tracer.h"
+
+static struct ps_config cfg;
+static bool started[CFG_MAX_TRACERS];
+/* what the loss records have reported so far, per tracer and stage */
+static uint64_t reported_lost[CFG_MAX_TRACERS], reported_map_full[CFG_MAX_TRACERS];
+
+static void report_losses(void)
+{
+	uint64_t wall = clock_wall_from_boot(clock_now_ns(CLOCK_BOOTTIME));
+	struct ps_stats s;
+
+	for (size_t i = 0; i < tracer_count; i++) {
+		const struct tracer *t = tracer_table[i];
+
+		if (!started[i] || tracer_read_stats(t, &s))
+			continue;
+		if (s.v[PS_STAT_LOST] > reported_lost[i]) {
+			struct loss_rec l = { wall, t->name, "kernel_ringbuf",
+					      s.v[PS_STAT_LOST] - reported_lost[i],
+					      s.v[PS_STAT_LOST] };
+
+			out_loss(&l);
+			reported_lost[i] = s.v[PS_STAT_LOST];
+		}
+		if (s.v[PS_STAT_MAP_FULL] > reported_map_full[i]) {
+			struct loss_rec l = { wall, t->name, "kernel_map_full",
+					      s.v[PS_STAT_MAP_FULL] - reported_map_full[i],
+					      s.v[PS_STAT_MAP_FULL] };
+
+			out_loss(&l);
+			reported_map_full[i] = s.v[PS_STAT_MAP_FULL];
+		}
+	}
+}
+
+static void on_tick(void)
+{
+	uint64_t now = clock_now_ns(CLOCK_BOOTTIME);
+
+	clock_sync();
+	for (size_t i = 0; i < tracer_count; i++)
+		if (started[i] && tracer_table[i]->tick)
+			tracer_table[i]->tick(now);
+	report_losses();
+	out_flush();
+}
+
+static const struct loop_hooks hooks = {
+	.after_drain = out_flush,
+	.tick = on_tick,
+};
+
+static void print_summary(void)
+{
+	struct ps_stats s;
+
+	for (size_t i = 0; i < tracer_count; i++) {
+		if (!started[i] || tracer_read_stats(tracer_table[i], &s))
+			continue;
+		/* a loss is never quiet: warn when anything was dropped */
+		log_msg(s.v[PS_STAT_LOST] || s.v[PS_STAT_MAP_FULL] ? LOG_WARN : LOG_INFO,
+			"%s: seen %llu, filtered %llu, emitted %llu, lost %llu (ring buffer full), "
+			"%llu (map full), read errors %llu",
+			tracer_table[i]->name, (unsigned long long)s.v[PS_STAT_SEEN],
+			(unsigned long long)s.v[PS_STAT_FILTERED],
+			(unsigned long long)s.v[PS_STAT_EMITTED], (unsigned long long)s.v[PS_STAT_LOST],
+			(unsigned long long)s.v[PS_STAT_MAP_FULL],
+			(unsigned long long)s.v[PS_STAT_READ_ERR]);
+	}
+}
+
+/* Load --cgroup/--mntns/--exclude-host into the filter maps. Exit code or 0. */
+static int apply_selection(void)
+{
+	char abs[PATH_MAX], rel[PATH_MAX];
+	struct cg_layout layout;
+	struct stat st;
+	uint64_t id;
+	int err;
+
+	if (cfg.n_cgroups) {
+		err = cg_layout_detect(&layout);
+		if (err) {
+			pr_err("cannot read the mount table: %s", strerror(-err));
+			return 1;
+		}
+		for (int i = 0; i < cfg.n_cgroups; i++) {
+			err = cg_resolve(&layout, cfg.cgroups[i], abs, sizeof(abs), rel, sizeof(rel));
+			if (err == -ENODEV) {
+				pr_err("--cgroup %s: cgroup2 is not mounted on this node", cfg.cgroups[i]);
+				return 2;
+			}
+			if (err) {
+				pr_err("--cgroup %s: not a cgroup v2 directory under %s: %s",
+				       cfg.cgroups[i], layout.v2_mount,
+				       err == -EXDEV ? "not on cgroup2" : strerror(-err));
+				return 2;
+			}
+			err = cg_id_from_path(abs, &id);
+			if (!err)
+				err = filter_add_cgroup(id, cg_level(rel));
+			if (err) {
+				pr_err("--cgroup %s: %s", cfg.cgroups[i], strerror(-err));
+				return 1;
+			}
+			pr_debug("selecting cgroup %s (id %llu, level %d)", rel,
+				 (unsigned long long)id, cg_level(rel));
+		}
+	}
+	for (int i = 0; i < cfg.n_mntns; i++) {
+		err = filter_add_mntns(cfg.mntns[i]);
+		if (err) {
+			pr_err("--mntns %llu: %s", (unsigned long long)cfg.mntns[i], strerror(-err));
+			return 1;
+		}
+	}
+	if (cfg.exclude_host) {
+		/* /proc/1/ns/mnt may be unreadable; our own is the host's when run as a host agent */
+		if (stat("/proc/self/ns/mnt", &st)) {
+			pr_err("--exclude-host: /proc/self/ns/mnt: %s", strerror(errno));
+			return 1;
+		}
+		err = filter_exclude_host(st.st_ino);
+		if (err) {
+			pr_err("--exclude-host: %s", strerror(-err));
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int start_tracers(void)
+{
+	struct tracer_env env = { .cfg = &cfg };
+	int n = 0, err;
+
+	for (size_t i = 0; i < tracer_count; i++) {
+		const struct tracer *t = tracer_table[i];
+		const struct hook_method *m;
+
+		if (!(cfg.tracers & (1u << i)))
+			continue;
+		m = tracer_choose(t, cfg.hooks[i]);
+		if (!m) {
+			if (cfg.hooks[i])
+				pr_err("%s: hook method %s is not available on this kernel "
+				       "(see `podsnoop probe`)", t->name, cfg.hooks[i]);
+			else
+				pr_err("%s: no hook this kernel offers (see `podsnoop probe`)",
+				       t->name);
+			if (cfg.tracers_given || cfg.hooks[i])
+				return -ENOTSUP;
+			continue;
+		}
+		err = t->start(&env, m);
+		if (err) {
+			pr_err("%s: cannot start with %s (%s): %s", t->name, m->name, m->hooks,
+			       strerror(-err));
+			t->destroy();
+			if (cfg.tracers_given)
+				return err;
+			continue;
+		}
+		started[i] = true;
+		n++;
+		pr_info("%s: tracing with %s (%s)", t->name, m->name, m->hooks);
+	}
+	return n ? 0 : -ENOENT;
+}
+
+static void stop_tracers(void)
+{
+	/* stop producing first, then read out everything already queued */
+	for (size_t i = 0; i < tracer_count; i++)
+		if (started[i])
+			tracer_table[i]->detach();
+	while (loop_drain() > 0)
+		;
+	report_losses();
+	out_flush();
+	print_summary();
+	for (size_t i = 0; i < tracer_count; i++)
+		if (started[i])
+			tracer_table[i]->destroy();
+}
+
+static int run(void)
+{
+	struct rlimit unlimited = { RLIM_INFINITY, RLIM_INFINITY };
+	int err, ret;
+
+	/* memcg-accounted kernels (5.11+) ignore it; without CAP_SYS_RESOURCE it fails */
+	if (setrlimit(RLIMIT_MEMLOCK, &unlimited))
+		pr_debug("cannot raise RLIMIT_MEMLOCK (%s); fine on 5.11+", strerror(errno));
+	err = feat_tracefs_ensure();
+	if (err)
+		pr_warn("tracefs is not mounted and mounting it failed (%s): tracepoint "
+			"hooks will be unavailable", strerror(-err));
+	else if (feat_tracefs_mounted_by_us())
+		pr_info("mounted tracefs at %s", feat_tracefs_path());
+	clock_sync();
+
+	err = filter_init();
+	if (err) {
+		pr_err("cannot create BPF maps: %s%s", strerror(-err),
+		       err == -EPERM ? " (needs root, or CAP_BPF and CAP_PERFMON)" : "");
+		return 1;
+	}
+	ret = apply_selection();
+	if (ret)
+		goto out_filter;
+
+	setvbuf(stdout, NULL, _IOFBF, 1 << 20);
+	out_add_sink(cfg.output == OUT_TEXT ? &text_sink : &ndjson_sink, stdout);
+
+	err = loop_init(cfg.drain_ms);
+	if (err) {
+		pr_err("event loop: %s", strerror(-err));
+		ret = 1;
+		goto out_loop;
+	}
+	err = start_tracers();
+	if (err) {
+		if (err == -ENOENT)
+			pr_err("no tracer could start");
+		ret = 1;
+		goto out_tracers;
+	}
+	pr_info("ready");
+
+	err = loop_run(cfg.duration, &hooks);
+	if (err < 0) {
+		pr_err("event loop: %s", strerror(-err));
+		ret = 1;
+	}
+out_tracers:
+	stop_tracers();
+out_loop:
+	loop_free();
+out_filter:
+	filter_free();
+	return ret;
+}
+
+static int probe(void)
+{
+	struct cg_layout layout = { 0 };
+	struct utsname uts;
+	int err;
+
+	uname(&uts);
+	err = feat_tracefs_ensure();
+	cg_layout_detect(&layout);
+	if (cfg.output == OUT_NDJSON) {
+		struct jw w;
+
+		jw_begin(&w, stdout);
+		jw_cstr(&w, "type", "kernel");
+		jw_cstr(&w, "release", uts.release);
+		jw_bool(&w, "btf", feat_btf());
+		jw_cstr(&w, "tracefs", err ? "" : feat_tracefs_path());
+		jw_cstr(&w, "cgroup_mode", cg_mode_name(layout.mode));
+		jw_cstr(&w, "cgroup2_mount", layout.v2_mount);
+		jw_end(&w);
+	} else {
+		printf("kernel   %s\nbtf      %s\ntracefs  %s%s\ncgroups  %s%s%s\n\n", uts.release,
+		       feat_btf() ? "yes (/sys/kernel/btf/vmlinux)" : "NO: CO-RE cannot work",
+		       err ? "not mounted: " : feat_tracefs_path(), err ? strerror(-err) : "",
+		       cg_mode_name(layout.mode), layout.v2_mount[0] ? ", cgroup2 at " : "",
+		       layout.v2_mount);
+	}
+	for (size_t i = 0; i < tracer_count; i++) {
+		const struct tracer *t = tracer_table[i];
+		const struct hook_method *chosen = tracer_choose(t, cfg.hooks[i]);
+
+		if (cfg.output == OUT_NDJSON) {
+			struct jw w;
+
+			jw_begin(&w, stdout);
+			jw_cstr(&w, "type", "probe");
+			jw_cstr(&w, "tracer", t->name);
+			jw_cstr(&w, "chosen", chosen ? chosen->name : "");
+			jw_arr_open(&w, "methods");
+			for (size_t j = 0; j < t->n_methods; j++) {
+				jw_obj_open(&w, NULL);
+				jw_cstr(&w, "name", t->methods[j].name);
+				jw_cstr(&w, "hooks", t->methods[j].hooks);
+				jw_bool(&w, "available", t->methods[j].available());
+				jw_obj_close(&w);
+			}
+			jw_arr_close(&w);
+			jw_end(&w);
+			continue;
+		}
+		printf("%s: %s\n", t->name, chosen ? chosen->name : "NO HOOK AVAILABLE");
+		for (size_t j = 0; j < t->n_methods; j++) {
+			const struct hook_method *m = &t->methods[j];
+
+			printf("  %s %-10s %-9s %s\n", m == chosen ? "*" : " ", m->name,
+			       m->available() ? "available" : "missing", m->hooks);
+		}
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int err = config_parse(&cfg, argc, argv);
+
+	if (err)
+		return err > 0 ? 0 : 2;
+	log_set_level(cfg.verbose >= 2 ? LOG_LIBBPF : cfg.verbose ? LOG_DEBUG : LOG_INFO);
+	log_route_libbpf();
+	return cfg.cmd == CMD_PROBE ? probe() : run();
+}

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Records leave the agent through sinks (NDJSON, text; later the shipper).
+ * Each record type has one explicit function per sink, fed with a decoded
+ * view that points into the ring buffer: nothing is copied or allocated.
+ */
+#ifndef PS_OUTPUT_H
+#define PS_OUTPUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "../bpf/exec.h"
+
+struct exec_view {
+	const struct exec_event *e;
+	uint64_t wall_ns;
+	const char *filename;
+	size_t filename_len;	/* without the NUL */
+	const char *args;	/* argc NUL-terminated strings, back to back */
+	size_t args_len;
+	uint32_t argc;
+	bool args_truncated;
+};
+
+struct loss_rec {
+	uint64_t wall_ns;
+	const char *tracer;
+	const char *stage;	/* kernel_ringbuf, kernel_map_full, ... */
+	uint64_t count;		/* since the previous loss record of this kind */
+	uint64_t total;		/* since start */
+};
+
+struct sink_ops {
+	void (*exec)(void *priv, const struct exec_view *v);
+	void (*loss)(void *priv, const struct loss_rec *l);
+	void (*flush)(void *priv);
+};
+
+int out_add_sink(const struct sink_ops *ops, void *priv);
+void out_exec(const struct exec_view *v);
+void out_loss(const struct loss_rec *l);
+void out_flush(void);
+
+/* Local outputs, writing to f. */
+extern const struct sink_ops ndjson_sink;
+extern const struct sink_ops text_sink;
+
+/* Name of an exec hook method for records. */
+const char *exec_method_name(uint32_t method);
+
+#endif

@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Text output: execsnoop-style columns for a terminal. */
+#include <string.h>
+#include <time.h>
+
+#include "output.h"
+
+/* Print bytes with anything unprintable escaped, so a line stays one line. */
+static void put_escaped(FILE *f, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '\\')
+			fputs("\\\\", f);
+		else if (c < 0x20 || c == 0x7f)
+			fprintf(f, "\\x%02x", c);
+		else
+			putc_unlocked(c, f);
+	}
+}
+
+static void put_time(FILE *f, uint64_t wall_ns)
+{
+	time_t secs = (time_t)(wall_ns / 1000000000ull);
+	struct tm tm;
+	char buf[16];
+
+	localtime_r(&secs, &tm);
+	strftime(buf, sizeof(buf), "%H:%M:%S", &tm);
+	fputs(buf, f);
+}
+
+static bool header_done;
+
+static void text_exec(void *priv, const struct exec_view *v)
+{
+	const struct exec_event *e = v->e;
+	const char *a = v->args;
+	FILE *f = priv;
+
+	if (!header_done) {
+		fprintf(f, "%-8s %-16s %-7s %-7s %4s %s\n", "TIME", "PCOMM", "PID", "PPID", "RET",
+			"ARGS");
+		header_done = true;
+	}
+	put_time(f, v->wall_ns);
+	putc_unlocked(' ', f);
+	fprintf(f, "%-16.16s %-7u %-7u %4d ", e->comm, e->pid, e->ppid, e->retval);
+	if (!v->argc) /* execve(path, NULL, ...): show what ran */
+		put_escaped(f, v->filename, v->filename_len);
+	for (uint32_t i = 0; i < v->argc; i++) {
+		size_t n = strlen(a);
+
+		if (i)
+			putc_unlocked(' ', f);
+		put_escaped(f, a, n);
+		a += n + 1;
+	}
+	if (v->args_truncated)
+		fputs(" ...", f);
+	putc_unlocked('\n', f);
+}
+
+static void text_loss(void *priv, const struct loss_rec *l)
+{
+	fprintf(priv, "# LOST %llu %s events (%s), %llu since start\n",
+		(unsigned long long)l->count, l->tracer, l->stage, (unsigned long long)l->total);
+}
+
+static void text_flush(void *priv)
+{
+	fflush(priv);
+}
+
+const struct sink_ops text_sink = {
+	.exec = text_exec,
+	.loss = text_loss,
+	.flush = text_flush,
+};

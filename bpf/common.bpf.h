@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * What every tracer's BPF program shares: the selection check against the
+ * filter maps, the counters and ring buffer submission with batched wakeups.
+ * Include after vmlinux.h and the libbpf BPF headers.
+ */
+#ifndef PS_COMMON_BPF_H
+#define PS_COMMON_BPF_H
+
+#include "common.h"
+
+/*
+ * The filter maps are created once by the agent and handed to every tracer
+ * object with bpf_map__reuse_fd() before load, so one selection (and its
+ * updates as pods come and go) applies to all tracers at once.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ps_filter_cfg);
+} ps_filter_cfg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PS_FILTER_MAX_IDS);
+	__type(key, __u64);
+	__type(value, __u8);
+} ps_cgroup_ids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PS_FILTER_MAX_IDS);
+	__type(key, __u64);
+	__type(value, __u8);
+} ps_mntns_ids SEC(".maps");
+
+/* Per object: each tracer counts its own events. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ps_stats);
+} ps_stats SEC(".maps");
+
+/*
+ * Wake the reader only once this much is queued; the agent also drains the
+ * ring on a short timer. A wakeup per event costs more than the event itself
+ * on slow-syscall VMs. Set by the agent before load.
+ */
+const volatile __u64 ps_wakeup_bytes = 1 << 20;
+
+static __always_inline struct ps_stats *ps_stats_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&ps_stats, &zero);
+}
+
+static __always_inline void ps_count(struct ps_stats *s, enum ps_stat which)
+{
+	/* Per-CPU slot: a plain increment is enough. */
+	if (s)
+		s->v[which]++;
+}
+
+static __always_inline __u64 ps_task_mntns(struct task_struct *task)
+{
+	return BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+}
+
+/*
+ * Is the current task selected? Selections are a union: a task matches when
+ * its cgroup is (under) a selected cgroup or its mount namespace is selected.
+ * --exclude-host then removes tasks in the host mount namespace.
+ */
+static __always_inline bool ps_current_selected(void)
+{
+	struct ps_filter_cfg *cfg;
+	__u32 zero = 0, levels;
+	__u64 mntns = 0, id;
+	int lvl;
+
+	cfg = bpf_map_lookup_elem(&ps_filter_cfg, &zero);
+	if (!cfg || !cfg->flags)
+		return true;
+
+	if (cfg->flags & (PS_F_MNTNS | PS_F_EXCLUDE_HOST)) {
+		mntns = ps_task_mntns((struct task_struct *)bpf_get_current_task());
+		if ((cfg->flags & PS_F_EXCLUDE_HOST) && mntns == cfg->host_mntns)
+			return false;
+	}
+	if (!(cfg->flags & (PS_F_CGROUP | PS_F_MNTNS)))
+		return true;
+	if ((cfg->flags & PS_F_MNTNS) && bpf_map_lookup_elem(&ps_mntns_ids, &mntns))
+		return true;
+	if (!(cfg->flags & PS_F_CGROUP))
+		return false;
+
+	levels = cfg->cgroup_levels;
+	for (lvl = 0; lvl < PS_CGROUP_MAX_LEVEL; lvl++) {
+		if (!(levels & (1u << lvl)))
+			continue;
+		/* 0 once lvl is deeper than the task's own cgroup */
+		id = bpf_get_current_ancestor_cgroup_id(lvl);
+		if (!id)
+			break;
+		if (bpf_map_lookup_elem(&ps_cgroup_ids, &id))
+			return true;
+	}
+	return false;
+}
+
+/* Flags for bpf_ringbuf_submit/output implementing the batched wakeup. */
+static __always_inline __u64 ps_rb_flags(void *rb)
+{
+	return bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA) >= ps_wakeup_bytes ?
+		       BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
+/* Copy a finished record into the ring buffer, counting the outcome. */
+static __always_inline void ps_output(void *rb, struct ps_stats *s, void *data, __u64 size)
+{
+	if (bpf_ringbuf_output(rb, data, size, ps_rb_flags(rb)))
+		ps_count(s, PS_STAT_LOST);
+	else
+		ps_count(s, PS_STAT_EMITTED);
+}
+
+#endif /* PS_COMMON_BPF_H */

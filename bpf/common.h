@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Definitions shared by every tracer's BPF object and the agent: the in-kernel
+ * filter configuration and the per-tracer counters. Fixed-width types only;
+ * the size asserts catch a layout drifting on one side.
+ */
+#ifndef PS_COMMON_H
+#define PS_COMMON_H
+
+#ifndef __VMLINUX_H__ /* user space; BPF gets the types from vmlinux.h */
+#include <linux/types.h>
+#endif
+
+/* Selection flags in struct ps_filter_cfg.flags. */
+#define PS_F_CGROUP		(1u << 0) /* cgroup selection active */
+#define PS_F_MNTNS		(1u << 1) /* mount-namespace selection active */
+#define PS_F_EXCLUDE_HOST	(1u << 2) /* drop tasks in the host mount namespace */
+
+/*
+ * Cgroup selection matches a task when one of its cgroup v2 ancestors (or its
+ * own cgroup) is in the id set. Only the levels present in cgroup_levels are
+ * probed, so the per-event cost is one helper call and one hash lookup per
+ * distinct selected level (usually one). Levels are 0 (root) .. 31.
+ */
+#define PS_CGROUP_MAX_LEVEL	32
+
+/* Entries in the shared id sets; the agent refuses to select more. */
+#define PS_FILTER_MAX_IDS	16384
+
+struct ps_filter_cfg {
+	__u32 flags;
+	__u32 cgroup_levels;	/* bit L set: some selected cgroup is at level L */
+	__u64 host_mntns;	/* inode of the agent's mount namespace */
+};
+_Static_assert(sizeof(struct ps_filter_cfg) == 16, "ps_filter_cfg layout");
+
+/* Per-tracer counters, one per-CPU slot each, summed by the agent. */
+enum ps_stat {
+	PS_STAT_SEEN,		/* hook fired for a candidate event */
+	PS_STAT_FILTERED,	/* dropped by the cgroup/mntns/other filters */
+	PS_STAT_EMITTED,	/* written to the ring buffer */
+	PS_STAT_LOST,		/* ring buffer full: reserve/output failed */
+	PS_STAT_MAP_FULL,	/* an auxiliary map (in-flight state, histograms) was full */
+	PS_STAT_READ_ERR,	/* a bpf_probe_read failed; event emitted with a flag */
+	PS_STAT_MAX,
+};
+
+struct ps_stats {
+	__u64 v[PS_STAT_MAX];
+};
+_Static_assert(sizeof(struct ps_stats) == 8 * PS_STAT_MAX, "ps_stats layout");
+
+#endif /* PS_COMMON_H */
