@@ -30,7 +30,7 @@ endif
 # Debian packages: to build, and in addition to test.
 PKGS_BUILD := make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev \
 	libcurl4-openssl-dev libcjson-dev libprotobuf-c-dev protobuf-c-compiler libmicrohttpd-dev
-PKGS_TEST  := libcmocka-dev python3 python3-protobuf python3-grpcio protobuf-compiler \
+PKGS_TEST  := libcmocka-dev python3 python3-pytest python3-protobuf python3-grpcio protobuf-compiler \
 	containerd runc busybox-static libbpf-tools util-linux e2fsprogs
 
 # vmlinux.h: the checked-in one, or one generated from VMLINUX_BTF=/path.
@@ -116,12 +116,12 @@ $(OUT)/asan/cgroup/%.o: cgroup/%.c | $(OUT)/asan/cgroup
 
 $(OUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(OUT)/libpodsnoop.a | $(OUT)/tests
 	$(call msg,TEST,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests/unit -MMD -MP $< $(OUT)/libpodsnoop.a $(LDLIBS) -lcmocka -o $@
+	$(Q)$(CC) $(CFLAGS) -Itests/unit -MMD -MP $< $(OUT)/libpodsnoop.a $(LDLIBS) -lcmocka -lcjson -o $@
 
 $(OUT)/asan/tests/%: tests/unit/%.c tests/unit/unit.h $(ASAN_OBJS) | $(OUT)/asan/tests
 	$(call msg,TEST-SAN,$@)
 	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -Itests/unit -MMD -MP $< $(ASAN_OBJS) $(LDLIBS) \
-		-lcmocka -o $@
+		-lcmocka -lcjson -o $@
 
 unit: $(UNIT_BINS) $(ASAN_BINS)
 

@@ -27,7 +27,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "Usage: podsnoop [OPTIONS]            trace and print events\n"
-"       podsnoop probe [--output FMT] show the hooks this kernel offers, per tracer\n"
+"       podsnoop probe [-o text|ndjson] show the hooks this kernel offers, per tracer\n"
 "\n"
 "Traces exec (and the other tracers listed below) with eBPF, filtered in the\n"
 "kernel by cgroup and mount namespace, and prints one record per event.\n"
@@ -63,7 +63,10 @@ static void usage(FILE *f)
 "\n"
 "Tuning and diagnostics:\n"
 "      --drain-ms N          drain ring buffers every N ms, 1..1000 (default 50);\n"
-"                            the kernel also wakes the agent when 1 MiB is queued\n"
+"                            the kernel also wakes the agent when 1/8 of a ring\n"
+"                            buffer is queued\n"
+"      --ringbuf-kb N        ring buffer size per tracer in KiB, a power of two,\n"
+"                            4..1048576 (default: exec 8192)\n"
 "  -v, --verbose             more logging; -vv adds libbpf and verifier logs\n"
 "  -V, --version             print the version\n"
 "  -h, --help                this help\n"
@@ -156,6 +159,7 @@ enum {
 	OPT_MAX_ARGS,
 	OPT_MAX_ARGS_BYTES,
 	OPT_DRAIN_MS,
+	OPT_RINGBUF_KB,
 };
 
 int config_parse(struct ps_config *cfg, int argc, char **argv)
@@ -171,6 +175,7 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 		{ "max-args", required_argument, NULL, OPT_MAX_ARGS },
 		{ "max-args-bytes", required_argument, NULL, OPT_MAX_ARGS_BYTES },
 		{ "drain-ms", required_argument, NULL, OPT_DRAIN_MS },
+		{ "ringbuf-kb", required_argument, NULL, OPT_RINGBUF_KB },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -195,6 +200,7 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 			err = parse_tracers(cfg, optarg);
 			break;
 		case 'o':
+			cfg->output_given = true;
 			if (strcmp(optarg, "ndjson") == 0)
 				cfg->output = OUT_NDJSON;
 			else if (strcmp(optarg, "text") == 0)
@@ -241,6 +247,16 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 		case OPT_DRAIN_MS:
 			if (!(err = parse_u64("--drain-ms", optarg, 1, 1000, &v)))
 				cfg->drain_ms = (uint32_t)v;
+			break;
+		case OPT_RINGBUF_KB:
+			/* a power of two of whole pages, as BPF_MAP_TYPE_RINGBUF requires */
+			if (!(err = parse_u64("--ringbuf-kb", optarg, 4, 1 << 20, &v))) {
+				if (v & (v - 1))
+					err = bad("--ringbuf-kb: %llu is not a power of two",
+						  (unsigned long long)v);
+				else
+					cfg->ringbuf_kb = (uint32_t)v;
+			}
 			break;
 		case 'v':
 			cfg->verbose++;

@@ -20,6 +20,7 @@ struct ps_config {
 	uint32_t tracers;		/* bit i: tracer_table[i] selected */
 	bool tracers_given;		/* --tracers was used: a failing tracer is fatal */
 	enum ps_output output;
+	bool output_given;
 	const char *cgroups[CFG_MAX_SELECT];
 	int n_cgroups;
 	uint64_t mntns[CFG_MAX_SELECT];
@@ -31,6 +32,7 @@ struct ps_config {
 	uint32_t max_args;
 	uint32_t max_args_bytes;
 	uint32_t drain_ms;		/* ring buffer drain period */
+	uint32_t ringbuf_kb;		/* per-tracer ring buffer size; 0: tracer default */
 };
 
 void config_defaults(struct ps_config *cfg);

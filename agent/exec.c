@@ -102,6 +102,7 @@ static int exec_start(const struct tracer_env *e, const struct hook_method *m)
 {
 	bool syscalls = m->available == have_syscalls;
 	struct bpf_program *p;
+	__u32 rb_bytes;
 	int err;
 
 	env = e;
@@ -130,8 +131,9 @@ static int exec_start(const struct tracer_env *e, const struct hook_method *m)
 
 	skel->rodata->targ_max_args = e->cfg->max_args;
 	skel->rodata->targ_max_args_bytes = e->cfg->max_args_bytes;
-	skel->rodata->ps_wakeup_bytes = EXEC_RINGBUF_BYTES / 8;
-	err = bpf_map__set_max_entries(skel->maps.ps_exec_rb, EXEC_RINGBUF_BYTES);
+	rb_bytes = e->cfg->ringbuf_kb ? e->cfg->ringbuf_kb * 1024u : EXEC_RINGBUF_BYTES;
+	skel->rodata->ps_wakeup_bytes = rb_bytes / 8;
+	err = bpf_map__set_max_entries(skel->maps.ps_exec_rb, rb_bytes);
 	if (!err)
 		err = filter_reuse_maps(skel->obj);
 	if (!err)

@@ -272,7 +272,9 @@ static int probe(void)
 	uname(&uts);
 	err = feat_tracefs_ensure();
 	cg_layout_detect(&layout);
-	if (cfg.output == OUT_NDJSON) {
+	bool json = cfg.output_given && cfg.output == OUT_NDJSON;
+
+	if (json) {
 		struct jw w;
 
 		jw_begin(&w, stdout);
@@ -294,7 +296,7 @@ static int probe(void)
 		const struct tracer *t = tracer_table[i];
 		const struct hook_method *chosen = tracer_choose(t, cfg.hooks[i]);
 
-		if (cfg.output == OUT_NDJSON) {
+		if (json) {
 			struct jw w;
 
 			jw_begin(&w, stdout);

@@ -1,0 +1,61 @@
+#!/bin/bash
+# Run every test podsnoop has and end with "N passed, N failed".
+#   unit tests (cmocka), plain and under ASan+UBSan: build/tests, build/asan/tests
+#   integration tests (pytest, Debian's /usr/bin/python3): tests/integration
+# Environment: PYTEST_ARGS (e.g. "-k exec -x") narrows the integration run.
+set -u
+cd "$(dirname "$0")/.."
+PY=/usr/bin/python3
+out=build/test-results
+mkdir -p "$out"
+passed=0
+failed=0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "tests load BPF programs and make cgroups: run them as root" >&2
+	exit 1
+fi
+
+echo "== unit tests (cmocka; plain, then ASan+UBSan)"
+for t in build/tests/test_* build/asan/tests/test_*; do
+	[ -x "$t" ] && [ "${t%.d}" = "$t" ] || continue
+	log="$out/$(echo "$t" | tr / _).tap"
+	CMOCKA_MESSAGE_OUTPUT=TAP ASAN_OPTIONS=detect_leaks=1 "$t" >"$log" 2>&1
+	rc=$?
+	ok=$(grep -c '^ok ' "$log")
+	nok=$(grep -c '^not ok ' "$log")
+	if [ "$rc" != 0 ] && [ "$nok" = 0 ]; then
+		nok=1 # crashed or a sanitizer fired outside a test
+	fi
+	passed=$((passed + ok))
+	failed=$((failed + nok))
+	printf '  %-40s %3d passed, %d failed\n' "$t" "$ok" "$nok"
+	if [ "$nok" != 0 ]; then
+		sed 's/^/    /' "$log"
+	fi
+done
+
+echo "== integration tests (real BPF, real cgroups, real containerd)"
+# shellcheck disable=SC2086
+$PY -m pytest tests/integration -p no:cacheprovider -rfE -q \
+	--junitxml="$out/integration.xml" ${PYTEST_ARGS:-}
+read -r ip ifl < <($PY - "$out/integration.xml" <<'PYEOF'
+import sys, xml.etree.ElementTree as ET
+try:
+    root = ET.parse(sys.argv[1]).getroot()
+except Exception:
+    print(0, 1)  # pytest could not even report: count as a failure
+    sys.exit()
+suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+t = sum(int(s.get("tests", 0)) for s in suites)
+f = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+sk = sum(int(s.get("skipped", 0)) for s in suites)
+print(t - f - sk, f)
+PYEOF
+)
+passed=$((passed + ip))
+failed=$((failed + ifl))
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

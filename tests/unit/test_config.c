@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Command-line parsing: good flags land in the config, bad ones are refused. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "unit.h"
+#include "../../agent/config.h"
+#include "../../agent/tracer.h"
+#include "../../bpf/exec.h"
+
+#define ARGV(...) ((char *[]){ "podsnoop", __VA_ARGS__, NULL })
+#define ARGC(...) ((int)(sizeof((char *[]){ "podsnoop", __VA_ARGS__ }) / sizeof(char *)))
+#define PARSE(cfg, ...) config_parse(cfg, ARGC(__VA_ARGS__), ARGV(__VA_ARGS__))
+
+static void test_defaults(void **state)
+{
+	struct ps_config c;
+	char *argv[] = { "podsnoop", NULL };
+
+	(void)state;
+	assert_int_equal(config_parse(&c, 1, argv), 0);
+	assert_int_equal(c.cmd, CMD_RUN);
+	assert_int_equal(c.output, OUT_NDJSON);
+	assert_int_equal(c.tracers, (1u << tracer_count) - 1);
+	assert_false(c.tracers_given);
+	assert_int_equal(c.max_args, EXEC_ARGC_DEF);
+	assert_int_equal(c.max_args_bytes, EXEC_ARGS_BYTES_DEF);
+	assert_true(c.max_args >= 32 && c.max_args_bytes >= 4096);
+}
+
+static void test_all_flags(void **state)
+{
+	struct ps_config c;
+
+	(void)state;
+	assert_int_equal(PARSE(&c, "--tracers", "exec", "-o", "text", "--cgroup", "/a",
+			       "-c", "b/c", "--mntns", "4026531840", "-m", "7", "--exclude-host",
+			       "--duration", "1.5", "--hook", "exec=sched_raw", "--max-args", "40",
+			       "--max-args-bytes", "1024", "--drain-ms", "10", "--ringbuf-kb",
+			       "64", "-vv"),
+			 0);
+	assert_true(c.tracers_given);
+	assert_int_equal(c.tracers, 1u << tracer_index("exec"));
+	assert_int_equal(c.output, OUT_TEXT);
+	assert_int_equal(c.n_cgroups, 2);
+	assert_string_equal(c.cgroups[1], "b/c");
+	assert_int_equal(c.n_mntns, 2);
+	assert_true(c.mntns[0] == 4026531840ull && c.mntns[1] == 7);
+	assert_true(c.exclude_host);
+	assert_true(c.duration > 1.49 && c.duration < 1.51);
+	assert_string_equal(c.hooks[tracer_index("exec")], "sched_raw");
+	assert_int_equal(c.max_args, 40);
+	assert_int_equal(c.max_args_bytes, 1024);
+	assert_int_equal(c.drain_ms, 10);
+	assert_int_equal(c.ringbuf_kb, 64);
+	assert_int_equal(c.verbose, 2);
+}
+
+static void test_probe_command(void **state)
+{
+	struct ps_config c;
+
+	(void)state;
+	assert_int_equal(PARSE(&c, "probe", "-o", "ndjson"), 0);
+	assert_int_equal(c.cmd, CMD_PROBE);
+	assert_int_equal(PARSE(&c, "probe", "--cgroup", "/x"), -EINVAL);
+}
+
+static void test_bad_input(void **state)
+{
+	struct ps_config c;
+
+	(void)state;
+	/* each is a one-line error and -EINVAL: exit status 2 */
+	assert_int_equal(PARSE(&c, "--bogus"), -EINVAL);
+	assert_int_equal(PARSE(&c, "-x"), -EINVAL);
+	assert_int_equal(PARSE(&c, "--tracers", "exec,nope"), -EINVAL);
+	assert_int_equal(PARSE(&c, "--tracers", ","), -EINVAL);
+	assert_int_equal(PARSE(&c, "--output", "xml"), -EINVAL);
+	assert_int_equal(PARSE(&c, "--mntns", "abc"), -EINVAL);
+	assert_int_equal(PARSE(&c, "--mntns", "-5"), -EINVAL);
+	assert_int_equal(PARSE(&c, "--mntns", "0"), -EINVAL);
+	assert_int_equal(PARSE(&c, "--mntns", "99999999999999999999999"), -EINVAL);
+	assert_int_equal(PARSE(&c, "--duration", "abc"), -EINVAL);
+	assert_int_equal(PARSE(&c, "--duration", "0"), -EINVAL);
+	assert_int_equal(PARSE(&c, "--duration", "-1"), -EINVAL);
+	assert_int_equal(PARSE(&c, "--duration", "inf"), -EINVAL);
+	assert_int_equal(PARSE(&c, "--duration", "5s"), -EINVAL);
+	assert_int_equal(PARSE(&c, "--hook", "exec"), -EINVAL);
+	assert_int_equal(PARSE(&c, "--hook", "nope=syscalls"), -EINVAL);
+	assert_int_equal(PARSE(&c, "--hook", "exec=nope"), -EINVAL);
+	assert_int_equal(PARSE(&c, "--max-args", "0"), -EINVAL);
+	assert_int_equal(PARSE(&c, "--max-args", "100000"), -EINVAL);
+	assert_int_equal(PARSE(&c, "--max-args-bytes", "10"), -EINVAL);
+	assert_int_equal(PARSE(&c, "--ringbuf-kb", "100"), -EINVAL);
+	assert_int_equal(PARSE(&c, "--drain-ms", "0"), -EINVAL);
+	assert_int_equal(PARSE(&c, "--cgroup", ""), -EINVAL);
+	assert_int_equal(PARSE(&c, "--duration"), -EINVAL);
+	assert_int_equal(PARSE(&c, "stray"), -EINVAL);
+}
+
+static void test_help_and_version(void **state)
+{
+	struct ps_config c;
+	FILE *saved = stdout;
+
+	(void)state;
+	stdout = fopen("/dev/null", "w");
+	assert_int_equal(PARSE(&c, "--help"), 1);
+	assert_int_equal(PARSE(&c, "-V"), 1);
+	fclose(stdout);
+	stdout = saved;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_all_flags),
+		cmocka_unit_test(test_probe_command),
+		cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_help_and_version),
+	};
+
+	/* the errors are expected: keep the test log readable */
+	if (!freopen("/dev/null", "w", stderr))
+		return 1;
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
