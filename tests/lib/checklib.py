@@ -7,6 +7,7 @@ AssertionError with a clear message, and offers `run(t)`, which calls
 `FAIL NAME: reason`) and the closing `N passed, N failed` line.
 """
 
+import signal
 import sys
 import time
 import traceback
@@ -57,11 +58,21 @@ def main(run, argv=None):
     argv = sys.argv[1:] if argv is None else argv
     t = Checks(verbose="-v" in argv)
     t0 = time.monotonic()
+
+    def on_term(signum, _frame):
+        # unwind through the test's finally blocks so it cleans up
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, on_term)
     try:
         run(t)
     except Exception as e:  # noqa: BLE001 - a broken run is a failure
         t.failed += 1
         print("FAIL run: %s: %s" % (type(e).__name__, e), flush=True)
-    print("# took %.1fs" % (time.monotonic() - t0), flush=True)
-    print(t.summary(), flush=True)
+    except BaseException as e:  # SIGTERM, ^C: report, then let it end the run
+        t.failed += 1
+        print("FAIL run: interrupted (%s)" % type(e).__name__, flush=True)
+        raise
+    finally:
+        print("# took %.1fs" % (time.monotonic() - t0), flush=True)
+        print(t.summary(), flush=True)
     return 0 if t.failed == 0 and t.passed > 0 else 1

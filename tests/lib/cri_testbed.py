@@ -22,6 +22,8 @@ containerd and the shims themselves).
 import contextlib
 import ctypes
 import errno
+import fcntl
+import glob
 import hashlib
 import importlib.util
 import io
@@ -149,6 +151,12 @@ def pb():
     global _pb2
     with _pb2_lock:
         if _pb2 is None:
+            try:
+                import google.protobuf  # noqa: F401
+            except ImportError:
+                raise TestbedError("python module google.protobuf missing: run with "
+                                   "/usr/bin/python3 (Debian python3-protobuf), not %s"
+                                   % sys.executable) from None
             path = _protoc_generate()
             spec = importlib.util.spec_from_file_location("podsnoop_cri_api_pb2", path)
             mod = importlib.util.module_from_spec(spec)
@@ -405,7 +413,11 @@ class CRIClient:
     CONTAINER_NAME = "io.kubernetes.container.name"
 
     def __init__(self, socket, timeout=30.0):
-        import grpc  # Debian's python3-grpcio: use /usr/bin/python3
+        try:
+            import grpc
+        except ImportError:
+            raise TestbedError("python module grpc missing: run with /usr/bin/python3 "
+                               "(Debian python3-grpcio), not %s" % sys.executable) from None
         self._grpc = grpc
         self.pb = pb()
         self.socket = socket
@@ -663,10 +675,26 @@ class Containerd:
     Containerd(start=True) starts it, waits for the CRI to answer and imports
     the busybox image (IMAGE_REF, also the sandbox image). Attributes: dir,
     socket, config_path, log_path, pid, cri (a CRIClient). Use as a context
-    manager, or call cleanup() in a finally."""
+    manager, or call cleanup() in a finally.
 
-    def __init__(self, base="/tmp", start=True, start_timeout=30.0, log_level="info"):
-        self.dir = tempfile.mkdtemp(prefix="pscri-", dir=base)
+    The instance holds an flock on DIR/lock for its whole life, so an
+    instance whose process died (SIGKILL, a CI timeout) is recognisable:
+    sweep_stale(), run by default before a new instance starts, adopts such
+    directories and cleans them up (pods, shims, cgroups, mounts)."""
+
+    PREFIX = "pscri-"
+
+    def __init__(self, base="/tmp", start=True, start_timeout=30.0, log_level="info",
+                 sweep=True, _adopt=None):
+        if sweep and _adopt is None:
+            self.sweep_stale(base)
+        self._lockf = None
+        if _adopt is None:
+            self.dir = tempfile.mkdtemp(prefix=self.PREFIX, dir=base)
+            # lock before the config exists: sweepers only consider dirs with one
+            self._lockf = self._try_lock(self.dir)
+        else:
+            self.dir, self._lockf = _adopt
         self.socket = os.path.join(self.dir, "c.sock")
         if len(self.socket.encode()) + len(".ttrpc") >= 108:
             shutil.rmtree(self.dir, ignore_errors=True)
@@ -680,6 +708,7 @@ class Containerd:
         self._imported = False
         self._pod_uids = set()
         self._cleaned = False
+        self._ever_ready = False
         for sub in ("root", "state", "runc", "cni", "cni-bin", "opt"):
             os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
         with open(self.config_path, "w") as f:
@@ -688,7 +717,8 @@ class Containerd:
             try:
                 self.start()
             except BaseException:
-                self.cleanup()
+                with contextlib.suppress(Exception):
+                    self.cleanup()   # the start error is the one to report
                 raise
 
     def __enter__(self):
@@ -696,6 +726,46 @@ class Containerd:
 
     def __exit__(self, *exc):
         self.cleanup()
+
+    @staticmethod
+    def _try_lock(d):
+        """An open file holding an exclusive flock on d/lock, or None if another
+        live process holds it."""
+        f = open(os.path.join(d, "lock"), "a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            return None
+        return f
+
+    @classmethod
+    def sweep_stale(cls, base="/tmp"):
+        """Clean up instances left by dead processes (their lock is free):
+        start containerd on the directory again to remove its pods through
+        the CRI, then the usual cleanup. Returns the directories swept;
+        instances of live processes (any worktree) are never touched."""
+        swept = []
+        for d in sorted(glob.glob(os.path.join(base, cls.PREFIX + "*"))):
+            if not os.path.isfile(os.path.join(d, "config.toml")):
+                continue
+            try:
+                lockf = cls._try_lock(d)
+            except OSError:
+                continue
+            if lockf is None:
+                continue
+            try:
+                c = cls(base=base, start=False, _adopt=(d, lockf))
+                c._imported = True
+                c._ever_ready = True    # so cleanup() starts it to remove pods
+                c.cleanup()
+                swept.append(d)
+            except Exception as e:  # noqa: BLE001 - sweeping is best effort
+                sys.stderr.write("cri_testbed: could not sweep %s: %s\n" % (d, e))
+            finally:
+                lockf.close()
+        return swept
 
     @property
     def pid(self):
@@ -715,6 +785,7 @@ class Containerd:
         """Start containerd, wait for CRI Version, import the image once."""
         if self.running():
             return
+        self._kill_strays(shims=False)   # e.g. the containerd of a dead test
         binary = shutil.which(CONTAINERD)
         if not binary:
             raise TestbedError("containerd not found: apt-get install containerd runc")
@@ -748,6 +819,7 @@ class Containerd:
             if self.proc.poll() is not None:
                 raise
             raise TestbedError("%s; log:\n%s" % (e, self.log_tail())) from None
+        self._ever_ready = True
         if not self._imported:
             self.import_image()
 
@@ -791,6 +863,26 @@ class Containerd:
         return [p for p in self.processes()
                 if "containerd-shim" in os.path.basename((_proc_cmdline(p) or [""])[0])]
 
+    def _kill_strays(self, shims, timeout=10.0):
+        """Stop this instance's processes that are not self.proc (a containerd
+        left by a dead test process; with shims=True the shims as well):
+        SIGTERM, then SIGKILL."""
+        mine = self.pid if self.running() else None
+
+        def strays():
+            return [p for p in self.processes() if p != mine and
+                    (shims or "containerd-shim" not in (_proc_cmdline(p) or [""])[0])]
+        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+            for p in strays():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(p, sig)
+            try:
+                wait_for(lambda: not strays(), wait, "stray processes of %s to exit" % self.dir)
+                return
+            except TestbedError:
+                if sig == signal.SIGKILL:
+                    raise
+
     def stop(self, timeout=15.0, kill_shims=False):
         """SIGTERM containerd, SIGKILL after `timeout`. Pods keep running (their
         shims stay) unless kill_shims, which SIGKILLs this instance's shims."""
@@ -804,10 +896,7 @@ class Containerd:
                     self.proc.kill()
                 self.proc.wait(5)
         if kill_shims:
-            for p in self.shim_pids():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(p, signal.SIGKILL)
-            wait_for(lambda: not self.shim_pids(), 10.0, "shims of %s to exit" % self.dir)
+            self._kill_strays(shims=True, timeout=2.0)
 
     def restart(self):
         """Stop containerd (pods keep running) and start it again on the same
@@ -836,18 +925,18 @@ class Containerd:
             return
         problems = []
         uids = set(self._pod_uids)
-        if self.cri is not None:
-            if not self.running():
-                # e.g. a test killed it: bring it back to remove pods properly
-                try:
-                    self.start()
-                except Exception as e:  # noqa: BLE001
-                    problems.append("could not restart containerd for cleanup: %s" % e)
-            if self.running():
-                try:
-                    uids |= self.cri.remove_all()
-                except Exception as e:  # noqa: BLE001
-                    problems.append("removing pods: %s" % e)
+        if not self.running() and self._ever_ready:
+            # e.g. a test killed it, or a stale instance: bring it back to
+            # remove the pods properly
+            try:
+                self.start()
+            except Exception as e:  # noqa: BLE001
+                problems.append("could not restart containerd for cleanup: %s" % e)
+        if self.running() and self.cri is not None:
+            try:
+                uids |= self.cri.remove_all()
+            except Exception as e:  # noqa: BLE001
+                problems.append("removing pods: %s" % e)
         try:
             self.stop(kill_shims=True)
         except Exception as e:  # noqa: BLE001
@@ -866,6 +955,9 @@ class Containerd:
             shutil.rmtree(self.dir, ignore_errors=True)
             if os.path.exists(self.dir):
                 problems.append("directory left: %s" % self.dir)
+        if self._lockf is not None:     # only now: the directory is gone
+            self._lockf.close()
+            self._lockf = None
         self._cleaned = True
         if problems:
             raise TestbedError("cleanup of %s: %s" % (self.dir, "; ".join(problems)))
