@@ -13,6 +13,7 @@ exits 0 only if every check passed. A shared runner can import this module
 and call run(t), where t.check(name, fn, *args) runs one check.
 """
 
+import importlib
 import os
 import sys
 
@@ -65,7 +66,7 @@ def check_prerequisites(ctx):
         assert tb.shutil.which(tool), "%s not on PATH (see tests/lib/README.md)" % tool
     assert os.path.exists(tb.BUSYBOX), "%s missing: apt-get install busybox-static" % tb.BUSYBOX
     try:
-        import grpc  # noqa: F401
+        importlib.import_module("grpc")
     except ImportError:
         raise AssertionError("no grpc module: run with /usr/bin/python3 (python3-grpcio)")
     tb.pb()  # protoc --python_out into build/test-gen, then import
@@ -217,6 +218,10 @@ def check_short_lived_container(ctx):
         st, _ = cri.container_status(pod.container_id, verbose=False)
         assert st.state == cri.pb.CONTAINER_EXITED, "state %s" % cri.pb.ContainerState.Name(
             st.state)
+        # containerd stamps started_at after the start returns, so a container
+        # this short can show finished_at slightly before started_at
+        lived = (st.finished_at - st.started_at) / 1e9
+        assert lived < 2.0, "the short-lived container lived %.3fs" % lived
     finally:
         uid = pod.uid
         pod.remove()

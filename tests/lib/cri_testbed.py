@@ -21,10 +21,10 @@ containerd and the shims themselves).
 
 import contextlib
 import ctypes
-import errno
 import fcntl
 import glob
 import hashlib
+import importlib
 import importlib.util
 import io
 import json
@@ -152,7 +152,7 @@ def pb():
     with _pb2_lock:
         if _pb2 is None:
             try:
-                import google.protobuf  # noqa: F401
+                importlib.import_module("google.protobuf")
             except ImportError:
                 raise TestbedError("python module google.protobuf missing: run with "
                                    "/usr/bin/python3 (Debian python3-protobuf), not %s"
