@@ -6,11 +6,9 @@ would, checks what podsnoop will rely on (cgroup paths and ids, mount
 namespaces, kubelet labels, ExecSync, survival across a containerd restart)
 and that cleanup leaves nothing behind.
 
-Standalone (as root, with Debian's python for python3-grpcio):
-    /usr/bin/python3 tests/integration/test_cri_testbed.py [-v]
-prints `ok NAME` / `FAIL NAME: reason` per check and `N passed, N failed`;
-exits 0 only if every check passed. A shared runner can import this module
-and call run(t), where t.check(name, fn, *args) runs one check.
+The checks run in order against one containerd instance (a module-scoped
+fixture), as pytest cases: `make test`, or alone (as root, Debian's python):
+    /usr/bin/python3 -m pytest tests/integration/test_cri_testbed.py
 """
 
 import importlib
@@ -20,7 +18,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 
-import checklib  # noqa: E402
+import pytest  # noqa: E402
 import cri_testbed as tb  # noqa: E402
 
 K_POD_NAME = "io.kubernetes.pod.name"
@@ -287,18 +285,16 @@ CHECKS = [
 ]
 
 
-def run(t):
-    """Run every check through t.check(name, fn, ctx). Whatever fails, the
-    containerd instance and its pods are cleaned up."""
-    ctx = Ctx()
-    try:
-        for name, fn in CHECKS:
-            t.check(name, fn, ctx)
-    finally:
-        if ctx.ctd is not None and not ctx.cleaned:
-            ctx.cleaned = True
-            t.check("teardown", ctx.ctd.cleanup)
+@pytest.fixture(scope="module")
+def ctx():
+    """One containerd for the whole sequence; cleaned up whatever fails."""
+    c = Ctx()
+    yield c
+    if c.ctd is not None and not c.cleaned:
+        c.cleaned = True
+        c.ctd.cleanup()
 
 
-if __name__ == "__main__":
-    sys.exit(checklib.main(run))
+@pytest.mark.parametrize("fn", [fn for _, fn in CHECKS], ids=[name for name, _ in CHECKS])
+def test_cri_testbed(ctx, fn):
+    fn(ctx)
