@@ -11,6 +11,21 @@ static void common(struct jw *w, const char *type, uint64_t wall_ns)
 	jw_u64(w, "ts_ns", wall_ns);
 }
 
+/* The pod the record belongs to, when known. */
+static void k8s(struct jw *w, const struct pod_ref *p)
+{
+	if (!p)
+		return;
+	jw_obj_open(w, "k8s");
+	jw_cstr(w, "namespace", p->namespace_ ? p->namespace_ : "");
+	jw_cstr(w, "pod", p->pod ? p->pod : "");
+	jw_cstr(w, "pod_uid", p->pod_uid ? p->pod_uid : "");
+	jw_cstr(w, "container", p->container ? p->container : "");
+	jw_cstr(w, "container_id", p->container_id ? p->container_id : "");
+	jw_cstr(w, "runtime", p->runtime ? p->runtime : "");
+	jw_obj_close(w);
+}
+
 static void ndjson_exec(void *priv, const struct exec_view *v)
 {
 	const struct exec_event *e = v->e;
@@ -41,6 +56,7 @@ static void ndjson_exec(void *priv, const struct exec_view *v)
 	jw_cstr(&w, "hook", exec_method_name(e->method));
 	if (e->flags & EXEC_F_READ_FAULT)
 		jw_bool(&w, "read_fault", true);
+	k8s(&w, v->pod);
 	jw_end(&w);
 }
 

@@ -9,6 +9,12 @@ static struct {
 	void *priv;
 } sinks[MAX_SINKS];
 static int n_sinks;
+static attrib_fn attrib;
+
+void out_set_attrib(attrib_fn fn)
+{
+	attrib = fn;
+}
 
 int out_add_sink(const struct sink_ops *ops, void *priv)
 {
@@ -20,8 +26,9 @@ int out_add_sink(const struct sink_ops *ops, void *priv)
 	return 0;
 }
 
-void out_exec(const struct exec_view *v)
+void out_exec(struct exec_view *v)
 {
+	v->pod = attrib ? attrib(v->e->cgroup_id, v->e->mntns_id) : NULL;
 	for (int i = 0; i < n_sinks; i++)
 		sinks[i].ops->exec(sinks[i].priv, v);
 }

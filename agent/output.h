@@ -15,8 +15,29 @@
 #include "config.h"
 #include "../bpf/exec.h"
 
+/*
+ * The Kubernetes identity of a record's task or I/O, from the metadata cache.
+ * Records carry NULL when it is unknown (host tasks, no metadata source).
+ */
+struct pod_ref {
+	const char *namespace_;
+	const char *pod;
+	const char *pod_uid;
+	const char *container;
+	const char *container_id;
+	const char *runtime;
+};
+
+/*
+ * Attribution: cgroup id (and mount namespace, for cgroup v1 nodes) to pod.
+ * Called on the event path for every record: must not block or allocate.
+ */
+typedef const struct pod_ref *(*attrib_fn)(uint64_t cgroup_id, uint64_t mntns_id);
+void out_set_attrib(attrib_fn fn);
+
 struct exec_view {
 	const struct exec_event *e;
+	const struct pod_ref *pod;	/* set by out_exec() */
 	uint64_t wall_ns;
 	const char *filename;
 	size_t filename_len;	/* without the NUL */
@@ -41,7 +62,8 @@ struct sink_ops {
 };
 
 int out_add_sink(const struct sink_ops *ops, void *priv);
-void out_exec(const struct exec_view *v);
+/* Attribute the record, then hand it to every sink. */
+void out_exec(struct exec_view *v);
 void out_loss(const struct loss_rec *l);
 void out_flush(void);
 
