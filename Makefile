@@ -1,5 +1,7 @@
 # podsnoop: one build chain
 #   bpf/<t>.bpf.c -> build/bpf/<t>.bpf.o -> build/<t>.skel.h -> build/agent/*.o -> build/podsnoop
+#   proto/podsnoop/v1/*.proto -> build/proto/podsnoop/v1/*.pb-c.[ch] (protoc-c) -> libpodsnoop.a
+#   collector/*.c + libpodsnoop.a -> build/podsnoop-collector;  bench/*.c -> build/bench/*
 # with -MMD -MP header dependencies on both sides. `make V=1` shows commands.
 #
 #   make            build build/podsnoop
@@ -16,6 +18,7 @@ ARCH       := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 CLANG      ?= clang
 LLVM_STRIP ?= llvm-strip
 BPFTOOL    ?= bpftool
+PROTOC_C   ?= protoc-c
 CC         := gcc
 RUN_ARGS   ?= --output text
 
@@ -29,9 +32,10 @@ endif
 
 # Debian packages: to build, and in addition to test.
 PKGS_BUILD := make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev \
-	libcurl4-openssl-dev libcjson-dev libprotobuf-c-dev protobuf-c-compiler libmicrohttpd-dev
+	libcurl4-openssl-dev libcjson-dev libprotobuf-c-dev protobuf-c-compiler libmicrohttpd-dev \
+	libgnutls28-dev
 PKGS_TEST  := libcmocka-dev python3 python3-pytest python3-protobuf python3-grpcio protobuf-compiler \
-	containerd runc busybox-static libbpf-tools util-linux e2fsprogs
+	containerd runc busybox-static libbpf-tools util-linux e2fsprogs openssl
 
 # vmlinux.h: the checked-in one, or one generated from VMLINUX_BTF=/path.
 ifneq ($(VMLINUX_BTF),)
@@ -45,34 +49,41 @@ endif
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-I$(VMLINUX_DIR) -Ibpf
 CFLAGS     := -g -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -std=gnu11 \
-	-I$(OUT)
-LDLIBS     := -lbpf -lelf -lz
+	-I$(OUT) -I$(OUT)/proto
+LDLIBS     := -lbpf -lelf -lz -lprotobuf-c -lcurl -lpthread
+COLLECTOR_LDLIBS := -lmicrohttpd -lgnutls
 SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_OBJS   := $(patsubst bpf/%.bpf.c,$(OUT)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS      := $(patsubst bpf/%.bpf.c,$(OUT)/%.skel.h,$(BPF_SRCS))
+PROTOS     := $(wildcard proto/podsnoop/v1/*.proto)
+PROTO_CS   := $(patsubst proto/%.proto,$(OUT)/proto/%.pb-c.c,$(PROTOS))
+PROTO_HS   := $(PROTO_CS:.c=.h)
+PROTO_OBJS := $(PROTO_CS:.c=.o)
 LIB_SRCS   := $(filter-out agent/main.c,$(wildcard agent/*.c)) $(wildcard cgroup/*.c)
-LIB_OBJS   := $(patsubst %.c,$(OUT)/%.o,$(LIB_SRCS))
+LIB_OBJS   := $(patsubst %.c,$(OUT)/%.o,$(LIB_SRCS)) $(PROTO_OBJS)
+COLL_OBJS  := $(patsubst %.c,$(OUT)/%.o,$(wildcard collector/*.c))
+BENCH_BINS := $(patsubst bench/%.c,$(OUT)/bench/%,$(wildcard bench/*.c))
 MAIN_OBJ   := $(OUT)/agent/main.o
-ASAN_OBJS  := $(patsubst %.c,$(OUT)/asan/%.o,$(LIB_SRCS))
+ASAN_OBJS  := $(patsubst %.c,$(OUT)/asan/%.o,$(LIB_SRCS)) $(PROTO_OBJS)
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 ASAN_BINS  := $(patsubst tests/unit/%.c,$(OUT)/asan/tests/%,$(UNIT_SRCS))
 
 .PHONY: all run test unit deps clean
-all: $(OUT)/podsnoop
+all: $(OUT)/podsnoop $(OUT)/podsnoop-collector $(BENCH_BINS)
 
 deps:
 	@tests/deps.sh $(PKGS_BUILD) $(if $(filter test,$(MAKECMDGOALS)),$(PKGS_TEST))
 
 # Installing packages first must not race the build: order it explicitly.
 ifneq ($(filter run test deps,$(MAKECMDGOALS)),)
-$(BPF_OBJS) $(LIB_OBJS) $(MAIN_OBJ) $(ASAN_OBJS) $(VMLINUX_H): | deps
+$(BPF_OBJS) $(LIB_OBJS) $(MAIN_OBJ) $(ASAN_OBJS) $(VMLINUX_H) $(PROTO_CS) $(COLL_OBJS): | deps
 endif
 
 $(OUT) $(OUT)/bpf $(OUT)/agent $(OUT)/cgroup $(OUT)/tests $(OUT)/vmlinux \
-$(OUT)/asan/agent $(OUT)/asan/cgroup $(OUT)/asan/tests:
+$(OUT)/asan/agent $(OUT)/asan/cgroup $(OUT)/asan/tests $(OUT)/proto $(OUT)/collector $(OUT)/bench:
 	$(Q)mkdir -p $@
 
 $(OUT)/vmlinux/vmlinux.h: $(VMLINUX_BTF) | $(OUT)/vmlinux
@@ -88,8 +99,18 @@ $(OUT)/%.skel.h: $(OUT)/bpf/%.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
 
-# Skeletons come first so the first build (no .d files yet) finds them.
-$(OUT)/agent/%.o: agent/%.c | $(SKELS) $(OUT)/agent
+# The wire schema: protoc-c writes a .pb-c.c/.pb-c.h pair per .proto.
+$(OUT)/proto/%.pb-c.c $(OUT)/proto/%.pb-c.h: proto/%.proto $(PROTOS) | $(OUT)/proto
+	$(call msg,PROTO,$@)
+	$(Q)$(PROTOC_C) --c_out=$(OUT)/proto -Iproto $<
+
+$(OUT)/proto/%.pb-c.o: $(OUT)/proto/%.pb-c.c | $(PROTO_HS)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# Skeletons and generated protobuf headers come first, so the first build
+# (no .d files yet) finds them.
+$(OUT)/agent/%.o: agent/%.c | $(SKELS) $(PROTO_HS) $(OUT)/agent
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
@@ -105,8 +126,23 @@ $(OUT)/podsnoop: $(MAIN_OBJ) $(OUT)/libpodsnoop.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
+# The reference collector shares the NDJSON writer and the protobuf
+# conversions with the agent through libpodsnoop.a.
+$(OUT)/collector/%.o: collector/%.c | $(SKELS) $(PROTO_HS) $(OUT)/collector
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(OUT)/podsnoop-collector: $(COLL_OBJS) $(OUT)/libpodsnoop.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(COLLECTOR_LDLIBS) $(LDLIBS) -o $@
+
+# Benchmark helpers (load generators): one C file each.
+$(OUT)/bench/%: bench/%.c | $(OUT)/bench
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -MMD -MP $< -o $@
+
 # Unit tests, plain and under AddressSanitizer + UBSan.
-$(OUT)/asan/agent/%.o: agent/%.c | $(SKELS) $(OUT)/asan/agent
+$(OUT)/asan/agent/%.o: agent/%.c | $(SKELS) $(PROTO_HS) $(OUT)/asan/agent
 	$(call msg,CC-SAN,$@)
 	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -MMD -MP -c $< -o $@
 
@@ -114,11 +150,11 @@ $(OUT)/asan/cgroup/%.o: cgroup/%.c | $(OUT)/asan/cgroup
 	$(call msg,CC-SAN,$@)
 	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -MMD -MP -c $< -o $@
 
-$(OUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(OUT)/libpodsnoop.a | $(OUT)/tests
+$(OUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(OUT)/libpodsnoop.a | $(PROTO_HS) $(OUT)/tests
 	$(call msg,TEST,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests/unit -MMD -MP $< $(OUT)/libpodsnoop.a $(LDLIBS) -lcmocka -lcjson -o $@
 
-$(OUT)/asan/tests/%: tests/unit/%.c tests/unit/unit.h $(ASAN_OBJS) | $(OUT)/asan/tests
+$(OUT)/asan/tests/%: tests/unit/%.c tests/unit/unit.h $(ASAN_OBJS) | $(PROTO_HS) $(OUT)/asan/tests
 	$(call msg,TEST-SAN,$@)
 	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -Itests/unit -MMD -MP $< $(ASAN_OBJS) $(LDLIBS) \
 		-lcmocka -lcjson -o $@
@@ -128,11 +164,11 @@ unit: $(UNIT_BINS) $(ASAN_BINS)
 run: $(OUT)/podsnoop
 	$(OUT)/podsnoop $(RUN_ARGS)
 
-test: $(OUT)/podsnoop unit
+test: all unit
 	@tests/run.sh
 
 clean:
 	rm -rf $(OUT)
 
 -include $(BPF_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(ASAN_OBJS:.o=.d) \
-	$(UNIT_BINS:=.d) $(ASAN_BINS:=.d)
+	$(UNIT_BINS:=.d) $(ASAN_BINS:=.d) $(COLL_OBJS:.o=.d) $(BENCH_BINS:=.d)

@@ -21,6 +21,7 @@ void config_defaults(struct ps_config *cfg)
 	cfg->max_args = EXEC_ARGC_DEF;
 	cfg->max_args_bytes = EXEC_ARGS_BYTES_DEF;
 	cfg->drain_ms = 50;
+	ship_config_defaults(&cfg->ship);
 }
 
 static void usage(FILE *f)
@@ -70,17 +71,22 @@ static void usage(FILE *f)
 "  -v, --verbose             more logging; -vv adds libbpf and verifier logs\n"
 "  -V, --version             print the version\n"
 "  -h, --help                this help\n"
-"\n"
+"\n",
+		EXEC_ARGC_CAP, EXEC_ARGC_DEF, EXEC_ARGS_BYTES_CAP, EXEC_ARGS_BYTES_DEF);
+	ship_config_usage(f);
+	fputs(
 "Examples:\n"
 "  podsnoop                                   all tracers, every task, NDJSON\n"
 "  podsnoop -o text --exclude-host            containers only, as a table\n"
 "  podsnoop -c /kubepods/besteffort -d 30     one QoS class for 30 seconds\n"
 "  podsnoop -m 4026532561 -t exec             one container by mount namespace\n"
 "  podsnoop probe                             which hooks this kernel offers\n"
+"  podsnoop --collector https://collector:8443/v1/batches \\\n"
+"      --collector-ca /etc/podsnoop/ca.pem --spool-dir /var/lib/podsnoop/spool\n"
+"                                             ship to a collector, nothing local\n"
 "\n"
 "Exit status: 0 on success (also after SIGINT/SIGTERM), 1 when tracing\n"
-"could not start, 2 on bad usage.\n",
-		EXEC_ARGC_CAP, EXEC_ARGC_DEF, EXEC_ARGS_BYTES_CAP, EXEC_ARGS_BYTES_DEF);
+"could not start, 2 on bad usage.\n", f);
 }
 
 static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -166,6 +172,7 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "tracers", required_argument, NULL, 't' },
+		SHIP_LONG_OPTIONS,
 		{ "output", required_argument, NULL, 'o' },
 		{ "cgroup", required_argument, NULL, 'c' },
 		{ "mntns", required_argument, NULL, 'm' },
@@ -258,6 +265,9 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 					cfg->ringbuf_kb = (uint32_t)v;
 			}
 			break;
+		case OPT_SHIP_FIRST ... OPT_SHIP_LAST:
+			err = ship_config_opt(&cfg->ship, c, optarg, bad);
+			break;
 		case 'v':
 			cfg->verbose++;
 			break;
@@ -284,7 +294,8 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 		return bad("unexpected argument '%s'", argv[optind]);
 	if (!cfg->tracers)
 		cfg->tracers = (1u << tracer_count) - 1;
-	if (cfg->cmd == CMD_PROBE && (cfg->n_cgroups || cfg->n_mntns || cfg->duration > 0))
+	if (cfg->cmd == CMD_PROBE && (cfg->n_cgroups || cfg->n_mntns || cfg->duration > 0 ||
+				      cfg->ship.given))
 		return bad("probe takes only --output, --hook and --verbose");
-	return 0;
+	return ship_config_check(&cfg->ship, bad);
 }

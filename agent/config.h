@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ship_config.h"
+
 /* kernel-internal type names have no place in user space (bpftool does the same) */
 #pragma GCC poison u8 u16 u32 u64 s8 s16 s32 s64
 
@@ -33,6 +35,7 @@ struct ps_config {
 	uint32_t max_args_bytes;
 	uint32_t drain_ms;		/* ring buffer drain period */
 	uint32_t ringbuf_kb;		/* per-tracer ring buffer size; 0: tracer default */
+	struct ship_config ship;	/* --collector and the other shipping flags */
 };
 
 void config_defaults(struct ps_config *cfg);

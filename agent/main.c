@@ -18,6 +18,7 @@
 #include "log.h"
 #include "loop.h"
 #include "output.h"
+#include "ship.h"
 #include "tracer.h"
 
 static struct ps_config cfg;
@@ -232,11 +233,17 @@ static int run(void)
 		goto out_filter;
 
 	setvbuf(stdout, NULL, _IOFBF, 1 << 20);
-	out_add_sink(cfg.output == OUT_TEXT ? &text_sink : &ndjson_sink, stdout);
+	/* with --collector, local output only when asked for */
+	if (!cfg.ship.url || cfg.output_given)
+		out_add_sink(cfg.output == OUT_TEXT ? &text_sink : &ndjson_sink, stdout);
 
 	err = loop_init(cfg.drain_ms);
 	if (err) {
 		pr_err("event loop: %s", strerror(-err));
+		ret = 1;
+		goto out_loop;
+	}
+	if (cfg.ship.url && ship_start(&cfg)) {
 		ret = 1;
 		goto out_loop;
 	}
@@ -256,6 +263,7 @@ static int run(void)
 	}
 out_tracers:
 	stop_tracers();
+	ship_stop();
 out_loop:
 	loop_free();
 out_filter:

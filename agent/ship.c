@@ -1,0 +1,627 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The shipping sink and the shipper thread.
+ *
+ * Event loop (ship_exec & co.): record -> pbconv -> packed into the open
+ * batch; at --batch-records/--batch-bytes/--batch-ms the batch is closed
+ * (header with the pending loss counters, gzip) and try-pushed onto the
+ * queue. A full queue drops the NEWEST batch, the one being closed: its
+ * records are counted (stage ship_queue, or spool when the spool is full
+ * too), its sequence number is reused and its loss counters stay pending,
+ * so the collector sees no gap and learns of the loss in the next batch.
+ *
+ * Shipper thread: sends the oldest batch first (the spool's, then the
+ * queue's). Retryable failures back off (exponential, jittered, or
+ * Retry-After) and, with --spool-dir, park the batch and everything queued
+ * behind it in the spool until the collector is back; a long request moves
+ * the queue to the spool once it is half full. A rejected batch (4xx) is
+ * dropped, counted and logged with the collector's message.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/random.h>
+#include <sys/utsname.h>
+
+#include "clock.h"
+#include "log.h"
+#include "pbconv.h"
+#include "ship.h"
+#include "ship_batch.h"
+#include "ship_http.h"
+#include "ship_queue.h"
+#include "ship_spool.h"
+#include "version.h"
+
+#define NS_PER_MS 1000000ull
+#define RETRY_AFTER_MAX_MS (10u * 60u * 1000u)
+#define LOG_EVERY_NS (10ull * 1000000000ull)
+
+/* Log at most once per LOG_EVERY_NS; counts what it held back. */
+struct ratelim {
+	uint64_t last_ns;
+	uint64_t held;
+};
+
+static bool ratelim_ok(struct ratelim *rl, uint64_t now)
+{
+	if (rl->last_ns && now - rl->last_ns < LOG_EVERY_NS) {
+		rl->held++;
+		return false;
+	}
+	rl->last_ns = now;
+	return true;
+}
+
+static struct ship {
+	const struct ship_config *cfg;
+	bool started;
+	char agent_id[33];
+	char node[256];
+	char kernel[65];
+	Podsnoop__V1__Agent agent;
+
+	/* event loop side */
+	struct batch_builder bb;
+	uint64_t next_seq;
+	uint64_t first_ns;		/* CLOCK_MONOTONIC: first record of the open batch */
+	uint64_t last_close_ns;
+	struct ratelim drop_log;
+
+	/* shared */
+	struct loss_tally losses;
+	struct ship_queue q;
+	atomic_bool spool_full;
+
+	/* shipper thread side */
+	pthread_t thread;
+	struct http_client http;
+	struct spool spool;
+	bool have_spool;
+	struct batch *cur;		/* being delivered */
+	unsigned fails;			/* attempts failed in a row */
+	unsigned int rnd;
+	struct ratelim fail_log, reject_log, spool_log;
+	uint64_t sent_batches, sent_bytes, retries;
+	uint64_t rejected_batches, spooled_batches, unspooled_batches;
+} S;
+
+static uint64_t mono_ns(void)
+{
+	return clock_now_ns(CLOCK_MONOTONIC);
+}
+
+static void count_lost(struct ship *s, const uint32_t counts[REC_MAX], const char *stage,
+		       const char *reason)
+{
+	for (int t = 0; t < REC_MAX; t++)
+		loss_tally_add(&s->losses, rec_tracer(t), stage, reason, counts[t]);
+}
+
+static uint64_t sum(const uint32_t counts[REC_MAX])
+{
+	uint64_t n = 0;
+
+	for (int t = 0; t < REC_MAX; t++)
+		n += counts[t];
+	return n;
+}
+
+/* ---- event loop side ---- */
+
+static void close_batch(struct ship *s)
+{
+	struct loss_ent snap[LOSS_KEYS_MAX];
+	const char *stage = NULL;
+	struct batch *b = NULL;
+	size_t n;
+	int err;
+
+	s->last_close_ns = mono_ns();
+	n = loss_tally_take(&s->losses, snap);
+	if (bb_empty(&s->bb) && !n)
+		return;
+	err = bb_close(&s->bb, s->next_seq, clock_now_ns(CLOCK_REALTIME), snap, n, &b);
+	if (err) {
+		count_lost(s, s->bb.counts, "ship_encode", "error");
+		if (ratelim_ok(&s->drop_log, s->last_close_ns))
+			pr_err("ship: cannot encode a batch: %s; %" PRIu64 " records lost",
+			       strerror(-err), sum(s->bb.counts));
+	} else if (shipq_push(&s->q, b)) {
+		/* every bound is full: drop the newest; seq and loss counters stay */
+		stage = s->have_spool && atomic_load(&s->spool_full) ? "spool" : "ship_queue";
+		count_lost(s, b->counts, stage, "full");
+		if (ratelim_ok(&s->drop_log, s->last_close_ns))
+			pr_warn("ship: %s full, batch of %u records dropped (counted; %" PRIu64
+				" more batches dropped in the last 10 s)",
+				!strcmp(stage, "spool") ? "send queue and spool" : "send queue",
+				b->n_records, s->drop_log.held);
+		batch_free(b);
+	} else {
+		loss_tally_commit(&s->losses, snap, n);
+		s->next_seq++;
+	}
+	bb_reset(&s->bb);
+}
+
+static void ship_add(struct ship *s, const Podsnoop__V1__Record *r)
+{
+	int err;
+
+	if (bb_empty(&s->bb))
+		s->first_ns = mono_ns();
+	err = bb_add(&s->bb, r);
+	if (err == -ENOSPC) {
+		close_batch(s);
+		s->first_ns = mono_ns();
+		err = bb_add(&s->bb, r);
+	}
+	if (err) {
+		loss_tally_add(&s->losses, rec_tracer(rec_type_of(r)), "ship_encode", "too_large", 1);
+		return;
+	}
+	if (bb_full(&s->bb))
+		close_batch(s);
+}
+
+static void ship_exec(void *priv, const struct exec_view *v)
+{
+	struct pb_exec_buf b;
+
+	ship_add(priv, pbconv_exec(&b, v));
+}
+
+static void ship_loss(void *priv, const struct loss_rec *l)
+{
+	struct ship *s = priv;
+
+	loss_tally_add(&s->losses, l->tracer, l->stage, "", l->count);
+}
+
+/* After every drain: close the batch once it is old enough. */
+static void ship_flush(void *priv)
+{
+	struct ship *s = priv;
+	uint64_t now = mono_ns(), age = s->cfg->batch_ms * NS_PER_MS;
+
+	if (!bb_empty(&s->bb) ? now - s->first_ns >= age : now - s->last_close_ns >= age)
+		close_batch(s); /* an empty one goes only when it carries losses */
+}
+
+const struct sink_ops ship_sink = {
+	.exec = ship_exec,
+	.loss = ship_loss,
+	.flush = ship_flush,
+};
+
+/* ---- shipper thread ---- */
+
+static bool stopping(struct ship *s, uint64_t *deadline)
+{
+	return shipq_stopping(&s->q, deadline);
+}
+
+/* Park b in the spool (a no-op when it is there already). 0 or -errno. */
+static int spool_batch(struct ship *s, struct batch *b)
+{
+	int err;
+
+	if (b->spool_id)
+		return 0;
+	if (!s->have_spool)
+		return -ENOSPC;
+	err = spool_put(&s->spool, b->body, b->len, &b->spool_id);
+	if (err == -ENOSPC) {
+		atomic_store(&s->spool_full, true);
+	} else if (err) {
+		atomic_store(&s->spool_full, true); /* as good as full for the drop policy */
+		if (ratelim_ok(&s->spool_log, mono_ns()))
+			pr_err("spool: cannot write to %s: %s", s->cfg->spool_dir, strerror(-err));
+	} else {
+		s->spooled_batches++;
+	}
+	return err;
+}
+
+/* Move the batch in flight (first) and the queued ones to the spool, in order. */
+static void spill(struct ship *s)
+{
+	struct batch *b;
+
+	if (!s->have_spool)
+		return;
+	if (s->cur && spool_batch(s, s->cur))
+		return; /* nothing may overtake it */
+	while ((b = shipq_pop(&s->q))) {
+		if (spool_batch(s, b)) {
+			shipq_unpop(&s->q, b);
+			return;
+		}
+		batch_free(b);
+	}
+}
+
+/* libcurl calls this often during a request. */
+static int on_progress(void *ctx)
+{
+	struct ship *s = ctx;
+	uint64_t deadline;
+
+	if (s->have_spool && shipq_bytes(&s->q) > s->cfg->queue_max_bytes / 2)
+		spill(s);
+	return stopping(s, &deadline) && mono_ns() >= deadline;
+}
+
+/* The oldest batch waiting (the spool's first), or NULL when it is time to stop. */
+static struct batch *next_batch(struct ship *s)
+{
+	uint64_t deadline, id;
+	struct batch *b;
+	uint8_t *body;
+	size_t len;
+	int err;
+
+	for (;;) {
+		if (s->have_spool && spool_count(&s->spool)) {
+			if (stopping(s, &deadline) && mono_ns() >= deadline)
+				return NULL;
+			err = spool_head(&s->spool, &body, &len, &id);
+			if (err) {
+				pr_err("spool: skipping an unreadable batch in %s: %s",
+				       s->cfg->spool_dir, strerror(-err));
+				continue;
+			}
+			b = batch_from_body(body, len, id);
+			if (!b) {
+				free(body);
+				return NULL;
+			}
+			s->unspooled_batches++;
+			return b;
+		}
+		b = shipq_pop(&s->q);
+		if (b)
+			return b;
+		if (stopping(s, NULL))
+			return NULL;
+		shipq_wait_item(&s->q);
+	}
+}
+
+static void done_with(struct ship *s, struct batch *b)
+{
+	if (b->spool_id) {
+		spool_remove_head(&s->spool, b->spool_id);
+		atomic_store(&s->spool_full, false);
+	}
+	batch_free(b);
+	s->cur = NULL;
+}
+
+static void on_sent(struct ship *s, struct batch *b)
+{
+	if (s->fails)
+		pr_info("collector: batches are accepted again, after %u failed attempts", s->fails);
+	s->fails = 0;
+	s->sent_batches++;
+	s->sent_bytes += b->len;
+	done_with(s, b);
+}
+
+static void on_rejected(struct ship *s, struct batch *b, const struct http_result *r)
+{
+	const char *hint = "";
+	char reason[24];
+	int err = batch_load_meta(b);
+
+	s->fails = 0;
+	s->rejected_batches++;
+	if (r->status == 401 || r->status == 403)
+		hint = " (check --collector-token-file)";
+	else if (r->status == 413)
+		hint = " (lower --batch-bytes)";
+	snprintf(reason, sizeof(reason), "http_%ld", r->status);
+	if (!err) {
+		count_lost(s, b->counts, "collector", reason);
+		loss_tally_readd(&s->losses, b->losses, b->n_losses);
+	}
+	if (ratelim_ok(&s->reject_log, mono_ns())) {
+		if (err)
+			pr_err("collector rejected a batch with HTTP %ld%s: %s; dropped, and it "
+			       "cannot be decoded to count its records (%s)", r->status, hint,
+			       r->msg[0] ? r->msg : "(no message)", strerror(-err));
+		else
+			pr_err("collector rejected batch %" PRIu64 " with HTTP %ld%s: %s; dropped, "
+			       "%u records counted as lost (%" PRIu64 " more rejections in the "
+			       "last 10 s)", b->seq, r->status, hint,
+			       r->msg[0] ? r->msg : "(no message)", b->n_records, s->reject_log.held);
+		s->reject_log.held = 0;
+	}
+	done_with(s, b);
+}
+
+static void on_failed(struct ship *s, struct batch *b, const struct http_result *r,
+		      uint64_t delay_ms)
+{
+	char what[400];
+
+	if (r->status)
+		snprintf(what, sizeof(what), "HTTP %ld%s%s", r->status, r->msg[0] ? ": " : "",
+			 r->msg);
+	else
+		snprintf(what, sizeof(what), "%s", r->msg);
+	s->fails++;
+	s->retries++;
+	if (s->fails == 1 || ratelim_ok(&s->fail_log, mono_ns()))
+		pr_warn("collector %s: %s; retrying in %" PRIu64 " ms (%u failed attempts; "
+			"batches wait in %s)", s->cfg->url, what, delay_ms, s->fails,
+			s->have_spool ? "the spool" : "memory");
+	else
+		pr_debug("collector: %s; retry in %" PRIu64 " ms", what, delay_ms);
+	/* from now on batches wait on disk, in order, behind this one */
+	spool_batch(s, b);
+}
+
+enum { DELIVERED, DEADLINE };
+
+static int deliver(struct ship *s, struct batch *b)
+{
+	uint64_t deadline, until, now, delay, seen = 0;
+	struct http_result r;
+	unsigned attempt = 0;
+	uint32_t timeout;
+
+	s->cur = b;
+	for (;;) {
+		timeout = s->cfg->timeout_ms;
+		if (stopping(s, &deadline)) {
+			now = mono_ns();
+			if (now >= deadline)
+				return DEADLINE;
+			if ((deadline - now) / NS_PER_MS < timeout)
+				timeout = (uint32_t)((deadline - now) / NS_PER_MS) + 1;
+		}
+		http_post(&s->http, b->body, b->len, timeout, on_progress, s, &r);
+		if (r.aborted)
+			return DEADLINE;
+		if (r.verdict == HTTP_SENT) {
+			on_sent(s, b);
+			return DELIVERED;
+		}
+		if (r.verdict == HTTP_REJECT) {
+			on_rejected(s, b, &r);
+			return DELIVERED;
+		}
+		if (r.retry_after_ms)
+			delay = r.retry_after_ms < RETRY_AFTER_MAX_MS ? r.retry_after_ms
+								      : RETRY_AFTER_MAX_MS;
+		else
+			delay = backoff_ms(attempt, s->cfg->retry_min_ms, s->cfg->retry_max_ms,
+					   (uint32_t)rand_r(&s->rnd));
+		attempt++;
+		on_failed(s, b, &r, delay);
+		until = mono_ns() + delay * NS_PER_MS;
+		for (;;) { /* wait, parking whatever arrives meanwhile */
+			bool stop;
+
+			spill(s);
+			stop = stopping(s, &deadline);
+			now = mono_ns();
+			if (stop && now >= deadline)
+				return DEADLINE;
+			if (now >= until)
+				break;
+			shipq_wait_change(&s->q, stop && deadline < until ? deadline : until, &seen);
+		}
+	}
+}
+
+/* Flush time is up: spool what is left, count what cannot be. */
+static void park_rest(struct ship *s)
+{
+	uint32_t lost[REC_MAX] = { 0 };
+	uint64_t lost_batches = 0;
+	struct batch *b = s->cur;
+
+	s->cur = NULL;
+	while (b || (b = shipq_pop(&s->q))) {
+		if (spool_batch(s, b)) {
+			if (!batch_load_meta(b))
+				for (int t = 0; t < REC_MAX; t++)
+					lost[t] += b->counts[t];
+			lost_batches++;
+		}
+		batch_free(b);
+		b = NULL;
+	}
+	if (lost_batches) {
+		count_lost(s, lost, "shutdown", s->have_spool ? "spool_full" : "no_spool");
+		pr_err("ship: %" PRIu64 " records in %" PRIu64 " batches could not be sent before "
+		       "--flush-timeout-ms and are lost (%s)", sum(lost), lost_batches,
+		       s->have_spool ? "the spool is full" : "no --spool-dir");
+	}
+	if (s->have_spool && spool_count(&s->spool))
+		pr_info("ship: %zu batches (%" PRIu64 " bytes) wait in %s for the next start",
+			spool_count(&s->spool), s->spool.bytes, s->cfg->spool_dir);
+}
+
+static void *ship_main(void *arg)
+{
+	struct ship *s = arg;
+	struct batch *b;
+
+	while ((b = next_batch(s)))
+		if (deliver(s, b) == DEADLINE)
+			break;
+	park_rest(s);
+	return NULL;
+}
+
+/* ---- start and stop ---- */
+
+static int readable(const char *what, const char *path)
+{
+	if (path && access(path, R_OK)) {
+		pr_err("%s %s: %s", what, path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int identity(struct ship *s)
+{
+	const char *node = s->cfg->node_name;
+	unsigned char id[16];
+	struct utsname uts;
+
+	if (getrandom(id, sizeof(id), 0) != sizeof(id))
+		return -errno;
+	for (size_t i = 0; i < sizeof(id); i++)
+		snprintf(s->agent_id + 2 * i, 3, "%02x", id[i]);
+	if (getrandom(&s->rnd, sizeof(s->rnd), 0) != sizeof(s->rnd))
+		s->rnd = (unsigned int)mono_ns();
+	uname(&uts);
+	if (!node || !*node)
+		node = getenv("NODE_NAME");
+	if (!node || !*node)
+		node = uts.nodename;
+	snprintf(s->node, sizeof(s->node), "%s", node);
+	snprintf(s->kernel, sizeof(s->kernel), "%s", uts.release);
+	podsnoop__v1__agent__init(&s->agent);
+	s->agent.node = s->node;
+	s->agent.agent_id = s->agent_id;
+	s->agent.version = (char *)PODSNOOP_VERSION;
+	s->agent.kernel = s->kernel;
+	s->agent.started_ns = clock_now_ns(CLOCK_REALTIME);
+	return 0;
+}
+
+int ship_start(const struct ps_config *pcfg)
+{
+	struct ship *s = &S;
+	const struct ship_config *cfg = &pcfg->ship;
+	sigset_t all, old;
+	int err;
+
+	memset(s, 0, sizeof(*s));
+	s->cfg = cfg;
+	err = readable("--collector-token-file", cfg->token_file);
+	if (!err)
+		err = readable("--collector-ca", cfg->ca_file);
+	if (!err)
+		err = readable("--collector-cert", cfg->cert_file);
+	if (!err)
+		err = readable("--collector-key", cfg->key_file);
+	if (err)
+		return err;
+	err = identity(s);
+	if (err) {
+		pr_err("cannot make an agent id: %s", strerror(-err));
+		return err;
+	}
+	loss_tally_init(&s->losses);
+	err = shipq_init(&s->q, cfg->queue_max_bytes);
+	if (err)
+		goto fail_q;
+	err = bb_init(&s->bb, cfg->batch_records, cfg->batch_bytes, cfg->gzip_level, &s->agent);
+	if (err)
+		goto fail_bb;
+	if (cfg->spool_dir) {
+		err = spool_open(&s->spool, cfg->spool_dir, cfg->spool_max_bytes);
+		if (err) {
+			pr_err("--spool-dir %s: %s", cfg->spool_dir,
+			       err == -EBUSY ? "in use by another podsnoop" : strerror(-err));
+			goto fail_spool;
+		}
+		s->have_spool = true;
+		if (spool_count(&s->spool))
+			pr_info("spool: %zu batches (%" PRIu64 " bytes) from an earlier run are "
+				"sent first", spool_count(&s->spool), s->spool.bytes);
+		atomic_store(&s->spool_full, s->spool.bytes >= cfg->spool_max_bytes);
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+		err = -ENOMEM;
+		pr_err("libcurl: cannot initialise");
+		goto fail_curl;
+	}
+	err = http_init(&s->http, cfg);
+	if (err) {
+		pr_err("libcurl: %s", strerror(-err));
+		goto fail_http;
+	}
+	s->next_seq = 1;
+	s->last_close_ns = mono_ns();
+
+	/* the event loop reads signals from a signalfd: none may land on this thread */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	err = -pthread_create(&s->thread, NULL, ship_main, s);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		pr_err("cannot start the shipper thread: %s", strerror(-err));
+		goto fail_thread;
+	}
+	err = out_add_sink(&ship_sink, s);
+	if (err) { /* cannot happen with the fixed sinks main.c adds */
+		shipq_stop(&s->q, 0);
+		pthread_join(s->thread, NULL);
+		goto fail_thread;
+	}
+	s->started = true;
+	pr_info("shipping to %s as agent %s of node %s%s%s", cfg->url, s->agent_id, s->node,
+		s->have_spool ? ", spool " : "", s->have_spool ? cfg->spool_dir : "");
+	return 0;
+
+fail_thread:
+	http_free(&s->http);
+fail_http:
+	curl_global_cleanup();
+fail_curl:
+	if (s->have_spool)
+		spool_close(&s->spool);
+fail_spool:
+	bb_free(&s->bb);
+fail_bb:
+	shipq_destroy(&s->q);
+fail_q:
+	loss_tally_destroy(&s->losses);
+	return err;
+}
+
+void ship_stop(void)
+{
+	struct loss_ent left[LOSS_KEYS_MAX];
+	struct ship *s = &S;
+	size_t n;
+
+	if (!s->started)
+		return;
+	close_batch(s);
+	shipq_stop(&s->q, mono_ns() + s->cfg->flush_timeout_ms * NS_PER_MS);
+	pthread_join(s->thread, NULL);
+
+	pr_info("ship: sent %" PRIu64 " batches (%" PRIu64 " bytes gzipped), %" PRIu64 " retries, "
+		"%" PRIu64 " rejected batches, %" PRIu64 " spooled, %" PRIu64 " sent from the "
+		"spool", s->sent_batches, s->sent_bytes, s->retries, s->rejected_batches, s->spooled_batches,
+		s->unspooled_batches);
+	n = loss_tally_take(&s->losses, left);
+	for (size_t i = 0; i < n; i++)
+		pr_warn("ship: %" PRIu64 " %s records lost (%s%s%s) and not reported to the "
+			"collector", left[i].count, left[i].tracer, left[i].stage,
+			left[i].reason[0] ? "/" : "", left[i].reason);
+
+	http_free(&s->http);
+	curl_global_cleanup();
+	if (s->have_spool)
+		spool_close(&s->spool);
+	bb_free(&s->bb);
+	shipq_destroy(&s->q);
+	loss_tally_destroy(&s->losses);
+	s->started = false;
+}

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ship_config.h"
+
+#define KIB 1024ull
+#define MIB (1024ull * 1024ull)
+#define GIB (1024ull * 1024ull * 1024ull)
+
+void ship_config_defaults(struct ship_config *sc)
+{
+	memset(sc, 0, sizeof(*sc));
+	sc->spool_max_bytes = 256 * MIB;
+	sc->queue_max_bytes = 8 * MIB;
+	sc->batch_records = 5000;
+	sc->batch_bytes = 1 * MIB;
+	sc->batch_ms = 1000;
+	sc->timeout_ms = 10000;
+	sc->retry_min_ms = 250;
+	sc->retry_max_ms = 30000;
+	sc->flush_timeout_ms = 5000;
+	sc->gzip_level = 1;
+}
+
+void ship_config_usage(FILE *f)
+{
+	fputs(
+"Shipping to a collector (protobuf batches over HTTP; README.md, \"Shipping\"):\n"
+"      --collector URL       POST batches to URL (http:// or https://); local\n"
+"                            output is then off unless --output is given too\n"
+"      --collector-token-file FILE\n"
+"                            send \"Authorization: Bearer <contents>\" (re-read\n"
+"                            when the file changes)\n"
+"      --collector-ca FILE   CA certificates (PEM) to verify the collector with\n"
+"      --collector-cert FILE client certificate (PEM); its key in the same file\n"
+"                            or in --collector-key FILE\n"
+"      --collector-timeout-ms N\n"
+"                            give up on one request after N ms (default 10000)\n"
+"      --node-name NAME      node name in batches (default: $NODE_NAME, else\n"
+"                            the hostname)\n"
+"      --batch-records N     close a batch at N records (default 5000)\n"
+"      --batch-bytes SIZE    ... or at SIZE encoded bytes (default 1M, min 64K)\n"
+"      --batch-ms N          ... or N ms after its first record (default 1000)\n"
+"      --queue-max-bytes SIZE\n"
+"                            memory for closed batches waiting to be sent\n"
+"                            (gzipped; default 8M)\n"
+"      --spool-dir DIR       keep batches the collector cannot take yet in DIR\n"
+"                            (survives restarts; sent first, in order)\n"
+"      --spool-max-bytes SIZE\n"
+"                            at most SIZE of batches in DIR (default 256M)\n"
+"      --retry-min-ms N, --retry-max-ms N\n"
+"                            backoff between retries: doubling from N up to\n"
+"                            N, with jitter (default 250, 30000); a\n"
+"                            Retry-After header overrides it\n"
+"      --flush-timeout-ms N  at SIGINT/SIGTERM, try to send for at most N ms,\n"
+"                            then spool the rest (default 5000)\n"
+"      --gzip-level N        zlib level 1..9 (default 1: fastest)\n"
+"                            SIZE takes a K, M or G suffix (powers of 1024)\n"
+"\n", f);
+}
+
+static int parse_num(const char *opt, const char *s, uint64_t min, uint64_t max, bool size,
+		     uint64_t *out, ship_err_fn err_fn)
+{
+	unsigned long long v;
+	uint64_t mult = 1;
+	char *end;
+
+	errno = 0;
+	if (!s || !*s || *s == '-' || *s == '+')
+		return err_fn("%s: '%s' is not a number", opt, s ? s : "");
+	v = strtoull(s, &end, 10);
+	if (size && *end && !end[1]) {
+		switch (*end) {
+		case 'k': case 'K': mult = KIB; end++; break;
+		case 'm': case 'M': mult = MIB; end++; break;
+		case 'g': case 'G': mult = GIB; end++; break;
+		}
+	}
+	if (errno || *end || end == s)
+		return err_fn("%s: '%s' is not a %s", opt, s, size ? "size" : "number");
+	if (v > UINT64_MAX / mult)
+		return err_fn("%s: '%s' is too large", opt, s);
+	v *= mult;
+	if (v < min || v > max)
+		return err_fn("%s: %llu is out of range %" PRIu64 "..%" PRIu64, opt, v, min, max);
+	*out = v;
+	return 0;
+}
+
+static int parse_path(const char *opt, const char *arg, const char **out, ship_err_fn err_fn)
+{
+	if (!*arg)
+		return err_fn("%s: empty path", opt);
+	*out = arg;
+	return 0;
+}
+
+int ship_config_opt(struct ship_config *sc, int opt, const char *arg, ship_err_fn err_fn)
+{
+	uint64_t v = 0;
+	int err = 0;
+
+	sc->given = true;
+	switch (opt) {
+	case OPT_COLLECTOR:
+		if (strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8))
+			return err_fn("--collector: '%s' is not an http:// or https:// URL", arg);
+		sc->url = arg;
+		return 0;
+	case OPT_COLLECTOR_TOKEN:
+		return parse_path("--collector-token-file", arg, &sc->token_file, err_fn);
+	case OPT_COLLECTOR_CA:
+		return parse_path("--collector-ca", arg, &sc->ca_file, err_fn);
+	case OPT_COLLECTOR_CERT:
+		return parse_path("--collector-cert", arg, &sc->cert_file, err_fn);
+	case OPT_COLLECTOR_KEY:
+		return parse_path("--collector-key", arg, &sc->key_file, err_fn);
+	case OPT_SPOOL_DIR:
+		return parse_path("--spool-dir", arg, &sc->spool_dir, err_fn);
+	case OPT_NODE_NAME:
+		if (!*arg || strlen(arg) > 253)
+			return err_fn("--node-name: '%s' is not a node name", arg);
+		sc->node_name = arg;
+		return 0;
+	case OPT_COLLECTOR_TIMEOUT:
+		if (!(err = parse_num("--collector-timeout-ms", arg, 100, 3600000, false, &v,
+				      err_fn)))
+			sc->timeout_ms = (uint32_t)v;
+		return err;
+	case OPT_BATCH_RECORDS:
+		if (!(err = parse_num("--batch-records", arg, 1, 1000000, false, &v, err_fn)))
+			sc->batch_records = (uint32_t)v;
+		return err;
+	case OPT_BATCH_BYTES:
+		/* an exec record with the longest path and arguments is about 21 KiB */
+		if (!(err = parse_num("--batch-bytes", arg, 64 * KIB, 256 * MIB, true, &v, err_fn)))
+			sc->batch_bytes = (uint32_t)v;
+		return err;
+	case OPT_BATCH_MS:
+		if (!(err = parse_num("--batch-ms", arg, 1, 600000, false, &v, err_fn)))
+			sc->batch_ms = (uint32_t)v;
+		return err;
+	case OPT_QUEUE_MAX_BYTES:
+		if (!(err = parse_num("--queue-max-bytes", arg, 1, 16 * GIB, true, &v, err_fn)))
+			sc->queue_max_bytes = v;
+		return err;
+	case OPT_SPOOL_MAX_BYTES:
+		if (!(err = parse_num("--spool-max-bytes", arg, 1, UINT64_MAX, true, &v, err_fn)))
+			sc->spool_max_bytes = v;
+		return err;
+	case OPT_RETRY_MIN_MS:
+		if (!(err = parse_num("--retry-min-ms", arg, 1, 3600000, false, &v, err_fn)))
+			sc->retry_min_ms = (uint32_t)v;
+		return err;
+	case OPT_RETRY_MAX_MS:
+		if (!(err = parse_num("--retry-max-ms", arg, 1, 3600000, false, &v, err_fn)))
+			sc->retry_max_ms = (uint32_t)v;
+		return err;
+	case OPT_FLUSH_TIMEOUT:
+		if (!(err = parse_num("--flush-timeout-ms", arg, 0, 3600000, false, &v, err_fn)))
+			sc->flush_timeout_ms = (uint32_t)v;
+		return err;
+	case OPT_GZIP_LEVEL:
+		if (!(err = parse_num("--gzip-level", arg, 1, 9, false, &v, err_fn)))
+			sc->gzip_level = (int)v;
+		return err;
+	}
+	return err_fn("internal: unknown shipping option %d", opt);
+}
+
+int ship_config_check(const struct ship_config *sc, ship_err_fn err_fn)
+{
+	if (sc->given && !sc->url)
+		return err_fn("shipping options need --collector URL");
+	if (sc->retry_min_ms > sc->retry_max_ms)
+		return err_fn("--retry-min-ms %u is above --retry-max-ms %u", sc->retry_min_ms,
+			      sc->retry_max_ms);
+	if (sc->key_file && !sc->cert_file)
+		return err_fn("--collector-key needs --collector-cert");
+	if (sc->url && !strncmp(sc->url, "http://", 7) &&
+	    (sc->ca_file || sc->cert_file))
+		return err_fn("--collector-ca/--collector-cert need an https:// collector");
+	return 0;
+}

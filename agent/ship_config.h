@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Settings of the shipper (--collector and friends). Kept apart from
+ * config.c: config.c lists SHIP_LONG_OPTIONS in its option table and hands
+ * their values to ship_config_opt().
+ */
+#ifndef PS_SHIP_CONFIG_H
+#define PS_SHIP_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct ship_config {
+	const char *url;		/* --collector; NULL: no shipping */
+	const char *token_file;
+	const char *ca_file;
+	const char *cert_file;
+	const char *key_file;
+	const char *node_name;		/* NULL: $NODE_NAME, else the hostname */
+	const char *spool_dir;		/* NULL: no spool */
+	uint64_t spool_max_bytes;
+	uint64_t queue_max_bytes;
+	uint32_t batch_records;
+	uint32_t batch_bytes;
+	uint32_t batch_ms;
+	uint32_t timeout_ms;		/* one request, connect included */
+	uint32_t retry_min_ms;
+	uint32_t retry_max_ms;
+	uint32_t flush_timeout_ms;	/* at SIGTERM */
+	int gzip_level;
+	bool given;			/* some shipping flag was used */
+};
+
+enum {
+	OPT_SHIP_FIRST = 0x1000,
+	OPT_COLLECTOR = OPT_SHIP_FIRST,
+	OPT_COLLECTOR_TOKEN,
+	OPT_COLLECTOR_CA,
+	OPT_COLLECTOR_CERT,
+	OPT_COLLECTOR_KEY,
+	OPT_COLLECTOR_TIMEOUT,
+	OPT_NODE_NAME,
+	OPT_BATCH_RECORDS,
+	OPT_BATCH_BYTES,
+	OPT_BATCH_MS,
+	OPT_QUEUE_MAX_BYTES,
+	OPT_SPOOL_DIR,
+	OPT_SPOOL_MAX_BYTES,
+	OPT_RETRY_MIN_MS,
+	OPT_RETRY_MAX_MS,
+	OPT_FLUSH_TIMEOUT,
+	OPT_GZIP_LEVEL,
+	OPT_SHIP_LAST = OPT_GZIP_LEVEL,
+};
+
+/* Entries for getopt_long's table (struct option). */
+#define SHIP_LONG_OPTIONS \
+	{ "collector", required_argument, NULL, OPT_COLLECTOR }, \
+	{ "collector-token-file", required_argument, NULL, OPT_COLLECTOR_TOKEN }, \
+	{ "collector-ca", required_argument, NULL, OPT_COLLECTOR_CA }, \
+	{ "collector-cert", required_argument, NULL, OPT_COLLECTOR_CERT }, \
+	{ "collector-key", required_argument, NULL, OPT_COLLECTOR_KEY }, \
+	{ "collector-timeout-ms", required_argument, NULL, OPT_COLLECTOR_TIMEOUT }, \
+	{ "node-name", required_argument, NULL, OPT_NODE_NAME }, \
+	{ "batch-records", required_argument, NULL, OPT_BATCH_RECORDS }, \
+	{ "batch-bytes", required_argument, NULL, OPT_BATCH_BYTES }, \
+	{ "batch-ms", required_argument, NULL, OPT_BATCH_MS }, \
+	{ "queue-max-bytes", required_argument, NULL, OPT_QUEUE_MAX_BYTES }, \
+	{ "spool-dir", required_argument, NULL, OPT_SPOOL_DIR }, \
+	{ "spool-max-bytes", required_argument, NULL, OPT_SPOOL_MAX_BYTES }, \
+	{ "retry-min-ms", required_argument, NULL, OPT_RETRY_MIN_MS }, \
+	{ "retry-max-ms", required_argument, NULL, OPT_RETRY_MAX_MS }, \
+	{ "flush-timeout-ms", required_argument, NULL, OPT_FLUSH_TIMEOUT }, \
+	{ "gzip-level", required_argument, NULL, OPT_GZIP_LEVEL }
+
+typedef int (*ship_err_fn)(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+void ship_config_defaults(struct ship_config *sc);
+/*
+ * One shipping option; err_fn prints a one-line error and returns -EINVAL
+ * (config.c's). Returns 0 or -EINVAL.
+ */
+int ship_config_opt(struct ship_config *sc, int opt, const char *arg,
+		    ship_err_fn err_fn);
+/* Checks across options, after parsing. */
+int ship_config_check(const struct ship_config *sc, ship_err_fn err_fn);
+void ship_config_usage(FILE *f);
+
+#endif

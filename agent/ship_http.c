@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "ship_http.h"
+#include "version.h"
+
+#define TOKEN_MAX 16384
+
+enum http_verdict http_classify(bool transport_ok, long status)
+{
+	if (!transport_ok)
+		return HTTP_RETRY;
+	if (status >= 200 && status < 300)
+		return HTTP_SENT;
+	if (status >= 500 || status == 408 || status == 429)
+		return HTTP_RETRY;
+	/* 1xx/3xx as a final answer are as unusable as a 4xx */
+	return HTTP_REJECT;
+}
+
+uint64_t backoff_ms(unsigned attempt, uint32_t min_ms, uint32_t max_ms, uint32_t rnd)
+{
+	uint64_t d = min_ms ? min_ms : 1;
+
+	for (unsigned i = 0; i < attempt && d < max_ms; i++)
+		d *= 2;
+	if (d > max_ms)
+		d = max_ms;
+	/* equal jitter: [d/2, d], so agents that failed together spread out */
+	return d - d / 2 + (d / 2 ? rnd % (d / 2 + 1) : 0);
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
+{
+	struct http_client *h = ctx;
+	size_t n = size * nmemb, room = sizeof(h->resp) - 1 - h->resp_len;
+
+	if (room) {
+		size_t k = n < room ? n : room;
+
+		memcpy(h->resp + h->resp_len, data, k);
+		h->resp_len += k;
+	}
+	return n;
+}
+
+static int on_progress(void *ctx, curl_off_t dlt, curl_off_t dln, curl_off_t ult, curl_off_t uln)
+{
+	struct { int (*fn)(void *); void *ctx; } *p = ctx;
+
+	(void)dlt, (void)dln, (void)ult, (void)uln;
+	return p->fn ? p->fn(p->ctx) : 0;
+}
+
+/* Read the token file again when it changed (tokens get rotated). -errno. */
+static int refresh_headers(struct http_client *h)
+{
+	char *auth = NULL, *tok = NULL;
+	struct curl_slist *l = NULL, *n;
+	struct stat st;
+	size_t got = 0;
+	ssize_t r;
+	int fd, err = 0;
+
+	if (h->cfg->token_file) {
+		if (stat(h->cfg->token_file, &st))
+			return -errno;
+		if (h->hdrs && h->have_token && st.st_size == h->token_size &&
+		    st.st_mtim.tv_sec == h->token_mtime.tv_sec &&
+		    st.st_mtim.tv_nsec == h->token_mtime.tv_nsec)
+			return 0;
+	} else if (h->hdrs) {
+		return 0;
+	}
+
+	static const char *const fixed[] = {
+		"Content-Type: application/x-protobuf",
+		"Content-Encoding: gzip",
+		"Expect:", /* no 100-continue round trip for large batches */
+	};
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+		n = curl_slist_append(l, fixed[i]);
+		if (!n)
+			goto nomem;
+		l = n;
+	}
+	if (h->cfg->token_file) {
+		tok = malloc(TOKEN_MAX + 1);
+		if (!tok)
+			goto nomem;
+		fd = open(h->cfg->token_file, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			err = -errno;
+			goto out;
+		}
+		r = read(fd, tok, TOKEN_MAX);
+		err = r < 0 ? -errno : 0;
+		close(fd);
+		if (err)
+			goto out;
+		got = (size_t)r;
+		while (got > 0 && (tok[got - 1] == '\n' || tok[got - 1] == '\r' ||
+				   tok[got - 1] == ' ' || tok[got - 1] == '\t'))
+			got--;
+		tok[got] = '\0';
+		if (!got || strpbrk(tok, "\r\n")) {
+			err = -EINVAL; /* empty, or would split the header */
+			goto out;
+		}
+		if (asprintf(&auth, "Authorization: Bearer %s", tok) < 0) {
+			auth = NULL;
+			goto nomem;
+		}
+		n = curl_slist_append(l, auth);
+		if (!n)
+			goto nomem;
+		l = n;
+		h->token_mtime = st.st_mtim;
+		h->token_size = st.st_size;
+		h->have_token = true;
+	}
+	curl_slist_free_all(h->hdrs);
+	h->hdrs = l;
+	l = NULL;
+	curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, h->hdrs);
+	goto out;
+nomem:
+	err = -ENOMEM;
+out:
+	if (tok)
+		memset(tok, 0, TOKEN_MAX + 1);
+	if (auth)
+		memset(auth, 0, strlen(auth));
+	free(tok);
+	free(auth);
+	curl_slist_free_all(l);
+	return err;
+}
+
+int http_init(struct http_client *h, const struct ship_config *cfg)
+{
+	memset(h, 0, sizeof(*h));
+	h->cfg = cfg;
+	h->curl = curl_easy_init();
+	if (!h->curl)
+		return -ENOMEM;
+	curl_easy_setopt(h->curl, CURLOPT_URL, cfg->url);
+	curl_easy_setopt(h->curl, CURLOPT_POST, 1L);
+	curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L); /* we are a thread */
+	curl_easy_setopt(h->curl, CURLOPT_USERAGENT, "podsnoop/" PODSNOOP_VERSION);
+	curl_easy_setopt(h->curl, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h->curl, CURLOPT_ERRORBUFFER, h->errbuf);
+	curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, h);
+	curl_easy_setopt(h->curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+	if (cfg->ca_file)
+		curl_easy_setopt(h->curl, CURLOPT_CAINFO, cfg->ca_file);
+	if (cfg->cert_file)
+		curl_easy_setopt(h->curl, CURLOPT_SSLCERT, cfg->cert_file);
+	if (cfg->key_file)
+		curl_easy_setopt(h->curl, CURLOPT_SSLKEY, cfg->key_file);
+	return 0;
+}
+
+void http_free(struct http_client *h)
+{
+	if (h->curl)
+		curl_easy_cleanup(h->curl);
+	curl_slist_free_all(h->hdrs);
+	memset(h, 0, sizeof(*h));
+}
+
+/* Keep a one-line, printable version of what the collector said. */
+static void body_msg(const char *in, size_t len, char *out, size_t size)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len && o + 1 < size; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		out[o++] = c >= 0x20 && c < 0x7f ? (char)c : ' ';
+	}
+	while (o && out[o - 1] == ' ')
+		o--;
+	out[o] = '\0';
+}
+
+void http_post(struct http_client *h, const void *body, size_t len, uint32_t timeout_ms,
+	       int (*progress)(void *ctx), void *ctx, struct http_result *r)
+{
+	struct { int (*fn)(void *); void *ctx; } pctx = { progress, ctx };
+	curl_off_t retry_after = 0;
+	CURLcode cr;
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	err = refresh_headers(h);
+	if (err) {
+		/* a token being rotated or not mounted yet: try again later */
+		r->verdict = HTTP_RETRY;
+		snprintf(r->msg, sizeof(r->msg), "cannot read --collector-token-file %s: %s",
+			 h->cfg->token_file, err == -EINVAL ? "empty or not one line" :
+			 strerror(-err));
+		return;
+	}
+	h->resp_len = 0;
+	h->errbuf[0] = '\0';
+	curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+	curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
+	curl_easy_setopt(h->curl, CURLOPT_XFERINFODATA, &pctx);
+	cr = curl_easy_perform(h->curl);
+	curl_easy_setopt(h->curl, CURLOPT_XFERINFODATA, NULL);
+	if (cr == CURLE_ABORTED_BY_CALLBACK) {
+		r->aborted = true;
+		r->verdict = HTTP_RETRY;
+		snprintf(r->msg, sizeof(r->msg), "stopped: flush time is up");
+		return;
+	}
+	if (cr != CURLE_OK) {
+		r->verdict = HTTP_RETRY;
+		snprintf(r->msg, sizeof(r->msg), "%s", h->errbuf[0] ? h->errbuf :
+			 curl_easy_strerror(cr));
+		return;
+	}
+	curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &r->status);
+	r->verdict = http_classify(true, r->status);
+	if (curl_easy_getinfo(h->curl, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK &&
+	    retry_after > 0)
+		r->retry_after_ms = (uint64_t)retry_after * 1000u;
+	body_msg(h->resp, h->resp_len, r->msg, sizeof(r->msg));
+}

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The on-disk spool: batches the collector could not take yet, one file
+ * each (<20-digit id>.batch holding the gzip body exactly as POSTed),
+ * oldest first. Written as <id>.tmp, synced and renamed, so a killed agent
+ * leaves only whole batches (stray .tmp files are removed at open). A lock
+ * file keeps two agents out of one directory. Used by the shipper thread
+ * only; returns -errno and does not log.
+ */
+#ifndef PS_SHIP_SPOOL_H
+#define PS_SHIP_SPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct spool {
+	int dirfd, lockfd;
+	uint64_t max_bytes;
+	uint64_t bytes;		/* sum of the batch files' sizes */
+	uint64_t *ids;		/* ids[head..n): the batches, oldest first */
+	size_t head, n, cap;
+	uint64_t next_id;
+};
+
+/* Create dir if missing (one level), lock it, list what an earlier run left. */
+int spool_open(struct spool *sp, const char *dir, uint64_t max_bytes);
+void spool_close(struct spool *sp);
+static inline size_t spool_count(const struct spool *sp)
+{
+	return sp->n - sp->head;
+}
+/* Append a batch; its id in *id. -ENOSPC when it would exceed max_bytes. */
+int spool_put(struct spool *sp, const void *body, size_t len, uint64_t *id);
+/*
+ * The oldest batch, read into a malloc'd buffer. -ENOENT when empty;
+ * -EBADMSG for an empty file (it is removed); another -errno for a file that
+ * cannot be read (left on disk). After an error the next call gives the next.
+ */
+int spool_head(struct spool *sp, uint8_t **body, size_t *len, uint64_t *id);
+/* Remove the oldest batch, which must be id. */
+int spool_remove_head(struct spool *sp, uint64_t id);
+
+#endif
