@@ -61,9 +61,11 @@ PROTOS     := $(wildcard proto/podsnoop/v1/*.proto)
 PROTO_CS   := $(patsubst proto/%.proto,$(OUT)/proto/%.pb-c.c,$(PROTOS))
 PROTO_HS   := $(PROTO_CS:.c=.h)
 PROTO_OBJS := $(PROTO_CS:.c=.o)
-LIB_SRCS   := $(filter-out agent/main.c,$(wildcard agent/*.c)) $(wildcard cgroup/*.c)
+COLL_MAIN  := collector/collector.c
+LIB_SRCS   := $(filter-out agent/main.c,$(wildcard agent/*.c)) $(wildcard cgroup/*.c) \
+	$(filter-out $(COLL_MAIN),$(wildcard collector/*.c))
 LIB_OBJS   := $(patsubst %.c,$(OUT)/%.o,$(LIB_SRCS)) $(PROTO_OBJS)
-COLL_OBJS  := $(patsubst %.c,$(OUT)/%.o,$(wildcard collector/*.c))
+COLL_OBJS  := $(OUT)/collector/collector.o
 BENCH_BINS := $(patsubst bench/%.c,$(OUT)/bench/%,$(wildcard bench/*.c))
 MAIN_OBJ   := $(OUT)/agent/main.o
 ASAN_OBJS  := $(patsubst %.c,$(OUT)/asan/%.o,$(LIB_SRCS)) $(PROTO_OBJS)
@@ -83,7 +85,8 @@ $(BPF_OBJS) $(LIB_OBJS) $(MAIN_OBJ) $(ASAN_OBJS) $(VMLINUX_H) $(PROTO_CS) $(COLL
 endif
 
 $(OUT) $(OUT)/bpf $(OUT)/agent $(OUT)/cgroup $(OUT)/tests $(OUT)/vmlinux \
-$(OUT)/asan/agent $(OUT)/asan/cgroup $(OUT)/asan/tests $(OUT)/proto $(OUT)/collector $(OUT)/bench:
+$(OUT)/asan/agent $(OUT)/asan/cgroup $(OUT)/asan/tests $(OUT)/proto $(OUT)/collector $(OUT)/bench \
+$(OUT)/asan/collector:
 	$(Q)mkdir -p $@
 
 $(OUT)/vmlinux/vmlinux.h: $(VMLINUX_BTF) | $(OUT)/vmlinux
@@ -143,6 +146,10 @@ $(OUT)/bench/%: bench/%.c | $(OUT)/bench
 
 # Unit tests, plain and under AddressSanitizer + UBSan.
 $(OUT)/asan/agent/%.o: agent/%.c | $(SKELS) $(PROTO_HS) $(OUT)/asan/agent
+	$(call msg,CC-SAN,$@)
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -MMD -MP -c $< -o $@
+
+$(OUT)/asan/collector/%.o: collector/%.c | $(PROTO_HS) $(OUT)/asan/collector
 	$(call msg,CC-SAN,$@)
 	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -MMD -MP -c $< -o $@
 

@@ -111,7 +111,7 @@ int pbconv_exec_view(const Podsnoop__V1__Exec *m, struct exec_view_buf *b, struc
 	size_t off = 0;
 
 	if (m->filename.len >= EXEC_FILENAME_MAX || m->n_args > EXEC_ARGC_CAP ||
-	    memchr(m->filename.data, '\0', m->filename.len) ||
+	    (m->filename.len && memchr(m->filename.data, '\0', m->filename.len)) ||
 	    (t && t->comm.len > sizeof(e->comm)))
 		return -EINVAL;
 	memset(e, 0, offsetof(struct exec_event, buf));
@@ -122,7 +122,8 @@ int pbconv_exec_view(const Podsnoop__V1__Exec *m, struct exec_view_buf *b, struc
 		e->ppid = t->ppid;
 		e->uid = t->uid;
 		e->gid = t->gid;
-		memcpy(e->comm, t->comm.data, t->comm.len);
+		if (t->comm.len)
+			memcpy(e->comm, t->comm.data, t->comm.len);
 		e->cgroup_id = t->cgroup_id;
 		e->mntns_id = t->mntns_id;
 	}
@@ -134,9 +135,11 @@ int pbconv_exec_view(const Podsnoop__V1__Exec *m, struct exec_view_buf *b, struc
 	for (size_t i = 0; i < m->n_args; i++) {
 		const ProtobufCBinaryData *a = &m->args[i];
 
-		if (a->len >= sizeof(e->buf) - off || memchr(a->data, '\0', a->len))
+		if (a->len >= 2 * EXEC_ARGS_BYTES_CAP - off ||
+		    (a->len && memchr(a->data, '\0', a->len)))
 			return -EINVAL;
-		memcpy(e->buf + off, a->data, a->len);
+		if (a->len)
+			memcpy(e->buf + off, a->data, a->len);
 		e->buf[off + a->len] = '\0';
 		off += a->len + 1;
 	}

@@ -115,7 +115,8 @@ int spool_open(struct spool *sp, const char *dir, uint64_t max_bytes)
 			sp->next_id = id + 1;
 	}
 	closedir(d);
-	qsort(sp->ids, sp->n, sizeof(*sp->ids), cmp_id);
+	if (sp->n)
+		qsort(sp->ids, sp->n, sizeof(*sp->ids), cmp_id);
 	return 0;
 fail:
 	spool_close(sp);
