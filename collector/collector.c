@@ -35,12 +35,14 @@
 
 #define PATH_V1 "/v1/batches"
 #define MAX_REJECT_SEQ 64
+#define ID_CHARS "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-"
 
 static struct {
 	const char *listen;
 	const char *out_path;
 	const char *token_file;
 	const char *tls_cert, *tls_key, *tls_client_ca;
+	const char *save_dir;
 	size_t max_body;
 	size_t max_raw;
 	bool fsync;
@@ -195,7 +197,8 @@ static bool reject_seq(uint64_t seq)
 	return false;
 }
 
-static void stall(const char *when)
+/* Returns true when it stalled. */
+static bool stall(const char *when)
 {
 	bool now = false;
 
@@ -209,6 +212,22 @@ static void stall(const char *when)
 		log_info("fault: stalling %ld ms (%s writing)", opt.stall_ms, when);
 		usleep((useconds_t)opt.stall_ms * 1000);
 	}
+	return now;
+}
+
+/* --save-bodies: keep the body as received, for other decoders to read. */
+static void save_body(const char *agent_id, uint64_t seq, const uint8_t *body, size_t len)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s-%020" PRIu64 ".pb%s", opt.save_dir, agent_id, seq,
+		 len >= 2 && body[0] == 0x1f && body[1] == 0x8b ? ".gz" : "");
+	f = fopen(path, "wb");
+	if (!f || fwrite(body, 1, len, f) != len)
+		log_err("--save-bodies: %s: %s", path, strerror(errno));
+	if (f)
+		fclose(f);
 }
 
 /* Check and write one body. Returns the HTTP status; msg says why. */
@@ -230,8 +249,9 @@ static unsigned process(const uint8_t *body, size_t len, bool gzipped, char *msg
 			 err == -ENOMEM ? "out of memory" : "body is not a gzipped podsnoop.v1.Batch");
 		return err == -E2BIG ? 413 : err == -ENOMEM ? 503 : 400;
 	}
-	if (!b->agent || !*b->agent->agent_id || strlen(b->agent->agent_id) > DEDUP_ID_MAX) {
-		snprintf(msg, msz, "batch without a valid agent.agent_id");
+	if (!b->agent || !*b->agent->agent_id || strlen(b->agent->agent_id) > DEDUP_ID_MAX ||
+	    strspn(b->agent->agent_id, ID_CHARS) != strlen(b->agent->agent_id)) {
+		snprintf(msg, msz, "batch without a valid agent.agent_id (1..64 of [0-9A-Za-z_-])");
 		status = 400;
 		goto out;
 	}
@@ -280,6 +300,8 @@ static unsigned process(const uint8_t *body, size_t len, bool gzipped, char *msg
 		snprintf(msg, msz, "duplicate");
 		goto out;
 	}
+	if (opt.save_dir)
+		save_body(b->agent->agent_id, b->seq, body, len);
 	write_batch_line(b, len, skipped);
 	for (size_t i = 0; i < b->n_records; i++)
 		record(b->records[i], true);
@@ -462,7 +484,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		log_info("answered %u to %s %s: %s", cn->status, method, url, cn->msg);
 		return reply(c, cn->status, cn->msg, 0);
 	}
-	stall("before");
+	if (stall("before"))
+		return MHD_NO; /* a collector that hung: the batch is never processed */
 	status = injected_fault(cn->msg, sizeof(cn->msg));
 	if (status) {
 		log_info("fault: answering %u (%s)", status, cn->msg);
@@ -505,6 +528,8 @@ static void usage(FILE *f)
 "  -o, --out FILE            append NDJSON to FILE (default: stdout); the\n"
 "                            batches already in FILE count as seen\n"
 "      --fsync               fdatasync FILE before answering each batch\n"
+"      --save-bodies DIR     also keep each new batch's body as received in\n"
+"                            DIR/<agent_id>-<seq>.pb.gz\n"
 "      --token-file FILE     require \"Authorization: Bearer <contents>\"\n"
 "      --tls-cert FILE       serve HTTPS with this certificate (PEM) ...\n"
 "      --tls-key FILE        ... and key\n"
@@ -517,9 +542,11 @@ static void usage(FILE *f)
 "      --fail-count N        ... to the next N batches, unprocessed\n"
 "      --fail-message TEXT   body of those answers\n"
 "      --retry-after SECS    add Retry-After: SECS to them\n"
-"      --stall-ms MS         hold the next --stall-count requests for MS\n"
+"      --stall-ms MS         hold the next --stall-count requests for MS, then\n"
+"                            close them unprocessed (a collector that hangs)\n"
 "      --stall-count N       (default 0)\n"
-"      --stall-after-write   stall after writing the batch, not before\n"
+"      --stall-after-write   stall after writing the batch instead, then answer\n"
+"                            (the client timed out: its retry is a duplicate)\n"
 "      --reject-seq N        answer 400 to every batch with seq N (repeatable)\n"
 "\n"
 "SIGINT/SIGTERM: stop, print totals on stderr, exit 0.\n");
@@ -580,7 +607,7 @@ static int load_seen(const char *path)
 		if (strncmp(line, "{\"type\":\"batch\",", 16))
 			continue;
 		p = strstr(line, ",\"agent_id\":\"");
-		if (!p || sscanf(p, ",\"agent_id\":\"%64[0-9a-zA-Z_.-]\"", id) != 1)
+		if (!p || sscanf(p, ",\"agent_id\":\"%64[0-9a-zA-Z_-]\"", id) != 1)
 			continue;
 		p = strstr(line, ",\"seq\":");
 		if (!p || sscanf(p, ",\"seq\":%llu", &seq) != 1)
@@ -598,12 +625,13 @@ int main(int argc, char **argv)
 	enum {
 		O_FSYNC = 256, O_TOKEN, O_TLS_CERT, O_TLS_KEY, O_TLS_CA, O_MAX_BODY, O_FAIL_STATUS,
 		O_FAIL_COUNT, O_FAIL_MSG, O_RETRY_AFTER, O_STALL_MS, O_STALL_COUNT, O_STALL_AFTER,
-		O_REJECT_SEQ,
+		O_REJECT_SEQ, O_SAVE,
 	};
 	static const struct option lopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
 		{ "out", required_argument, NULL, 'o' },
 		{ "fsync", no_argument, NULL, O_FSYNC },
+		{ "save-bodies", required_argument, NULL, O_SAVE },
 		{ "token-file", required_argument, NULL, O_TOKEN },
 		{ "tls-cert", required_argument, NULL, O_TLS_CERT },
 		{ "tls-key", required_argument, NULL, O_TLS_KEY },
@@ -636,6 +664,7 @@ int main(int argc, char **argv)
 		case 'o': opt.out_path = optarg; break;
 		case 'v': opt.verbose++; break;
 		case O_FSYNC: opt.fsync = true; break;
+		case O_SAVE: opt.save_dir = optarg; break;
 		case O_TOKEN: opt.token_file = optarg; break;
 		case O_TLS_CERT: opt.tls_cert = optarg; break;
 		case O_TLS_KEY: opt.tls_key = optarg; break;
