@@ -69,7 +69,7 @@ static FILE *out;
 static char *token;
 static struct dedup seen;
 static struct {
-	uint64_t batches, duplicates, rejected, records, skipped, bytes;
+	uint64_t batches, duplicates, rejected, records, skipped, bytes, raw_bytes, lost;
 } st;
 
 static void logf_(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -234,16 +234,19 @@ static void save_body(const char *agent_id, uint64_t seq, const uint8_t *body, s
 static unsigned process(const uint8_t *body, size_t len, bool gzipped, char *msg, size_t msz)
 {
 	Podsnoop__V1__Batch *b = NULL;
-	uint64_t skipped = 0;
+	uint64_t skipped = 0, lost = 0;
+	uint8_t *raw = NULL;
+	size_t raw_len = len;
 	unsigned status = 200;
-	int err;
+	int err = 0;
 
-	if (gzipped) {
-		err = batch_decode(body, len, opt.max_raw, &b);
-	} else {
-		b = podsnoop__v1__batch__unpack(NULL, len, body);
+	if (gzipped)
+		err = pb_gunzip(body, len, opt.max_raw, &raw, &raw_len);
+	if (!err) {
+		b = podsnoop__v1__batch__unpack(NULL, raw_len, raw ? raw : body);
 		err = b ? 0 : -EBADMSG;
 	}
+	free(raw);
 	if (err) {
 		snprintf(msg, msz, "%s", err == -E2BIG ? "batch too large when decompressed" :
 			 err == -ENOMEM ? "out of memory" : "body is not a gzipped podsnoop.v1.Batch");
@@ -305,8 +308,10 @@ static unsigned process(const uint8_t *body, size_t len, bool gzipped, char *msg
 	write_batch_line(b, len, skipped);
 	for (size_t i = 0; i < b->n_records; i++)
 		record(b->records[i], true);
-	for (size_t i = 0; i < b->n_losses; i++)
+	for (size_t i = 0; i < b->n_losses; i++) {
 		write_loss(b->losses[i], b->sent_ns);
+		lost += b->losses[i]->count;
+	}
 	fflush(out);
 	if (opt.fsync)
 		fdatasync(fileno(out));
@@ -317,6 +322,8 @@ static unsigned process(const uint8_t *body, size_t len, bool gzipped, char *msg
 	st.records += b->n_records - skipped;
 	st.skipped += skipped;
 	st.bytes += len;
+	st.raw_bytes += raw_len;
+	st.lost += lost;
 	pthread_mutex_unlock(&mu);
 	if (skipped)
 		log_warn("agent %s batch %" PRIu64 ": %" PRIu64 " records of kinds this collector "
@@ -774,9 +781,11 @@ int main(int argc, char **argv)
 	log_info("%s received, stopping", strsignal(sig));
 	MHD_stop_daemon(d);
 	fflush(out);
-	log_info("accepted %" PRIu64 " batches (%" PRIu64 " records, %" PRIu64 " bytes), %" PRIu64
-		 " duplicates, %" PRIu64 " rejected, %" PRIu64 " records of unknown kinds skipped",
-		 st.batches, st.records, st.bytes, st.duplicates, st.rejected, st.skipped);
+	log_info("accepted %" PRIu64 " batches (%" PRIu64 " records, %" PRIu64 " bytes, %" PRIu64
+		 " decompressed), %" PRIu64 " duplicates, %" PRIu64 " rejected, %" PRIu64
+		 " records of unknown kinds skipped, %" PRIu64 " records reported lost by agents",
+		 st.batches, st.records, st.bytes, st.raw_bytes, st.duplicates, st.rejected,
+		 st.skipped, st.lost);
 	if (out != stdout)
 		fclose(out);
 	dedup_free(&seen);

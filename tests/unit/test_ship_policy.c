@@ -9,6 +9,7 @@
 
 #include "unit.h"
 #include "../../agent/config.h"
+#include "../../agent/ship.h"
 #include "../../agent/ship_http.h"
 #include "../../collector/dedup.h"
 
@@ -146,6 +147,23 @@ static void test_dedup(void **state)
 	dedup_free(&d);
 }
 
+/*
+ * Every record type must be shipped: a tracer that adds a member to struct
+ * sink_ops without a ship_<type>() in ship.c would crash the agent (or, if
+ * skipped, lose records quietly). This trips first.
+ */
+static void test_ship_sink_has_every_record_type(void **state)
+{
+	void (*fns[sizeof(struct sink_ops) / sizeof(void (*)(void))])(void);
+
+	(void)state;
+	_Static_assert(sizeof(struct sink_ops) % sizeof(void (*)(void)) == 0,
+		       "struct sink_ops holds only function pointers");
+	memcpy(fns, &ship_sink, sizeof(fns));
+	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++)
+		assert_non_null(fns[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -154,6 +172,7 @@ int main(void)
 		cmocka_unit_test(test_flags),
 		cmocka_unit_test(test_bad_flags),
 		cmocka_unit_test(test_dedup),
+		cmocka_unit_test(test_ship_sink_has_every_record_type),
 	};
 
 	if (!freopen("/dev/null", "w", stderr)) /* the flag errors are expected */
