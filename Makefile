@@ -59,6 +59,7 @@ ASAN_OBJS  := $(patsubst %.c,$(OUT)/asan/%.o,$(LIB_SRCS))
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 ASAN_BINS  := $(patsubst tests/unit/%.c,$(OUT)/asan/tests/%,$(UNIT_SRCS))
+HELPERS    := $(patsubst tests/helpers/%.c,$(OUT)/tests/helpers/%,$(wildcard tests/helpers/*.c))
 
 .PHONY: all run test unit deps clean
 all: $(OUT)/podsnoop
@@ -123,16 +124,21 @@ $(OUT)/asan/tests/%: tests/unit/%.c tests/unit/unit.h $(ASAN_OBJS) | $(OUT)/asan
 	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -Itests/unit -MMD -MP $< $(ASAN_OBJS) $(LDLIBS) \
 		-lcmocka -lcjson -o $@
 
+# Small programs the integration tests run (workloads with exact properties).
+$(OUT)/tests/helpers/%: tests/helpers/%.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D) && $(CC) $(CFLAGS) -MMD -MP $< -o $@
+
 unit: $(UNIT_BINS) $(ASAN_BINS)
 
 run: $(OUT)/podsnoop
 	$(OUT)/podsnoop $(RUN_ARGS)
 
-test: $(OUT)/podsnoop unit
+test: $(OUT)/podsnoop unit $(HELPERS)
 	@tests/run.sh
 
 clean:
 	rm -rf $(OUT)
 
 -include $(BPF_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(ASAN_OBJS:.o=.d) \
-	$(UNIT_BINS:=.d) $(ASAN_BINS:=.d)
+	$(UNIT_BINS:=.d) $(ASAN_BINS:=.d) $(HELPERS:=.d)

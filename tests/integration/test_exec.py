@@ -292,3 +292,18 @@ def test_probe_lists_methods():
     assert ex["chosen"] == "syscalls"
     rc, out, _ = run_agent_once("probe")
     assert rc == 0 and "* syscalls" in out
+
+
+def test_argv_on_untouched_page_is_recovered(cgroup, progdir):
+    """argv strings on a never-touched page cannot be read at execve entry;
+    for a successful exec the agent re-reads them from the new image."""
+    helper = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "build",
+                          "tests", "helpers", "exec_untouched")
+    prog = make_program(progdir)
+    with Agent("--tracers", "exec", "--cgroup", cgroup.path) as a:
+        cgroup.run([helper, prog], check=True)
+        rec = a.wait_for(lambda r: r.get("filename") == prog)
+        a.stop()
+    assert rec["args"] == [prog, "untouched-rodata-argument"]
+    assert "read_fault" not in rec
+    assert a.summary("exec")["read_err"] == 0
