@@ -10,14 +10,14 @@ KM_REPO=$(cd "$KM_DIR/../.." && pwd)
 km_log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
 km_die() { km_log "error: $*"; exit 2; }
 
-# Print "NAME PATTERN" for every kernel in the table (optionally only the names given).
+# Print "NAME PATTERN [MODULE...]" for every kernel in the table (optionally only the names given).
 km_kernel_table() {
     local want=" $* " name pat rest
     while read -r name pat rest; do
         [[ -z "$name" || "$name" == \#* ]] && continue
         [[ -n "$pat" ]] || km_die "$KM_KERNELS_FILE: no package pattern for '$name'"
         if [[ "$want" != "  " && "$want" != *" $name "* ]]; then continue; fi
-        printf '%s %s\n' "$name" "$pat"
+        printf '%s %s %s\n' "$name" "$pat" "$rest"
     done < "$KM_KERNELS_FILE"
 }
 
