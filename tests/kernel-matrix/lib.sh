@@ -23,4 +23,3 @@ km_kernel_table() {
 
 # Now in seconds with millisecond precision.
 km_now() { date +%s.%N | cut -c1-14; }
-km_elapsed() { awk -v a="$1" -v b="$(km_now)" 'BEGIN{printf "%.1f", b-a}'; }
