@@ -65,13 +65,16 @@ cmdline=$(cat /proc/cmdline)
 case " $cmdline " in
 *' km.args="'*)
     v=${cmdline#*km.args=\"}; v=${v%%\"*}
+    # shellcheck disable=SC2086 # split on purpose
     set -f; set -- $v; set +f ;;
 *' km.args='*)
     v=${cmdline#*km.args=}; v=${v%% *}
+    # shellcheck disable=SC2086 # split on purpose
     set -f; IFS=,; set -- $v; unset IFS; set +f ;;
 esac
 
-export KM_KERNEL=$(uname -r) KM_DISK=/mnt KM_FILES=/km/files KM_CGROUP2=/sys/fs/cgroup
+KM_KERNEL=$(uname -r)
+export KM_KERNEL KM_DISK=/mnt KM_FILES=/km/files KM_CGROUP2=/sys/fs/cgroup
 test=$(cat /km/test 2>/dev/null)
 cd /km/files 2>/dev/null || cd /
 if [ -n "$test" ] && [ -x "$test" ]; then
