@@ -140,5 +140,7 @@ test: $(OUT)/podsnoop unit $(HELPERS)
 clean:
 	rm -rf $(OUT)
 
+include tests/kernel-matrix/kernel-matrix.mk
+
 -include $(BPF_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(ASAN_OBJS:.o=.d) \
 	$(UNIT_BINS:=.d) $(ASAN_BINS:=.d) $(HELPERS:=.d)
