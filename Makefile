@@ -8,6 +8,8 @@
 #   make deps       only install missing Debian packages
 
 .DELETE_ON_ERROR:
+# keep the generated BPF objects and skeletons: they are inputs of later builds
+.SECONDARY:
 .SUFFIXES:
 .DEFAULT_GOAL := all
 
