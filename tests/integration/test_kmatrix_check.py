@@ -164,6 +164,11 @@ def test_unfinished_scenario_fails(tmp_path, capsys):
     assert "no KMA-END" in out
 
 
+def test_host_scenario_timeout_fails(tmp_path, capsys):
+    out = failing(tmp_path, capsys, good_log() + ["KMA-SCENARIO-RC 124"])
+    assert "timed out" in out
+
+
 def test_failed_boot_fails(tmp_path, capsys):
     out = failing(tmp_path, capsys, good_log(), result="fail")
     assert "boot: r" in out

@@ -113,6 +113,7 @@ class Log:
     def __init__(self, path):
         self.begin = self.end = False
         self.kernel, self.probe, self.probe_err, self.probe_rc = "?", {}, [], None
+        self.scenario_rc = None   # the host run's (agent/run appends it)
         self.runs, self.bad_probe = [], []
         cur = None
         with open(path, errors="replace") as f:
@@ -126,6 +127,8 @@ class Log:
                     self.kernel = rest.partition("kernel=")[2] or "?"
                 elif tag == "KMA-END":
                     self.end = True
+                elif tag == "KMA-SCENARIO-RC":
+                    self.scenario_rc = int(rest)
                 elif tag == "KMA-PROBE-RC":
                     self.probe_rc = int(rest)
                 elif tag == "KMA-PROBE":
@@ -276,6 +279,9 @@ def judge_kernel(v, name, log_path, result_path, expect_dir):
         probs.append("no KMA-BEGIN: the scenario never ran")
     if not log.end:
         probs.append("no KMA-END: the scenario did not finish")
+    if log.scenario_rc not in (None, 0):
+        probs.append("the scenario exited %d%s" % (log.scenario_rc, " (timed out)"
+                                                   if log.scenario_rc in (124, 137) else ""))
     if log.probe_rc != 0:
         probs.append("podsnoop probe exited %s: %s" % (log.probe_rc, " | ".join(log.probe_err)))
     v.add("%s run" % name, probs, "kernel %s, %d agent runs" % (log.kernel, len(log.runs)))

@@ -124,6 +124,16 @@ one_run() {
 		done
 	fi
 	kill -TERM "$pid" 2>/dev/null
+	# an agent that does not stop is a failure, not a hang: KILL it after KMA_TIMEOUT
+	i=0
+	while kill -0 "$pid" 2>/dev/null && [ $i -lt $((KMA_TIMEOUT * 20)) ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "scenario: the agent ignored SIGTERM for ${KMA_TIMEOUT}s: killed" >>"$tmp/err"
+		kill -KILL "$pid"
+	fi
 	wait "$pid"
 	rc=$?
 	sed 's/^/KMA-OUT /' "$tmp/out"
