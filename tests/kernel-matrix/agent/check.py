@@ -344,7 +344,11 @@ def judge_kernel(v, name, log_path, result_path, expect_dir):
     run = runs[0]
     for t in sorted(exp):
         want_def = [m for m, x in exp[t].items() if x["default"]]
-        if want_def:
+        if want_def and exp[t][want_def[0]]["result"] == "fails":
+            probs, seen = [], "-"   # the others run on; this one logs why it could not
+            if not any("%s: cannot start with %s" % (t, want_def[0]) in e for e in run.err):
+                probs.append("no '%s: cannot start with %s' on stderr" % (t, want_def[0]))
+        elif want_def:
             probs, seen = judge_events(run, t, want_def[0], run_ids(run))
         else:
             probs, seen = [], "-"
