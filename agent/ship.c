@@ -529,7 +529,8 @@ int ship_start(const struct ps_config *pcfg)
 	err = shipq_init(&s->q, cfg->queue_max_bytes);
 	if (err)
 		goto fail_q;
-	err = bb_init(&s->bb, cfg->batch_records, cfg->batch_bytes, cfg->gzip_level, &s->agent);
+	err = bb_init(&s->bb, cfg->batch_records, cfg->batch_bytes, (int)cfg->gzip_level,
+		      &s->agent);
 	if (err)
 		goto fail_bb;
 	if (cfg->spool_dir) {

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,12 +100,53 @@ static int parse_path(const char *opt, const char *arg, const char **out, ship_e
 	return 0;
 }
 
+#define U32(f) offsetof(struct ship_config, f), sizeof(uint32_t)
+#define U64(f) offsetof(struct ship_config, f), sizeof(uint64_t)
+
+/* The numeric options: range, whether a K/M/G suffix is allowed, where they go. */
+static const struct num_opt {
+	int opt;
+	const char *name;
+	uint64_t min, max;
+	bool size;
+	size_t off, width;
+} num_opts[] = {
+	{ OPT_COLLECTOR_TIMEOUT, "--collector-timeout-ms", 100, 3600000, false, U32(timeout_ms) },
+	{ OPT_BATCH_RECORDS, "--batch-records", 1, 1000000, false, U32(batch_records) },
+	/* an exec record with the longest path and arguments is about 21 KiB */
+	{ OPT_BATCH_BYTES, "--batch-bytes", 64 * KIB, 256 * MIB, true, U32(batch_bytes) },
+	{ OPT_BATCH_MS, "--batch-ms", 1, 600000, false, U32(batch_ms) },
+	{ OPT_QUEUE_MAX_BYTES, "--queue-max-bytes", 1, 16 * GIB, true, U64(queue_max_bytes) },
+	{ OPT_SPOOL_MAX_BYTES, "--spool-max-bytes", 1, UINT64_MAX, true, U64(spool_max_bytes) },
+	{ OPT_RETRY_MIN_MS, "--retry-min-ms", 1, 3600000, false, U32(retry_min_ms) },
+	{ OPT_RETRY_MAX_MS, "--retry-max-ms", 1, 3600000, false, U32(retry_max_ms) },
+	{ OPT_FLUSH_TIMEOUT, "--flush-timeout-ms", 0, 3600000, false, U32(flush_timeout_ms) },
+	{ OPT_GZIP_LEVEL, "--gzip-level", 1, 9, false, U32(gzip_level) },
+};
+
 int ship_config_opt(struct ship_config *sc, int opt, const char *arg, ship_err_fn err_fn)
 {
 	uint64_t v = 0;
-	int err = 0;
+	int err;
 
 	sc->given = true;
+	for (size_t i = 0; i < sizeof(num_opts) / sizeof(num_opts[0]); i++) {
+		const struct num_opt *n = &num_opts[i];
+
+		if (n->opt != opt)
+			continue;
+		err = parse_num(n->name, arg, n->min, n->max, n->size, &v, err_fn);
+		if (err)
+			return err;
+		if (n->width == sizeof(uint32_t)) {
+			uint32_t v32 = (uint32_t)v;
+
+			memcpy((char *)sc + n->off, &v32, sizeof(v32));
+		} else {
+			memcpy((char *)sc + n->off, &v, sizeof(v));
+		}
+		return 0;
+	}
 	switch (opt) {
 	case OPT_COLLECTOR:
 		if (strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8))
@@ -126,48 +168,6 @@ int ship_config_opt(struct ship_config *sc, int opt, const char *arg, ship_err_f
 			return err_fn("--node-name: '%s' is not a node name", arg);
 		sc->node_name = arg;
 		return 0;
-	case OPT_COLLECTOR_TIMEOUT:
-		if (!(err = parse_num("--collector-timeout-ms", arg, 100, 3600000, false, &v,
-				      err_fn)))
-			sc->timeout_ms = (uint32_t)v;
-		return err;
-	case OPT_BATCH_RECORDS:
-		if (!(err = parse_num("--batch-records", arg, 1, 1000000, false, &v, err_fn)))
-			sc->batch_records = (uint32_t)v;
-		return err;
-	case OPT_BATCH_BYTES:
-		/* an exec record with the longest path and arguments is about 21 KiB */
-		if (!(err = parse_num("--batch-bytes", arg, 64 * KIB, 256 * MIB, true, &v, err_fn)))
-			sc->batch_bytes = (uint32_t)v;
-		return err;
-	case OPT_BATCH_MS:
-		if (!(err = parse_num("--batch-ms", arg, 1, 600000, false, &v, err_fn)))
-			sc->batch_ms = (uint32_t)v;
-		return err;
-	case OPT_QUEUE_MAX_BYTES:
-		if (!(err = parse_num("--queue-max-bytes", arg, 1, 16 * GIB, true, &v, err_fn)))
-			sc->queue_max_bytes = v;
-		return err;
-	case OPT_SPOOL_MAX_BYTES:
-		if (!(err = parse_num("--spool-max-bytes", arg, 1, UINT64_MAX, true, &v, err_fn)))
-			sc->spool_max_bytes = v;
-		return err;
-	case OPT_RETRY_MIN_MS:
-		if (!(err = parse_num("--retry-min-ms", arg, 1, 3600000, false, &v, err_fn)))
-			sc->retry_min_ms = (uint32_t)v;
-		return err;
-	case OPT_RETRY_MAX_MS:
-		if (!(err = parse_num("--retry-max-ms", arg, 1, 3600000, false, &v, err_fn)))
-			sc->retry_max_ms = (uint32_t)v;
-		return err;
-	case OPT_FLUSH_TIMEOUT:
-		if (!(err = parse_num("--flush-timeout-ms", arg, 0, 3600000, false, &v, err_fn)))
-			sc->flush_timeout_ms = (uint32_t)v;
-		return err;
-	case OPT_GZIP_LEVEL:
-		if (!(err = parse_num("--gzip-level", arg, 1, 9, false, &v, err_fn)))
-			sc->gzip_level = (int)v;
-		return err;
 	}
 	return err_fn("internal: unknown shipping option %d", opt);
 }

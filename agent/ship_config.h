@@ -28,7 +28,7 @@ struct ship_config {
 	uint32_t retry_min_ms;
 	uint32_t retry_max_ms;
 	uint32_t flush_timeout_ms;	/* at SIGTERM */
-	int gzip_level;
+	uint32_t gzip_level;
 	bool given;			/* some shipping flag was used */
 };
 

@@ -55,6 +55,19 @@ def gap_free(batches):
     assert seqs == list(range(1, len(seqs) + 1)), "sequence numbers as they arrived: %s" % seqs
 
 
+def ship_execs(c, a, cg, tag, n):
+    """n execs in cg; wait until the collector has them all; stop the agent (exit 0)."""
+    run_execs(cg, tag, n)
+    c.wait_for(lambda c: len(tagged(c.lines(), tag)) == n, what="%d execs of %s" % (n, tag))
+    assert a.stop() == 0
+
+
+def delivered_once(c, a, tag, n):
+    """After the run: each exec arrived once, the agent's batches without a gap."""
+    exactly_once(c.lines(), tag, n)
+    gap_free(c.batches(agent_id(a)))
+
+
 def losses(batches, **match):
     return sum(l["count"] for b in batches for l in b["loss_recs"]
                if all(l.get(k) == v for k, v in match.items()))
@@ -201,12 +214,9 @@ def test_500_then_200(cgroup, tmp_path):
     with Collector(str(tmp_path), "--fail-status", "500", "--fail-count", "3",
                    "--fail-message", "database on fire") as c:
         with ship_agent(cgroup, c.url) as a:
-            run_execs(cgroup, tag, 30)
-            c.wait_for(lambda c: len(tagged(c.lines(), tag)) == 30, what="30 execs")
-            assert a.stop() == 0
+            ship_execs(c, a, cgroup, tag, 30)
         c.stop()
-    exactly_once(c.lines(), tag, 30)
-    gap_free(c.batches(agent_id(a)))
+    delivered_once(c, a, tag, 30)
     assert sum("fault: answering 500" in l for l in c.stderr) == 3
     assert any("HTTP 500: database on fire; retrying" in l for l in a.stderr)
 
@@ -218,12 +228,9 @@ def test_429_with_retry_after_is_honoured(cgroup, tmp_path):
         # without Retry-After the backoff here would be at most 50 ms
         with Agent("--tracers", "exec", "--cgroup", cgroup.path, "--collector", c.url,
                    "--batch-ms", "200", "--retry-min-ms", "10", "--retry-max-ms", "50") as a:
-            run_execs(cgroup, tag, 10)
-            c.wait_for(lambda c: len(tagged(c.lines(), tag)) == 10, what="10 execs")
-            assert a.stop() == 0
+            ship_execs(c, a, cgroup, tag, 10)
         c.stop()
-    exactly_once(c.lines(), tag, 10)
-    gap_free(c.batches(agent_id(a)))
+    delivered_once(c, a, tag, 10)
     waits = [l for l in a.stderr if "HTTP 429" in l]
     assert waits and all("retrying in 2000 ms" in l for l in waits), "".join(a.stderr)
 
@@ -236,13 +243,9 @@ def test_stall_longer_than_request_timeout(cgroup, tmp_path, when):
     extra = ["--stall-after-write"] if when == "after" else []
     with Collector(str(tmp_path), "--stall-ms", "4000", "--stall-count", "1", *extra) as c:
         with ship_agent(cgroup, c.url, "--collector-timeout-ms", "1000") as a:
-            run_execs(cgroup, tag, 15)
-            c.wait_for(lambda c: len(tagged(c.lines(), tag)) == 15, what="15 execs")
-            time.sleep(0.5)
-            assert a.stop() == 0
+            ship_execs(c, a, cgroup, tag, 15)
         c.stop()
-    exactly_once(c.lines(), tag, 15)
-    gap_free(c.batches(agent_id(a)))
+    delivered_once(c, a, tag, 15)
     assert any("timed out" in l.lower() for l in a.stderr), "".join(a.stderr)
     summary = [l for l in c.stderr if "duplicates" in l][-1]
     dups = int(re.search(r"(\d+) duplicates", summary).group(1))

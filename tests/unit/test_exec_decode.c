@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "unit.h"
+#include "exec_fixture.h"
 #include "../../agent/exec.h"
 
 static struct exec_event *ev;
@@ -26,14 +27,7 @@ static int teardown(void **state)
 /* filename, then args given as one blob with embedded NULs */
 static size_t fill(const char *fname, const char *args, size_t args_len)
 {
-	size_t fl = strlen(fname) + 1;
-
-	memset(ev, 0, sizeof(*ev));
-	memcpy(ev->buf, fname, fl);
-	memcpy(ev->buf + fl, args, args_len);
-	ev->filename_len = (__u32)fl;
-	ev->args_len = (__u32)args_len;
-	return EXEC_EVENT_HDR_SIZE + fl + args_len;
+	return exec_fill(ev, fname, args, args_len);
 }
 
 static void test_normal(void **state)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "unit.h"
+#include "exec_fixture.h"
 #include "../../agent/exec.h"
 #include "../../agent/pbconv.h"
 
@@ -30,15 +31,11 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* An exec record with every header field set. */
 static size_t fill(const char *fname, const char *args, size_t args_len)
 {
-	size_t fl = strlen(fname) + 1;
+	size_t size = exec_fill(ev, fname, args, args_len);
 
-	memset(ev, 0, sizeof(*ev));
-	memcpy(ev->buf, fname, fl);
-	memcpy(ev->buf + fl, args, args_len);
-	ev->filename_len = (__u32)fl;
-	ev->args_len = (__u32)args_len;
 	ev->pid = 4242;
 	ev->tid = 4243;
 	ev->ppid = 1;
@@ -49,7 +46,7 @@ static size_t fill(const char *fname, const char *args, size_t args_len)
 	ev->mntns_id = 4026531840ull;
 	ev->method = EXEC_M_SYSCALLS;
 	memcpy(ev->comm, "bash", 5);
-	return EXEC_EVENT_HDR_SIZE + fl + args_len;
+	return size;
 }
 
 static char *ndjson(const struct exec_view *v)

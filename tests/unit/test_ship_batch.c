@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "unit.h"
+#include "exec_fixture.h"
 #include "../../agent/exec.h"
 #include "../../agent/pbconv.h"
 #include "../../agent/ship_batch.h"
@@ -25,20 +26,16 @@ static const Podsnoop__V1__Record *exec_rec(struct pb_exec_buf *b, const char *t
 {
 	static char args[2 * EXEC_ARGS_BYTES_CAP];
 	struct exec_view v;
-	size_t fl = sizeof("/bin/x"), al;
+	size_t al, size;
 
-	memset(&ev, 0, sizeof(ev));
-	memcpy(ev.buf, "/bin/x", fl);
 	al = (size_t)snprintf(args, sizeof(args), "%s", tag) + 1;
 	memset(args + al, 'p', pad);
 	args[al + pad] = '\0';
 	al += pad ? pad + 1 : 0;
-	memcpy(ev.buf + fl, args, al);
-	ev.filename_len = (__u32)fl;
-	ev.args_len = (__u32)al;
+	size = exec_fill(&ev, "/bin/x", args, al);
 	ev.pid = 7;
 	ev.method = EXEC_M_SYSCALLS;
-	assert_int_equal(exec_decode(&ev, EXEC_EVENT_HDR_SIZE + fl + al, 64, &v), 0);
+	assert_int_equal(exec_decode(&ev, size, 64, &v), 0);
 	v.wall_ns = 42;
 	return pbconv_exec(b, &v);
 }
