@@ -46,7 +46,8 @@
 /* Log at most once per LOG_EVERY_NS; counts what it held back. */
 struct ratelim {
 	uint64_t last_ns;
-	uint64_t held;
+	uint64_t held;		/* held back since the last message */
+	uint64_t was_held;	/* held back before the message being written now */
 };
 
 static bool ratelim_ok(struct ratelim *rl, uint64_t now)
@@ -56,6 +57,8 @@ static bool ratelim_ok(struct ratelim *rl, uint64_t now)
 		return false;
 	}
 	rl->last_ns = now;
+	rl->was_held = rl->held;
+	rl->held = 0;
 	return true;
 }
 
@@ -139,9 +142,9 @@ static void close_batch(struct ship *s)
 		count_lost(s, b->counts, stage, "full");
 		if (ratelim_ok(&s->drop_log, s->last_close_ns))
 			pr_warn("ship: %s full, batch of %u records dropped (counted; %" PRIu64
-				" more batches dropped in the last 10 s)",
+				" more batches dropped since the last message)",
 				!strcmp(stage, "spool") ? "send queue and spool" : "send queue",
-				b->n_records, s->drop_log.held);
+				b->n_records, s->drop_log.was_held);
 		batch_free(b);
 	} else {
 		loss_tally_commit(&s->losses, snap, n);
@@ -338,10 +341,10 @@ static void on_rejected(struct ship *s, struct batch *b, const struct http_resul
 			       r->msg[0] ? r->msg : "(no message)", strerror(-err));
 		else
 			pr_err("collector rejected batch %" PRIu64 " with HTTP %ld%s: %s; dropped, "
-			       "%u records counted as lost (%" PRIu64 " more rejections in the "
-			       "last 10 s)", b->seq, r->status, hint,
-			       r->msg[0] ? r->msg : "(no message)", b->n_records, s->reject_log.held);
-		s->reject_log.held = 0;
+			       "%u records counted as lost (%" PRIu64 " more rejections since the "
+			       "last message)", b->seq, r->status, hint,
+			       r->msg[0] ? r->msg : "(no message)", b->n_records,
+			       s->reject_log.was_held);
 	}
 	done_with(s, b);
 }

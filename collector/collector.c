@@ -169,13 +169,16 @@ static void write_loss(const Podsnoop__V1__Loss *l, uint64_t ts_ns)
  * Returns 0, -EINVAL for a record no agent would send, -ENOTSUP for a kind
  * this collector cannot write yet.
  */
-static int record(const Podsnoop__V1__Record *r, bool write)
+struct view_bufs {
+	struct exec_view_buf exec;
+};
+
+static int record(const Podsnoop__V1__Record *r, struct view_bufs *vb, bool write)
 {
 	switch (r->kind_case) {
 	case PODSNOOP__V1__RECORD__KIND_EXEC: {
-		static struct exec_view_buf vb; /* big; used under mu only */
 		struct exec_view v;
-		int err = pbconv_exec_view(r->exec, &vb, &v);
+		int err = pbconv_exec_view(r->exec, &vb->exec, &v);
 
 		if (!err && write)
 			ndjson_sink.exec(out, &v);
@@ -233,6 +236,7 @@ static void save_body(const char *agent_id, uint64_t seq, const uint8_t *body, s
 /* Check and write one body. Returns the HTTP status; msg says why. */
 static unsigned process(const uint8_t *body, size_t len, bool gzipped, char *msg, size_t msz)
 {
+	struct view_bufs *vb = malloc(sizeof(*vb)); /* large: not on a thread's stack */
 	Podsnoop__V1__Batch *b = NULL;
 	uint64_t skipped = 0, lost = 0;
 	uint8_t *raw = NULL;
@@ -240,7 +244,9 @@ static unsigned process(const uint8_t *body, size_t len, bool gzipped, char *msg
 	unsigned status = 200;
 	int err = 0;
 
-	if (gzipped)
+	if (!vb)
+		err = -ENOMEM;
+	if (!err && gzipped)
 		err = pb_gunzip(body, len, opt.max_raw, &raw, &raw_len);
 	if (!err) {
 		b = podsnoop__v1__batch__unpack(NULL, raw_len, raw ? raw : body);
@@ -250,6 +256,7 @@ static unsigned process(const uint8_t *body, size_t len, bool gzipped, char *msg
 	if (err) {
 		snprintf(msg, msz, "%s", err == -E2BIG ? "batch too large when decompressed" :
 			 err == -ENOMEM ? "out of memory" : "body is not a gzipped podsnoop.v1.Batch");
+		free(vb);
 		return err == -E2BIG ? 413 : err == -ENOMEM ? 503 : 400;
 	}
 	if (!b->agent || !*b->agent->agent_id || strlen(b->agent->agent_id) > DEDUP_ID_MAX ||
@@ -264,7 +271,7 @@ static unsigned process(const uint8_t *body, size_t len, bool gzipped, char *msg
 		goto out;
 	}
 	for (size_t i = 0; i < b->n_records; i++) {
-		err = record(b->records[i], false);
+		err = record(b->records[i], vb, false);
 		if (err == -ENOTSUP) {
 			skipped++;
 		} else if (err) {
@@ -307,7 +314,7 @@ static unsigned process(const uint8_t *body, size_t len, bool gzipped, char *msg
 		save_body(b->agent->agent_id, b->seq, body, len);
 	write_batch_line(b, len, skipped);
 	for (size_t i = 0; i < b->n_records; i++)
-		record(b->records[i], true);
+		record(b->records[i], vb, true);
 	for (size_t i = 0; i < b->n_losses; i++) {
 		write_loss(b->losses[i], b->sent_ns);
 		lost += b->losses[i]->count;
@@ -333,6 +340,7 @@ static unsigned process(const uint8_t *body, size_t len, bool gzipped, char *msg
 	snprintf(msg, msz, "ok");
 out:
 	podsnoop__v1__batch__free_unpacked(b, NULL);
+	free(vb);
 	return status;
 }
 
