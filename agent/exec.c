@@ -178,7 +178,8 @@ static void exec_tick(uint64_t boot_ns)
 	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
 		key = next;
 		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &val) == 0 && boot_ns > val.ts_ns &&
+		/* ts_ns 0: an exec entering right now, its header not written yet */
+		if (bpf_map_lookup_elem(fd, &key, &val) == 0 && val.ts_ns && boot_ns > val.ts_ns &&
 		    boot_ns - val.ts_ns > EXEC_PENDING_MAX_AGE_NS &&
 		    bpf_map_delete_elem(fd, &key) == 0) {
 			orphaned++;

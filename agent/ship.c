@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -514,6 +515,12 @@ int ship_start(const struct ps_config *pcfg)
 
 	memset(s, 0, sizeof(*s));
 	s->cfg = cfg;
+	/*
+	 * Batch bodies (tens to hundreds of KiB, one malloc per batch) come and go
+	 * on two threads: with glibc's sliding mmap threshold they would stay in
+	 * the heap after free. A fixed threshold gives them back at once.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
 	err = readable("--collector-token-file", cfg->token_file);
 	if (!err)
 		err = readable("--collector-ca", cfg->ca_file);

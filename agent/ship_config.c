@@ -17,7 +17,7 @@ void ship_config_defaults(struct ship_config *sc)
 	sc->spool_max_bytes = 256 * MIB;
 	sc->queue_max_bytes = 8 * MIB;
 	sc->batch_records = 5000;
-	sc->batch_bytes = 1 * MIB;
+	sc->batch_bytes = 512 * KIB;
 	sc->batch_ms = 1000;
 	sc->timeout_ms = 10000;
 	sc->retry_min_ms = 250;
@@ -43,7 +43,7 @@ void ship_config_usage(FILE *f)
 "      --node-name NAME      node name in batches (default: $NODE_NAME, else\n"
 "                            the hostname)\n"
 "      --batch-records N     close a batch at N records (default 5000)\n"
-"      --batch-bytes SIZE    ... or at SIZE encoded bytes (default 1M, min 64K)\n"
+"      --batch-bytes SIZE    ... or at SIZE encoded bytes (default 512K, min 64K)\n"
 "      --batch-ms N          ... or N ms after its first record (default 1000)\n"
 "      --queue-max-bytes SIZE\n"
 "                            memory for closed batches waiting to be sent\n"

@@ -14,7 +14,8 @@ every record is an exec record with retval -2 and argv [psload, TAG, N].
 These records are much alike (only N changes): gzip does better on them
 than on a real node's execs. Run as root, from the repository:
 
-  make && /usr/bin/python3 bench/ship_bench.py [--rates 10000,100000] [--duration 60] [--varied]
+  make && /usr/bin/python3 bench/ship_bench.py [--rates 10000,100000] [--duration 60]
+      [--varied] [--procs N]
 
 A rate of 0 runs the load generator as fast as it goes.
 """
@@ -56,7 +57,7 @@ def ndjson_sizes(path, tag, sample_bytes=64 << 20):
     """Records of this run in the collector's output: count, bytes, gzip -1 bytes of a sample."""
     n = size = 0
     sample = bytearray()
-    needle = ('"psload","%s"' % tag).encode()
+    needle = ('"psload","%s-' % tag).encode()
     with open(path, "rb") as f:
         for line in f:
             if needle in line:
@@ -68,7 +69,7 @@ def ndjson_sizes(path, tag, sample_bytes=64 << 20):
     return n, size, gz
 
 
-def run(rate, duration, workdir, agent_args, varied):
+def run(rate, duration, workdir, agent_args, varied, procs):
     tag = unique("bench")
     res = {"rate": rate, "duration_s": duration}
     with Cgroup() as cg, Collector(workdir, name="bench-%d" % rate) as col:
@@ -77,22 +78,26 @@ def run(rate, duration, workdir, agent_args, varied):
         try:
             pid = agent.proc.pid
             time.sleep(1)
-            rss_max = [0]
+            rss_max = [0, 0, 0]
             done = threading.Event()
 
             def sample():
                 while not done.wait(0.5):
                     rss_max[0] = max(rss_max[0], status_kb(pid, "VmRSS"))
+                    rss_max[1] = max(rss_max[1], status_kb(pid, "RssAnon"))
+                    rss_max[2] = max(rss_max[2], status_kb(pid, "RssFile"))
             sampler = threading.Thread(target=sample, daemon=True)
             c0, t0 = cpu_s(pid), time.time()
             cc0 = cpu_s(col.proc.pid)
             sampler.start()
-            gen = cg.run([LOADGEN, str(rate), str(duration), tag] + (["varied"] if varied else []),
-                         capture_output=True, check=True)
+            gens = [cg.popen([LOADGEN, str(rate // procs), str(duration), "%s-%d" % (tag, i)] +
+                             (["varied"] if varied else []), stdout=subprocess.PIPE)
+                    for i in range(procs)]
+            outs = [g.communicate()[0].decode() for g in gens]
             t1 = time.time()
-            m = re.search(r"sent (\d+) in ([\d.]+) s", gen.stdout.decode())
-            res["generated"] = int(m.group(1))
-            res["achieved_rate"] = int(m.group(1)) / float(m.group(2))
+            sent = [re.search(r"sent (\d+) in ([\d.]+) s", o) for o in outs]
+            res["generated"] = sum(int(m.group(1)) for m in sent)
+            res["achieved_rate"] = res["generated"] / max(float(m.group(2)) for m in sent)
             # wait for the tail to arrive (the agent closes batches within --batch-ms)
             deadline = time.time() + 60
             while time.time() < deadline:
@@ -109,7 +114,7 @@ def run(rate, duration, workdir, agent_args, varied):
             res["agent_cpu_pct"] = 100.0 * (c1 - c0) / (t1 - t0)
             res["agent_cpu_us_per_rec"] = 1e6 * (c1 - c0) / max(1, res["generated"])
             res["collector_cpu_pct"] = 100.0 * (cc1 - cc0) / (t1 - t0)
-            res["agent_rss_max_kb"] = rss_max[0]
+            res["agent_rss_max_kb"], res["agent_anon_max_kb"], res["agent_file_max_kb"] = rss_max
             res["agent_vmhwm_kb"] = status_kb(pid, "VmHWM")
             agent.stop()
         finally:
@@ -119,7 +124,7 @@ def run(rate, duration, workdir, agent_args, varied):
         s = agent.summary("exec")
         res["kernel_lost"] = s["lost"] + s["map_full"]
         res["agent_log_losses"] = [l.strip() for l in agent.stderr
-                                   if "lost" in l and "ship" in l or "dropped" in l]
+                                   if "lost" in l or "dropped" in l]
         summ = [l for l in col.stderr if "accepted" in l][-1]
         m = re.search(r"\((\d+) records, (\d+) bytes, (\d+) decompressed\).*?(\d+) records "
                       r"reported lost", summ)
@@ -142,6 +147,8 @@ def main():
     ap.add_argument("--rates", default="10000,100000")
     ap.add_argument("--duration", type=float, default=60)
     ap.add_argument("--agent-args", default="", help="extra agent flags, space-separated")
+    ap.add_argument("--procs", type=int, default=1,
+                    help="load generator processes, sharing the rate (default 1)")
     ap.add_argument("--varied", action="store_true",
                     help="loadgen adds a random id and varied arguments to each exec")
     args = ap.parse_args()
@@ -154,8 +161,9 @@ def main():
         print("kernel %s, %d CPUs; loadgen: failed execve, argv [psload, TAG, N%s]" %
               (os.uname().release, os.cpu_count(), ", ID, ..." if args.varied else ""))
         for rate in [int(r) for r in args.rates.split(",")]:
-            r = run(rate, args.duration, d, args.agent_args.split(), args.varied)
-            print("\n== target %d records/s for %g s" % (rate, args.duration))
+            r = run(rate, args.duration, d, args.agent_args.split(), args.varied, args.procs)
+            print("\n== target %d records/s for %g s (%d load generator%s)" % (
+                rate, args.duration, args.procs, "s" if args.procs > 1 else ""))
             print("  generated %d (%.0f/s achieved), delivered %d, lost: kernel %d, "
                   "reported by shipping %d -> %s" % (
                       r["generated"], r["achieved_rate"], r["delivered"], r["kernel_lost"],
@@ -163,9 +171,11 @@ def main():
             print("  delivered %.0f records/s end to end (last batch %.1f s after the load)" % (
                 r["delivered"] / (args.duration + r["delivery_tail_s"]), r["delivery_tail_s"]))
             print("  agent CPU %.1f%% of one core (%.2f us/record), RSS max %.1f MiB "
-                  "(VmHWM %.1f MiB); collector CPU %.1f%%" % (
+                  "(VmHWM %.1f MiB; max anonymous %.1f MiB, max file-backed %.1f MiB, of which "
+                  "the exec ring buffer, mapped twice, is 16 MiB); collector CPU %.1f%%" % (
                       r["agent_cpu_pct"], r["agent_cpu_us_per_rec"], r["agent_rss_max_kb"] / 1024,
-                      r["agent_vmhwm_kb"] / 1024, r["collector_cpu_pct"]))
+                      r["agent_vmhwm_kb"] / 1024, r["agent_anon_max_kb"] / 1024,
+                      r["agent_file_max_kb"] / 1024, r["collector_cpu_pct"]))
             print("  bytes/record: protobuf+gzip on the wire %.1f, protobuf %.1f, "
                   "NDJSON %.1f, NDJSON gzip -1 %.1f" % (
                       r["wire_gzip_B_per_rec"], r["protobuf_B_per_rec"],
