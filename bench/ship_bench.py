@@ -69,7 +69,7 @@ def ndjson_sizes(path, tag, sample_bytes=64 << 20):
     return n, size, gz
 
 
-def run(rate, duration, workdir, agent_args, varied, procs):
+def run(rate, duration, workdir, agent_args, varied, procs, nice):
     tag = unique("bench")
     res = {"rate": rate, "duration_s": duration}
     with Cgroup() as cg, Collector(workdir, name="bench-%d" % rate) as col:
@@ -90,7 +90,8 @@ def run(rate, duration, workdir, agent_args, varied, procs):
             c0, t0 = cpu_s(pid), time.time()
             cc0 = cpu_s(col.proc.pid)
             sampler.start()
-            gens = [cg.popen([LOADGEN, str(rate // procs), str(duration), "%s-%d" % (tag, i)] +
+            gens = [cg.popen(["nice", "-n", str(nice), LOADGEN, str(rate // procs), str(duration),
+                              "%s-%d" % (tag, i)] +
                              (["varied"] if varied else []), stdout=subprocess.PIPE)
                     for i in range(procs)]
             outs = [g.communicate()[0].decode() for g in gens]
@@ -149,6 +150,9 @@ def main():
     ap.add_argument("--agent-args", default="", help="extra agent flags, space-separated")
     ap.add_argument("--procs", type=int, default=1,
                     help="load generator processes, sharing the rate (default 1)")
+    ap.add_argument("--nice", type=int, default=10,
+                    help="niceness of the load generators (default 10): the collector, "
+                    "which has its own machine in production, shares this one")
     ap.add_argument("--varied", action="store_true",
                     help="loadgen adds a random id and varied arguments to each exec")
     args = ap.parse_args()
@@ -161,9 +165,10 @@ def main():
         print("kernel %s, %d CPUs; loadgen: failed execve, argv [psload, TAG, N%s]" %
               (os.uname().release, os.cpu_count(), ", ID, ..." if args.varied else ""))
         for rate in [int(r) for r in args.rates.split(",")]:
-            r = run(rate, args.duration, d, args.agent_args.split(), args.varied, args.procs)
-            print("\n== target %d records/s for %g s (%d load generator%s)" % (
-                rate, args.duration, args.procs, "s" if args.procs > 1 else ""))
+            r = run(rate, args.duration, d, args.agent_args.split(), args.varied, args.procs,
+                  args.nice)
+            print("\n== target %d records/s for %g s (%d load generator%s at nice %d)" % (
+                rate, args.duration, args.procs, "s" if args.procs > 1 else "", args.nice))
             print("  generated %d (%.0f/s achieved), delivered %d, lost: kernel %d, "
                   "reported by shipping %d -> %s" % (
                       r["generated"], r["achieved_rate"], r["delivered"], r["kernel_lost"],
