@@ -12,6 +12,7 @@
 #include "tracer.h"
 #include "version.h"
 #include "../bpf/exec.h"
+#include "../bpf/bio.h"
 
 void config_defaults(struct ps_config *cfg)
 {
@@ -21,6 +22,9 @@ void config_defaults(struct ps_config *cfg)
 	cfg->max_args = EXEC_ARGC_DEF;
 	cfg->max_args_bytes = EXEC_ARGS_BYTES_DEF;
 	cfg->drain_ms = 50;
+	cfg->interval = BIO_INTERVAL_DEF;
+	cfg->bio_min_us = BIO_MIN_US_DEF;
+	cfg->bio_hist_entries = BIO_HIST_ENTRIES_DEF;
 }
 
 static void usage(FILE *f)
@@ -52,7 +56,8 @@ static void usage(FILE *f)
 "\n"
 "Output:\n"
 "  -o, --output FMT          ndjson (default): one JSON object per line;\n"
-"                            text: execsnoop-style columns\n"
+"                            text: execsnoop/opensnoop/biosnoop-style columns\n"
+"                            and biolatency-style histograms\n"
 "  -d, --duration SECS       run this long, flush and exit 0 (default: until\n"
 "                            SIGINT or SIGTERM, which also flush and exit 0)\n"
 "\n"
@@ -61,12 +66,25 @@ static void usage(FILE *f)
 "      --max-args-bytes N    bytes of arguments kept, 64..%u (default %u);\n"
 "                            beyond either limit args_truncated is set\n"
 "\n"
+"open:\n"
+"      --open-failed         only opens that failed (ret < 0)\n"
+"\n"
+"bio (block I/O):\n"
+"      --interval SECS       print latency histograms per cgroup, disk and op\n"
+"                            every SECS seconds, 1..86400 (default %u)\n"
+"      --bio-min-us N        a record per request only when its device time\n"
+"                            is at least N microseconds (default %u; 0: every\n"
+"                            request); histograms count every request\n"
+"      --bio-hist-entries N  histograms kept per interval, 1..%u (default %u);\n"
+"                            requests that do not fit are counted as lost\n"
+"\n"
 "Tuning and diagnostics:\n"
 "      --drain-ms N          drain ring buffers every N ms, 1..1000 (default 50);\n"
 "                            the kernel also wakes the agent when 1/8 of a ring\n"
 "                            buffer is queued\n"
 "      --ringbuf-kb N        ring buffer size per tracer in KiB, a power of two,\n"
-"                            4..1048576 (default: exec 8192)\n"
+"                            4..1048576 (default: exec 8192, open 16384,\n"
+"                            bio 4096)\n"
 "  -v, --verbose             more logging; -vv adds libbpf and verifier logs\n"
 "  -V, --version             print the version\n"
 "  -h, --help                this help\n"
@@ -76,11 +94,15 @@ static void usage(FILE *f)
 "  podsnoop -o text --exclude-host            containers only, as a table\n"
 "  podsnoop -c /kubepods/besteffort -d 30     one QoS class for 30 seconds\n"
 "  podsnoop -m 4026532561 -t exec             one container by mount namespace\n"
+"  podsnoop -t open --open-failed -o text     failed opens, opensnoop -x style\n"
+"  podsnoop -t bio --interval 5 -o text       block I/O latency every 5 seconds\n"
+"  podsnoop -t bio --bio-min-us 0             every block request\n"
 "  podsnoop probe                             which hooks this kernel offers\n"
 "\n"
 "Exit status: 0 on success (also after SIGINT/SIGTERM), 1 when tracing\n"
 "could not start, 2 on bad usage.\n",
-		EXEC_ARGC_CAP, EXEC_ARGC_DEF, EXEC_ARGS_BYTES_CAP, EXEC_ARGS_BYTES_DEF);
+		EXEC_ARGC_CAP, EXEC_ARGC_DEF, EXEC_ARGS_BYTES_CAP, EXEC_ARGS_BYTES_DEF,
+		BIO_INTERVAL_DEF, BIO_MIN_US_DEF, BIO_HIST_ENTRIES_CAP, BIO_HIST_ENTRIES_DEF);
 }
 
 static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -160,6 +182,10 @@ enum {
 	OPT_MAX_ARGS_BYTES,
 	OPT_DRAIN_MS,
 	OPT_RINGBUF_KB,
+	OPT_OPEN_FAILED,
+	OPT_INTERVAL,
+	OPT_BIO_MIN_US,
+	OPT_BIO_HIST_ENTRIES,
 };
 
 int config_parse(struct ps_config *cfg, int argc, char **argv)
@@ -176,6 +202,10 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 		{ "max-args-bytes", required_argument, NULL, OPT_MAX_ARGS_BYTES },
 		{ "drain-ms", required_argument, NULL, OPT_DRAIN_MS },
 		{ "ringbuf-kb", required_argument, NULL, OPT_RINGBUF_KB },
+		{ "open-failed", no_argument, NULL, OPT_OPEN_FAILED },
+		{ "interval", required_argument, NULL, OPT_INTERVAL },
+		{ "bio-min-us", required_argument, NULL, OPT_BIO_MIN_US },
+		{ "bio-hist-entries", required_argument, NULL, OPT_BIO_HIST_ENTRIES },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -257,6 +287,22 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 				else
 					cfg->ringbuf_kb = (uint32_t)v;
 			}
+			break;
+		case OPT_OPEN_FAILED:
+			cfg->open_failed = true;
+			break;
+		case OPT_INTERVAL:
+			if (!(err = parse_u64("--interval", optarg, 1, 86400, &v)))
+				cfg->interval = (uint32_t)v;
+			break;
+		case OPT_BIO_MIN_US:
+			/* 2^32 us is over an hour: no request is that slow */
+			if (!(err = parse_u64("--bio-min-us", optarg, 0, UINT32_MAX, &v)))
+				cfg->bio_min_us = (uint32_t)v;
+			break;
+		case OPT_BIO_HIST_ENTRIES:
+			if (!(err = parse_u64("--bio-hist-entries", optarg, 1, BIO_HIST_ENTRIES_CAP, &v)))
+				cfg->bio_hist_entries = (uint32_t)v;
 			break;
 		case 'v':
 			cfg->verbose++;

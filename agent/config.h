@@ -33,6 +33,10 @@ struct ps_config {
 	uint32_t max_args_bytes;
 	uint32_t drain_ms;		/* ring buffer drain period */
 	uint32_t ringbuf_kb;		/* per-tracer ring buffer size; 0: tracer default */
+	bool open_failed;		/* open: only calls that failed */
+	uint32_t interval;		/* bio: seconds between histogram records */
+	uint32_t bio_min_us;		/* bio: per-request records from this latency up */
+	uint32_t bio_hist_entries;	/* bio: histograms kept per interval */
 };
 
 void config_defaults(struct ps_config *cfg);

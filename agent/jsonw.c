@@ -101,8 +101,10 @@ void jw_key(struct jw *w, const char *key)
 {
 	sep(w);
 	if (key) {
-		jw_write_string(w->f, key, __builtin_strlen(key));
-		putc_unlocked(':', w->f);
+		/* keys are the agent's own ASCII names: nothing to escape */
+		putc_unlocked('"', w->f);
+		fputs_unlocked(key, w->f);
+		fputs_unlocked("\":", w->f);
 	}
 }
 
@@ -164,16 +166,34 @@ void jw_cstr(struct jw *w, const char *key, const char *s)
 	jw_str(w, key, s, __builtin_strlen(s));
 }
 
+/* Decimal digits without printf: numbers are most of a record's fields. */
+static void put_u64(FILE *f, uint64_t v)
+{
+	char buf[20];
+	size_t i = sizeof(buf);
+
+	do {
+		buf[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	fwrite_unlocked(buf + i, 1, sizeof(buf) - i, f);
+}
+
 void jw_u64(struct jw *w, const char *key, uint64_t v)
 {
 	jw_key(w, key);
-	fprintf(w->f, "%" PRIu64, v);
+	put_u64(w->f, v);
 }
 
 void jw_i64(struct jw *w, const char *key, int64_t v)
 {
 	jw_key(w, key);
-	fprintf(w->f, "%" PRId64, v);
+	if (v < 0) {
+		putc_unlocked('-', w->f);
+		put_u64(w->f, -(uint64_t)v);
+	} else {
+		put_u64(w->f, (uint64_t)v);
+	}
 }
 
 void jw_bool(struct jw *w, const char *key, bool v)

@@ -26,11 +26,22 @@ static const char *const names[] = {
 static void vlog(enum log_level level, const char *fmt, va_list ap)
 {
 	char buf[4096];
+	va_list ap2;
 	size_t n;
+	int len;
 
 	if (level > cur_level)
 		return;
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_copy(ap2, ap);
+	len = vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (len >= (int)sizeof(buf)) {
+		/* a verifier log: print it whole rather than cut */
+		fprintf(stderr, "podsnoop: %s: ", names[level]);
+		vfprintf(stderr, fmt, ap2);
+		va_end(ap2);
+		return;
+	}
+	va_end(ap2);
 	n = strlen(buf);
 	while (n && buf[n - 1] == '\n')
 		buf[--n] = '\0';

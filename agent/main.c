@@ -319,7 +319,7 @@ static int probe(void)
 		for (size_t j = 0; j < t->n_methods; j++) {
 			const struct hook_method *m = &t->methods[j];
 
-			printf("  %s %-10s %-9s %s\n", m == chosen ? "*" : " ", m->name,
+			printf("  %s %-12s %-9s %s\n", m == chosen ? "*" : " ", m->name,
 			       m->available() ? "available" : "missing", m->hooks);
 		}
 	}

@@ -60,6 +60,114 @@ static void ndjson_exec(void *priv, const struct exec_view *v)
 	jw_end(&w);
 }
 
+static void ndjson_open(void *priv, const struct open_view *v)
+{
+	const struct open_event *e = v->e;
+	struct jw w;
+
+	jw_begin(&w, priv);
+	common(&w, "open", v->wall_ns);
+	jw_u64(&w, "pid", e->pid);
+	jw_u64(&w, "tid", e->tid);
+	jw_u64(&w, "uid", e->uid);
+	jw_str(&w, "comm", e->comm, strnlen(e->comm, sizeof(e->comm)));
+	jw_cstr(&w, "syscall", open_syscall_name(e->syscall));
+	if (!(e->rflags & OPEN_F_NO_DIRFD))
+		jw_i64(&w, "dirfd", e->dirfd);
+	jw_str(&w, "path", v->path, v->path_len);
+	jw_bool(&w, "path_truncated", v->truncated);
+	jw_u64(&w, "flags", e->flags);
+	jw_u64(&w, "mode", e->mode);
+	jw_i64(&w, "ret", e->ret);
+	jw_u64(&w, "latency_ns", e->latency_ns);
+	jw_u64(&w, "cgroup_id", e->cgroup_id);
+	jw_u64(&w, "mntns_id", e->mntns_id);
+	jw_cstr(&w, "hook", open_method_name(e->method));
+	if (e->rflags & OPEN_F_READ_FAULT)
+		jw_bool(&w, "read_fault", true);
+	k8s(&w, v->pod);
+	jw_end(&w);
+}
+
+static void dev_str(struct jw *w, uint32_t dev)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%u:%u", dev >> 20, dev & 0xfffff);
+	jw_cstr(w, "dev", buf);
+}
+
+static void ndjson_bio(void *priv, const struct bio_view *v)
+{
+	const struct bio_event *e = v->e;
+	struct jw w;
+
+	jw_begin(&w, priv);
+	common(&w, "bio", v->wall_ns);
+	jw_str(&w, "disk", v->disk, v->disk_len);
+	dev_str(&w, e->dev);
+	jw_cstr(&w, "op", v->op);
+	jw_u64(&w, "sector", e->sector);
+	jw_u64(&w, "bytes", e->bytes);
+	jw_key(&w, "queue_ns"); /* null: the request went to the driver without queueing */
+	if (e->flags & BIO_F_QUEUED)
+		fprintf(priv, "%llu", (unsigned long long)e->queue_ns);
+	else
+		fputs_unlocked("null", priv);
+	jw_u64(&w, "latency_ns", e->latency_ns);
+	if (e->flags & BIO_F_NO_ISSUE)
+		jw_bool(&w, "no_issue", true);
+	jw_i64(&w, "status", e->status);
+	jw_u64(&w, "pid", e->pid);
+	jw_u64(&w, "tid", e->tid);
+	jw_str(&w, "comm", e->comm, strnlen(e->comm, sizeof(e->comm)));
+	jw_cstr(&w, "attribution", bio_attrib_name(e->attribution));
+	jw_u64(&w, "cgroup_id", e->cgroup_id);
+	jw_u64(&w, "mntns_id", e->mntns_id);
+	jw_u64(&w, "blkcg_id", e->blkcg_id);
+	if (e->flags & BIO_F_BLKCG_V1)
+		jw_bool(&w, "blkcg_v1", true);
+	jw_cstr(&w, "hook", bio_method_name(e->method));
+	k8s(&w, v->pod);
+	jw_end(&w);
+}
+
+static void ndjson_bio_hist(void *priv, const struct bio_hist_view *v)
+{
+	uint64_t lo, hi;
+	struct jw w;
+
+	jw_begin(&w, priv);
+	common(&w, "bio_hist", v->wall_ns);
+	jw_u64(&w, "interval_ns", v->interval_ns);
+	jw_u64(&w, "cgroup_id", v->cgroup_id);
+	jw_str(&w, "disk", v->disk, v->disk_len);
+	dev_str(&w, v->dev);
+	jw_cstr(&w, "op", v->op);
+	jw_cstr(&w, "unit", "usecs");
+	jw_arr_open(&w, "buckets"); /* the non-empty ones */
+	for (unsigned int i = 0; i < BIO_HIST_SLOTS; i++) {
+		if (!v->slots[i])
+			continue;
+		bio_hist_bounds(i, &lo, &hi);
+		jw_obj_open(&w, NULL);
+		jw_u64(&w, "lo", lo);
+		if (i == BIO_HIST_SLOTS - 1) { /* the last bucket is open-ended */
+			jw_key(&w, "hi");
+			fputs_unlocked("null", priv);
+		} else {
+			jw_u64(&w, "hi", hi);
+		}
+		jw_u64(&w, "count", v->slots[i]);
+		jw_obj_close(&w);
+	}
+	jw_arr_close(&w);
+	jw_u64(&w, "count", v->count);
+	jw_u64(&w, "sum_ns", v->sum_ns);
+	k8s(&w, v->pod);
+	jw_end(&w);
+}
+
 static void ndjson_loss(void *priv, const struct loss_rec *l)
 {
 	struct jw w;
@@ -80,6 +188,9 @@ static void ndjson_flush(void *priv)
 
 const struct sink_ops ndjson_sink = {
 	.exec = ndjson_exec,
+	.open = ndjson_open,
+	.bio = ndjson_bio,
+	.bio_hist = ndjson_bio_hist,
 	.loss = ndjson_loss,
 	.flush = ndjson_flush,
 };

@@ -33,6 +33,30 @@ void out_exec(struct exec_view *v)
 		sinks[i].ops->exec(sinks[i].priv, v);
 }
 
+void out_open(struct open_view *v)
+{
+	v->pod = attrib ? attrib(v->e->cgroup_id, v->e->mntns_id) : NULL;
+	for (int i = 0; i < n_sinks; i++)
+		if (sinks[i].ops->open)
+			sinks[i].ops->open(sinks[i].priv, v);
+}
+
+void out_bio(struct bio_view *v)
+{
+	v->pod = attrib ? attrib(v->e->cgroup_id, v->e->mntns_id) : NULL;
+	for (int i = 0; i < n_sinks; i++)
+		if (sinks[i].ops->bio)
+			sinks[i].ops->bio(sinks[i].priv, v);
+}
+
+void out_bio_hist(struct bio_hist_view *v)
+{
+	v->pod = attrib ? attrib(v->cgroup_id, 0) : NULL;
+	for (int i = 0; i < n_sinks; i++)
+		if (sinks[i].ops->bio_hist)
+			sinks[i].ops->bio_hist(sinks[i].priv, v);
+}
+
 void out_loss(const struct loss_rec *l)
 {
 	for (int i = 0; i < n_sinks; i++)
@@ -53,4 +77,50 @@ const char *exec_method_name(uint32_t method)
 	case EXEC_M_SCHED_RAW: return "sched_raw";
 	default: return "unknown";
 	}
+}
+
+const char *open_method_name(uint32_t method)
+{
+	switch (method) {
+	case OPEN_M_SYSCALLS: return "syscalls";
+	case OPEN_M_FENTRY: return "fentry";
+	case OPEN_M_KPROBE: return "kprobe";
+	default: return "unknown";
+	}
+}
+
+const char *open_syscall_name(uint32_t syscall)
+{
+	switch (syscall) {
+	case OPEN_SC_OPEN: return "open";
+	case OPEN_SC_OPENAT: return "openat";
+	case OPEN_SC_OPENAT2: return "openat2";
+	default: return "unknown";
+	}
+}
+
+const char *bio_method_name(uint32_t method)
+{
+	switch (method) {
+	case BIO_M_IO_START: return "io_start";
+	case BIO_M_GETRQ: return "getrq";
+	case BIO_M_IO_START_RAW: return "io_start_raw";
+	case BIO_M_GETRQ_RAW: return "getrq_raw";
+	default: return "unknown";
+	}
+}
+
+const char *bio_attrib_name(uint32_t attribution)
+{
+	switch (attribution) {
+	case BIO_A_SUBMITTER: return "submitter";
+	case BIO_A_BLKCG: return "blkcg";
+	default: return "none";
+	}
+}
+
+void bio_hist_bounds(unsigned int i, uint64_t *lo, uint64_t *hi)
+{
+	*lo = i ? 1ull << i : 0;
+	*hi = (2ull << i) - 1;
 }

@@ -14,6 +14,8 @@
 
 #include "config.h"
 #include "../bpf/exec.h"
+#include "../bpf/open.h"
+#include "../bpf/bio.h"
 
 /*
  * The Kubernetes identity of a record's task or I/O, from the metadata cache.
@@ -47,6 +49,39 @@ struct exec_view {
 	bool args_truncated;
 };
 
+struct open_view {
+	const struct open_event *e;
+	const struct pod_ref *pod;	/* set by out_open() */
+	uint64_t wall_ns;
+	const char *path;
+	size_t path_len;	/* without the NUL */
+	bool truncated;
+};
+
+struct bio_view {
+	const struct bio_event *e;
+	const struct pod_ref *pod;	/* set by out_bio() */
+	uint64_t wall_ns;
+	const char *disk;
+	size_t disk_len;
+	char op[8];		/* blktrace-style: R W D F N, then F(UA) A(head) S(ync) M(eta) */
+};
+
+/* One latency histogram of one interval: a cgroup's requests to one disk, one op. */
+struct bio_hist_view {
+	uint64_t cgroup_id;
+	const struct pod_ref *pod;	/* set by out_bio_hist() */
+	uint64_t wall_ns;		/* end of the interval */
+	uint64_t interval_ns;
+	uint32_t dev;			/* kernel dev_t: major << 20 | minor */
+	const char *disk;
+	size_t disk_len;
+	const char *op;			/* R, W, D, F or N */
+	const __u64 *slots;		/* BIO_HIST_SLOTS log2 buckets of usecs */
+	uint64_t count;
+	uint64_t sum_ns;
+};
+
 struct loss_rec {
 	uint64_t wall_ns;
 	const char *tracer;
@@ -57,6 +92,9 @@ struct loss_rec {
 
 struct sink_ops {
 	void (*exec)(void *priv, const struct exec_view *v);
+	void (*open)(void *priv, const struct open_view *v);
+	void (*bio)(void *priv, const struct bio_view *v);
+	void (*bio_hist)(void *priv, const struct bio_hist_view *v);
 	void (*loss)(void *priv, const struct loss_rec *l);
 	void (*flush)(void *priv);
 };
@@ -64,6 +102,9 @@ struct sink_ops {
 int out_add_sink(const struct sink_ops *ops, void *priv);
 /* Attribute the record, then hand it to every sink. */
 void out_exec(struct exec_view *v);
+void out_open(struct open_view *v);
+void out_bio(struct bio_view *v);
+void out_bio_hist(struct bio_hist_view *v);
 void out_loss(const struct loss_rec *l);
 void out_flush(void);
 
@@ -73,5 +114,11 @@ extern const struct sink_ops text_sink;
 
 /* Name of an exec hook method for records. */
 const char *exec_method_name(uint32_t method);
+const char *open_method_name(uint32_t method);
+const char *open_syscall_name(uint32_t syscall);
+const char *bio_method_name(uint32_t method);
+const char *bio_attrib_name(uint32_t attribution);
+/* Bucket i of a log2 histogram holds values lo..hi (bcc's convention). */
+void bio_hist_bounds(unsigned int i, uint64_t *lo, uint64_t *hi);
 
 #endif

@@ -62,6 +62,98 @@ static void text_exec(void *priv, const struct exec_view *v)
 	putc_unlocked('\n', f);
 }
 
+/* "ns/pod" when the record's pod is known, else the cgroup id. */
+static void put_owner(FILE *f, const struct pod_ref *p, uint64_t cgroup_id)
+{
+	if (p && p->pod)
+		fprintf(f, "%s/%s", p->namespace_ ? p->namespace_ : "", p->pod);
+	else
+		fprintf(f, "cgroup:%llu", (unsigned long long)cgroup_id);
+}
+
+static bool open_header_done, bio_header_done;
+
+/* opensnoop's columns: FD is -1 and ERR the errno for a failed open */
+static void text_open(void *priv, const struct open_view *v)
+{
+	const struct open_event *e = v->e;
+	FILE *f = priv;
+
+	if (!open_header_done) {
+		fprintf(f, "%-8s %-7s %-16s %4s %3s %9s %s\n", "TIME", "PID", "COMM", "FD", "ERR",
+			"LAT(us)", "PATH");
+		open_header_done = true;
+	}
+	put_time(f, v->wall_ns);
+	fprintf(f, " %-7u %-16.16s %4d %3d %9.1f ", e->pid, e->comm, e->ret >= 0 ? e->ret : -1,
+		e->ret >= 0 ? 0 : -e->ret, (double)e->latency_ns / 1e3);
+	put_escaped(f, v->path, v->path_len);
+	if (v->truncated)
+		fputs(" ...", f);
+	putc_unlocked('\n', f);
+}
+
+/* biosnoop's columns, with the queue time (-Q) and the owner of the I/O */
+static void text_bio(void *priv, const struct bio_view *v)
+{
+	const struct bio_event *e = v->e;
+	FILE *f = priv;
+
+	if (!bio_header_done) {
+		fprintf(f, "%-8s %-16s %-7s %-8s %-4s %-12s %-8s %8s %8s %s\n", "TIME", "COMM", "PID",
+			"DISK", "T", "SECTOR", "BYTES", "QUE(ms)", "LAT(ms)", "OWNER");
+		bio_header_done = true;
+	}
+	put_time(f, v->wall_ns);
+	fprintf(f, " %-16.16s %-7u ", e->comm[0] ? e->comm : "?", e->pid);
+	put_escaped(f, v->disk, v->disk_len);
+	fprintf(f, "%*s %-4s %-12llu %-8u %8.3f %8.3f ", v->disk_len < 8 ? (int)(8 - v->disk_len) : 0,
+		"", v->op, (unsigned long long)e->sector, e->bytes, (double)e->queue_ns / 1e6,
+		(double)e->latency_ns / 1e6);
+	put_owner(f, v->pod, e->cgroup_id);
+	fprintf(f, " (%s)\n", bio_attrib_name(e->attribution));
+}
+
+static void put_stars(FILE *f, uint64_t val, uint64_t max, int width)
+{
+	int n = max ? (int)((val < max ? val : max) * (uint64_t)width / max) : 0;
+
+	for (int i = 0; i < width; i++)
+		putc_unlocked(i < n ? '*' : ' ', f);
+}
+
+/* biolatency's table, one per cgroup (or pod), disk and op */
+static void text_bio_hist(void *priv, const struct bio_hist_view *v)
+{
+	unsigned int i, last = 0;
+	uint64_t lo, hi, max = 0;
+	FILE *f = priv;
+
+	for (i = 0; i < BIO_HIST_SLOTS; i++) {
+		if (v->slots[i])
+			last = i;
+		if (v->slots[i] > max)
+			max = v->slots[i];
+	}
+	fputc('\n', f);
+	put_time(f, v->wall_ns);
+	fputs(" ", f);
+	put_owner(f, v->pod, v->cgroup_id);
+	fputs(" disk ", f);
+	put_escaped(f, v->disk, v->disk_len);
+	fprintf(f, " (%u:%u) op %s: %llu requests in %.1f s, avg %.1f us\n", v->dev >> 20,
+		v->dev & 0xfffff, v->op, (unsigned long long)v->count, (double)v->interval_ns / 1e9,
+		v->count ? (double)v->sum_ns / 1e3 / (double)v->count : 0.0);
+	fprintf(f, "%*s%-*s : count    distribution\n", 5, "", 19, "usecs");
+	for (i = 0; i <= last; i++) {
+		bio_hist_bounds(i, &lo, &hi);
+		fprintf(f, "%*llu -> %-*llu : %-8llu |", 10, (unsigned long long)lo, 10,
+			(unsigned long long)hi, (unsigned long long)v->slots[i]);
+		put_stars(f, v->slots[i], max, 40);
+		fputs("|\n", f);
+	}
+}
+
 static void text_loss(void *priv, const struct loss_rec *l)
 {
 	fprintf(priv, "# LOST %llu %s events (%s), %llu since start\n",
@@ -75,6 +167,9 @@ static void text_flush(void *priv)
 
 const struct sink_ops text_sink = {
 	.exec = text_exec,
+	.open = text_open,
+	.bio = text_bio,
+	.bio_hist = text_bio_hist,
 	.loss = text_loss,
 	.flush = text_flush,
 };
