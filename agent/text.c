@@ -107,9 +107,13 @@ static void text_bio(void *priv, const struct bio_view *v)
 	put_time(f, v->wall_ns);
 	fprintf(f, " %-16.16s %-7u ", e->comm[0] ? e->comm : "?", e->pid);
 	put_escaped(f, v->disk, v->disk_len);
-	fprintf(f, "%*s %-4s %-12llu %-8u %8.3f %8.3f ", v->disk_len < 8 ? (int)(8 - v->disk_len) : 0,
-		"", v->op, (unsigned long long)e->sector, e->bytes, (double)e->queue_ns / 1e6,
-		(double)e->latency_ns / 1e6);
+	fprintf(f, "%*s %-4s %-12llu %-8u ", v->disk_len < 8 ? (int)(8 - v->disk_len) : 0, "",
+		v->op, (unsigned long long)e->sector, e->bytes);
+	if (e->flags & BIO_F_QUEUED) /* "-": went to the driver without being queued */
+		fprintf(f, "%8.3f ", (double)e->queue_ns / 1e6);
+	else
+		fprintf(f, "%8s ", "-");
+	fprintf(f, "%8.3f ", (double)e->latency_ns / 1e6);
 	put_owner(f, v->pod, e->cgroup_id);
 	fprintf(f, " (%s)\n", bio_attrib_name(e->attribution));
 }
