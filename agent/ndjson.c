@@ -109,11 +109,10 @@ static void ndjson_bio(void *priv, const struct bio_view *v)
 	jw_cstr(&w, "op", v->op);
 	jw_u64(&w, "sector", e->sector);
 	jw_u64(&w, "bytes", e->bytes);
-	jw_key(&w, "queue_ns"); /* null: the request went to the driver without queueing */
 	if (e->flags & BIO_F_QUEUED)
-		fprintf(priv, "%llu", (unsigned long long)e->queue_ns);
-	else
-		fputs_unlocked("null", priv);
+		jw_u64(&w, "queue_ns", e->queue_ns);
+	else /* the request went to the driver without being queued */
+		jw_null(&w, "queue_ns");
 	jw_u64(&w, "latency_ns", e->latency_ns);
 	if (e->flags & BIO_F_NO_ISSUE)
 		jw_bool(&w, "no_issue", true);
@@ -152,12 +151,10 @@ static void ndjson_bio_hist(void *priv, const struct bio_hist_view *v)
 		bio_hist_bounds(i, &lo, &hi);
 		jw_obj_open(&w, NULL);
 		jw_u64(&w, "lo", lo);
-		if (i == BIO_HIST_SLOTS - 1) { /* the last bucket is open-ended */
-			jw_key(&w, "hi");
-			fputs_unlocked("null", priv);
-		} else {
+		if (i == BIO_HIST_SLOTS - 1) /* the last bucket is open-ended */
+			jw_null(&w, "hi");
+		else
 			jw_u64(&w, "hi", hi);
-		}
 		jw_u64(&w, "count", v->slots[i]);
 		jw_obj_close(&w);
 	}

@@ -8,8 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "unit.h"
 #include "../../agent/bio.h"
+#include "../../agent/jsonw.h"
 #include "../../agent/config.h"
 #include "../../agent/open.h"
 
@@ -196,6 +199,39 @@ static void test_flags(void **state)
 	assert_int_equal(PARSE(&c, "--hook", "bio=syscalls"), -EINVAL);
 }
 
+/* A record longer than the writer's staging buffer, escapes across its edges, stays whole. */
+static void test_json_record_longer_than_buffer(void **state)
+{
+	size_t n = 3 * JW_BUF_SIZE + 17, len = 0;
+	char *s = malloc(n), *out = NULL;
+	FILE *f = open_memstream(&out, &len);
+	cJSON *j;
+	struct jw w;
+
+	(void)state;
+	assert_non_null(s);
+	assert_non_null(f);
+	for (size_t i = 0; i < n; i++)
+		s[i] = i % 7 == 0 ? '"' : i % 11 == 0 ? '\n' : (char)('a' + i % 26);
+	jw_begin(&w, f);
+	jw_u64(&w, "n", n);
+	jw_str(&w, "s", s, n);
+	jw_null(&w, "z");
+	jw_i64(&w, "neg", INT64_MIN);
+	jw_end(&w);
+	fclose(f);
+	assert_int_equal(out[len - 1], '\n');
+	j = cJSON_Parse(out);
+	assert_non_null(j);
+	assert_int_equal(strlen(cJSON_GetObjectItem(j, "s")->valuestring), n);
+	assert_memory_equal(cJSON_GetObjectItem(j, "s")->valuestring, s, n);
+	assert_true(cJSON_IsNull(cJSON_GetObjectItem(j, "z")));
+	assert_non_null(strstr(out, "\"neg\":-9223372036854775808}"));
+	cJSON_Delete(j);
+	free(out);
+	free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -207,6 +243,7 @@ int main(void)
 		cmocka_unit_test(test_bio_op_strings),
 		cmocka_unit_test(test_hist_bounds),
 		cmocka_unit_test(test_flags),
+		cmocka_unit_test(test_json_record_longer_than_buffer),
 	};
 
 	if (!freopen("/dev/null", "w", stderr))
