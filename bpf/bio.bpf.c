@@ -266,9 +266,9 @@ static __always_inline int on_issue(struct request *rq)
 	return 0;
 }
 
-static __always_inline __u32 log2_u64(__u64 v)
+static __always_inline __u64 log2_u64(__u64 v)
 {
-	__u32 r = 0, shift;
+	__u64 r = 0, shift;
 
 	shift = (v > 0xffffffffull) << 5; v >>= shift; r |= shift;
 	shift = (v > 0xffff) << 4; v >>= shift; r |= shift;
@@ -283,7 +283,7 @@ static __always_inline void hist_add_to(void *map, struct bio_hist_key *k, __u64
 					struct gendisk *disk)
 {
 	struct bio_hist_val *v;
-	__u32 slot;
+	__u64 slot;
 	long err;
 
 	v = bpf_map_lookup_elem(map, k);
@@ -300,9 +300,11 @@ static __always_inline void hist_add_to(void *map, struct bio_hist_key *k, __u64
 		if (!err)
 			bpf_core_read_str(v->disk, sizeof(v->disk), &disk->disk_name);
 	}
+	/* 64-bit all the way: older verifiers lose a bound checked on a 32-bit copy */
 	slot = log2_u64(ns / 1000);
 	if (slot >= BIO_HIST_SLOTS)
 		slot = BIO_HIST_SLOTS - 1;
+	barrier_var(slot);
 	__sync_fetch_and_add(&v->slots[slot], 1);
 	__sync_fetch_and_add(&v->count, 1);
 	__sync_fetch_and_add(&v->sum_ns, ns);

@@ -77,8 +77,81 @@ def check_exec(method, acts, recs):
     return probs, " ".join(seen)
 
 
+# open methods that tell the syscall apart (the function hooks see do_sys_openat2 only)
+OPEN_TELLS_SYSCALL = {"syscalls": True, "fentry": False, "kprobe": False}
+
+
+def check_open(method, acts, recs):
+    """The file (created by the shell's redirect, then read by cat) and the missing one."""
+    probs, seen = [], []
+    tells = OPEN_TELLS_SYSCALL.get(method)
+    if tells is None:
+        probs.append("check.py does not know open method %s (OPEN_TELLS_SYSCALL)" % method)
+    for where, tok, cg in acts:
+        ok = [r for r in recs if r.get("path", "").endswith("/" + tok)]
+        bad = [r for r in recs if r.get("path", "").endswith("/" + tok + ".missing")]
+        if where == "out":
+            if ok or bad:
+                probs.append("%d record(s) of opens outside the selected cgroup (%s)"
+                             % (len(ok) + len(bad), tok))
+            seen.append("out %d" % (len(ok) + len(bad)))
+            continue
+        # the redirect opens it for writing (O_CREAT), cat for reading
+        if len(ok) != 2:
+            probs.append("%s: %d records of the file, want 2" % (where, len(ok)))
+        if len(bad) != 1:
+            probs.append("%s: %d records of the missing file, want 1" % (where, len(bad)))
+        for r in ok:
+            if r.get("ret", -1) < 0 or r.get("cgroup_id") != cg:
+                probs.append("%s: ret=%r cgroup_id=%r, want an fd and %d"
+                             % (where, r.get("ret"), r.get("cgroup_id"), cg))
+        if ok and not any(r.get("flags", 0) & 0o100 for r in ok):   # O_CREAT
+            probs.append("%s: no open of the file with O_CREAT" % where)
+        for r in bad:
+            if r.get("ret") != -2 or r.get("cgroup_id") != cg:
+                probs.append("%s: missing file ret=%r cgroup_id=%r, want -2 and %d"
+                             % (where, r.get("ret"), r.get("cgroup_id"), cg))
+        for r in ok + bad:
+            if tells and r.get("syscall") not in ("open", "openat"):
+                probs.append("%s: syscall=%r" % (where, r.get("syscall")))
+                break
+            if tells is False and r.get("syscall") != "unknown":
+                probs.append("%s: syscall=%r, want unknown" % (where, r.get("syscall")))
+                break
+        seen.append("%s %d+%d" % (where, len(ok), len(bad)))
+    return probs, " ".join(seen)
+
+
+def check_bio(method, acts, recs):
+    """dd's 8 O_DIRECT writes and 8 reads of 4 KiB, charged to its cgroup (readahead of
+    dd's own pages, op with an A, is not the file's)."""
+    probs, seen = [], []
+    for where, tok, cg in acts:
+        mine = [r for r in recs if r.get("cgroup_id") == cg and r.get("comm") == "dd"]
+        if where == "out":
+            # judge_events already refuses any record of an unselected cgroup
+            seen.append("out -")
+            continue
+        w = sum(r.get("bytes", 0) for r in mine if r.get("op", "").lstrip("F")[:1] == "W")
+        rd = sum(r.get("bytes", 0) for r in mine
+                 if r.get("op", "")[:1] == "R" and "A" not in r.get("op", ""))
+        if w != 8 * 4096:
+            probs.append("%s: %d bytes written by dd in its cgroup, want 32768" % (where, w))
+        if rd != 8 * 4096:
+            probs.append("%s: %d bytes read by dd in its cgroup, want 32768" % (where, rd))
+        for r in mine:
+            if r.get("attribution") != "submitter" or not r.get("disk"):
+                probs.append("%s: attribution=%r disk=%r" % (where, r.get("attribution"),
+                                                             r.get("disk")))
+                break
+        seen.append("%s %dW+%dR" % (where, w // 4096, rd // 4096))
+    return probs, " ".join(seen)
+
+
 CHECKERS = {
     "exec": check_exec,
+    "open": check_open,
+    "bio": check_bio,
 }
 
 # ---- parsing ------------------------------------------------------------------------
