@@ -17,10 +17,8 @@
 #include "bio.h"
 #include "bio.skel.h"
 #include "clock.h"
-#include "filter.h"
 #include "kfeatures.h"
 #include "log.h"
-#include "loop.h"
 
 #define BIO_RINGBUF_BYTES (4u << 20)
 /* an entry older than this lost its completion (error paths, merges before insert) */
@@ -235,7 +233,6 @@ static int bio_start(const struct tracer_env *e, const struct hook_method *m)
 	bool old_rq = old_layout("block_rq_issue", 2), old_getrq = old_layout("block_getrq", 3);
 	__typeof__(skel->progs) *pg;
 	struct bpf_program *p;
-	__u32 rb_bytes;
 	int err;
 
 	cfg = e->cfg;
@@ -269,23 +266,15 @@ static int bio_start(const struct tracer_env *e, const struct hook_method *m)
 	skel->rodata->targ_getrq = !io_start;
 	skel->rodata->targ_method = io_start ? (raw ? BIO_M_IO_START_RAW : BIO_M_IO_START)
 					     : (raw ? BIO_M_GETRQ_RAW : BIO_M_GETRQ);
-	rb_bytes = cfg->ringbuf_kb ? cfg->ringbuf_kb * 1024u : BIO_RINGBUF_BYTES;
-	skel->rodata->ps_wakeup_bytes = rb_bytes / 8;
-	err = bpf_map__set_max_entries(skel->maps.ps_bio_rb, rb_bytes);
-	if (!err && io_start)
-		err = bpf_map__set_max_entries(skel->maps.ps_bio_bios, 1);
+	err = io_start ? bpf_map__set_max_entries(skel->maps.ps_bio_bios, 1) : 0;
 	if (!err)
 		err = bpf_map__set_max_entries(skel->maps.ps_bio_hist0, cfg->bio_hist_entries);
 	if (!err)
 		err = bpf_map__set_max_entries(skel->maps.ps_bio_hist1, cfg->bio_hist_entries);
 	if (!err)
-		err = filter_reuse_maps(skel->obj);
-	if (!err)
-		err = bio_bpf__load(skel);
-	if (!err)
-		err = bio_bpf__attach(skel);
-	if (!err)
-		err = loop_add_ring(bpf_map__fd(skel->maps.ps_bio_rb), handle_event, NULL);
+		err = tracer_load_attach(skel->skeleton, skel->maps.ps_bio_rb,
+					 &skel->rodata->ps_wakeup_bytes, BIO_RINGBUF_BYTES, cfg,
+					 handle_event);
 	last_flip_ns = last_sweep_ns = clock_now_ns(CLOCK_BOOTTIME);
 	return err;
 }

@@ -8,10 +8,8 @@
 #include "open.h"
 #include "open.skel.h"
 #include "clock.h"
-#include "filter.h"
 #include "kfeatures.h"
 #include "log.h"
-#include "loop.h"
 
 #define OPEN_RINGBUF_BYTES (16u << 20)
 #define OPEN_LEGACY_THREADS 16384	/* threads inside open at once, legacy kernels */
@@ -102,7 +100,6 @@ static void enable_pair(struct bpf_program *enter, struct bpf_program *exit, con
 static int open_start(const struct tracer_env *e, const struct hook_method *m)
 {
 	struct bpf_program *p;
-	__u32 rb_bytes;
 	int err;
 
 	skel = open_bpf__open();
@@ -140,18 +137,9 @@ static int open_start(const struct tracer_env *e, const struct hook_method *m)
 		if (err)
 			return err;
 	}
-	rb_bytes = e->cfg->ringbuf_kb ? e->cfg->ringbuf_kb * 1024u : OPEN_RINGBUF_BYTES;
-	skel->rodata->ps_wakeup_bytes = rb_bytes / 8;
-	err = bpf_map__set_max_entries(skel->maps.ps_open_rb, rb_bytes);
-	if (!err)
-		err = filter_reuse_maps(skel->obj);
-	if (!err)
-		err = open_bpf__load(skel);
-	if (!err)
-		err = open_bpf__attach(skel);
-	if (!err)
-		err = loop_add_ring(bpf_map__fd(skel->maps.ps_open_rb), handle_event, NULL);
-	return err;
+	return tracer_load_attach(skel->skeleton, skel->maps.ps_open_rb,
+				  &skel->rodata->ps_wakeup_bytes, OPEN_RINGBUF_BYTES, e->cfg,
+				  handle_event);
 }
 
 static void open_detach(void)

@@ -7,6 +7,8 @@
 
 #include "bio.h"
 #include "exec.h"
+#include "filter.h"
+#include "loop.h"
 #include "open.h"
 #include "tracer.h"
 
@@ -48,6 +50,26 @@ const struct hook_method *tracer_choose(const struct tracer *t, const char *forc
 		if (t->methods[i].available())
 			return &t->methods[i];
 	return NULL;
+}
+
+int tracer_load_attach(struct bpf_object_skeleton *s, struct bpf_map *ring, __u64 *wakeup_bytes,
+		       uint32_t default_bytes, const struct ps_config *cfg,
+		       ring_buffer_sample_fn fn)
+{
+	uint32_t bytes = cfg->ringbuf_kb ? cfg->ringbuf_kb * 1024u : default_bytes;
+	int err;
+
+	*wakeup_bytes = bytes / 8;
+	err = bpf_map__set_max_entries(ring, bytes);
+	if (!err)
+		err = filter_reuse_maps(*s->obj);
+	if (!err)
+		err = bpf_object__load_skeleton(s);
+	if (!err)
+		err = bpf_object__attach_skeleton(s);
+	if (!err)
+		err = loop_add_ring(bpf_map__fd(ring), fn, NULL);
+	return err;
 }
 
 int tracer_read_stats(const struct tracer *t, struct ps_stats *out)

@@ -38,15 +38,8 @@ LOOP_SRC = os.path.join(REPO, "bench", "openloop.c")
 LOOP_BIN = os.path.join(BUILD, "bench", "openloop")
 OPENSNOOP = shutil.which("opensnoop") or "/usr/sbin/opensnoop"
 
-
-def cgroup2_mount():
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            left, _, right = line.partition(" - ")
-            fields = left.split()
-            if right.split()[0] == "cgroup2" and fields[3] == "/":
-                return fields[4]
-    sys.exit("cgroup2 is not mounted")
+sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
+from podsnoop_harness import cgroup2_mount  # noqa: E402
 
 
 def build_loop():

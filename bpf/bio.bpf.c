@@ -455,55 +455,35 @@ int BPF_PROG(ps_bio_getrq_qr, struct request_queue *q, struct bio *bio, int rw)
 	return on_getrq(bio);
 }
 
-SEC("tp_btf/block_rq_insert")
-int BPF_PROG(ps_bio_insert, struct request *rq)
-{
-	return on_insert(rq);
-}
+/*
+ * block_rq_insert and block_rq_issue, each as tp_btf and raw_tp, with the
+ * request alone and (before 5.11) after the request_queue: NAME, NAME_r,
+ * NAME_q, NAME_qr.
+ */
+#define PS_RQ_HOOKS(tp, name, fn)						\
+	SEC("tp_btf/" tp)							\
+	int BPF_PROG(name, struct request *rq)					\
+	{									\
+		return fn(rq);							\
+	}									\
+	SEC("raw_tp/" tp)							\
+	int BPF_PROG(name##_r, struct request *rq)				\
+	{									\
+		return fn(rq);							\
+	}									\
+	SEC("tp_btf/" tp)							\
+	int BPF_PROG(name##_q, struct request_queue *q, struct request *rq)	\
+	{									\
+		return fn(rq);							\
+	}									\
+	SEC("raw_tp/" tp)							\
+	int BPF_PROG(name##_qr, struct request_queue *q, struct request *rq)	\
+	{									\
+		return fn(rq);							\
+	}
 
-SEC("raw_tp/block_rq_insert")
-int BPF_PROG(ps_bio_insert_r, struct request *rq)
-{
-	return on_insert(rq);
-}
-
-/* before 5.11: block_rq_insert(q, rq) */
-SEC("tp_btf/block_rq_insert")
-int BPF_PROG(ps_bio_insert_q, struct request_queue *q, struct request *rq)
-{
-	return on_insert(rq);
-}
-
-SEC("raw_tp/block_rq_insert")
-int BPF_PROG(ps_bio_insert_qr, struct request_queue *q, struct request *rq)
-{
-	return on_insert(rq);
-}
-
-SEC("tp_btf/block_rq_issue")
-int BPF_PROG(ps_bio_issue, struct request *rq)
-{
-	return on_issue(rq);
-}
-
-SEC("raw_tp/block_rq_issue")
-int BPF_PROG(ps_bio_issue_r, struct request *rq)
-{
-	return on_issue(rq);
-}
-
-/* before 5.11: block_rq_issue(q, rq) */
-SEC("tp_btf/block_rq_issue")
-int BPF_PROG(ps_bio_issue_q, struct request_queue *q, struct request *rq)
-{
-	return on_issue(rq);
-}
-
-SEC("raw_tp/block_rq_issue")
-int BPF_PROG(ps_bio_issue_qr, struct request_queue *q, struct request *rq)
-{
-	return on_issue(rq);
-}
+PS_RQ_HOOKS("block_rq_insert", ps_bio_insert, on_insert)
+PS_RQ_HOOKS("block_rq_issue", ps_bio_issue, on_issue)
 
 SEC("tp_btf/block_rq_complete")
 int BPF_PROG(ps_bio_done, struct request *rq, int error, unsigned int nr_bytes)
