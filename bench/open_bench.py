@@ -11,6 +11,8 @@ Configurations (the loop always runs in a cgroup v2 directory made here):
               selection, its opens are dropped in the kernel
   opensnoop   Debian's libbpf-tools opensnoop, output to /dev/null (traces every
               task; it has no cgroup filter)
+  floor       programs that do nothing on the same two tracepoints (bench/tp_floor*):
+              what hooking sys_{enter,exit}_openat costs before any work is done
 
 Prints, per configuration, the median time of the loop, the median of the
 per-round ratios to the untraced run of the same round, the ratio of the
@@ -36,17 +38,31 @@ BUILD = os.path.join(REPO, "build")
 AGENT = os.path.join(BUILD, "podsnoop")
 LOOP_SRC = os.path.join(REPO, "bench", "openloop.c")
 LOOP_BIN = os.path.join(BUILD, "bench", "openloop")
+FLOOR_SRC = os.path.join(REPO, "bench", "tp_floor")
+FLOOR_OBJ = os.path.join(BUILD, "bench", "tp_floor.bpf.o")
+FLOOR_BIN = os.path.join(BUILD, "bench", "tp_floor")
 OPENSNOOP = shutil.which("opensnoop") or "/usr/sbin/opensnoop"
 
 sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
 from podsnoop_harness import cgroup2_mount  # noqa: E402
 
 
-def build_loop():
+def stale(out, src):
+    return not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(src)
+
+
+def build():
     os.makedirs(os.path.dirname(LOOP_BIN), exist_ok=True)
-    if (not os.path.exists(LOOP_BIN) or
-            os.path.getmtime(LOOP_BIN) < os.path.getmtime(LOOP_SRC)):
+    if stale(LOOP_BIN, LOOP_SRC):
         subprocess.run(["gcc", "-O2", "-o", LOOP_BIN, LOOP_SRC], check=True)
+    arch = {"x86_64": "x86", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+    if stale(FLOOR_OBJ, FLOOR_SRC + ".bpf.c"):
+        subprocess.run(["clang", "-g", "-O2", "-target", "bpf", "-D__TARGET_ARCH_" + arch,
+                        "-I" + os.path.join(REPO, "bpf", "vmlinux", arch),
+                        "-c", FLOOR_SRC + ".bpf.c", "-o", FLOOR_OBJ], check=True)
+    if stale(FLOOR_BIN, FLOOR_SRC + ".c"):
+        subprocess.run(["gcc", "-O2", "-o", FLOOR_BIN, FLOOR_SRC + ".c", "-lbpf", "-lelf",
+                        "-lz"], check=True)
 
 
 def run_loop(cgroup, opens, path):
@@ -131,7 +147,7 @@ def main():
         sys.exit("run as root: the tracers load BPF programs")
     if not os.access(AGENT, os.X_OK):
         sys.exit("build podsnoop first: make")
-    build_loop()
+    build()
 
     base = cgroup2_mount()
     loop_cg = os.path.join(base, "psbench-loop-" + uuid.uuid4().hex[:8])
@@ -141,7 +157,7 @@ def main():
     fd, path = tempfile.mkstemp(prefix="psbench-open-")
     os.close(fd)
 
-    configs = ["untraced", "podsnoop", "filtered"]
+    configs = ["untraced", "podsnoop", "filtered", "floor"]
     if not args.no_opensnoop and os.path.exists(OPENSNOOP):
         configs.append("opensnoop")
     times = {c: [] for c in configs}
@@ -159,6 +175,10 @@ def main():
                     t = podsnoop(loop_cg)
                     row[c] = run_loop(loop_cg, args.opens, path)
                     counts[c].append(podsnoop_counts(t.stop()))
+                elif c == "floor":
+                    t = Tracer([FLOOR_BIN, FLOOR_OBJ], lambda t: "ready" in t.stderr())
+                    row[c] = run_loop(loop_cg, args.opens, path)
+                    t.stop()
                 elif c == "filtered":
                     t = podsnoop(other_cg)
                     row[c] = run_loop(loop_cg, args.opens, path)
