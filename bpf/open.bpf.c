@@ -3,11 +3,12 @@
  * open tracer: every open/openat/openat2 with its path, flags, mode, result
  * and latency.
  *
- * Entry records only the arguments (a pointer for the path) by thread id,
- * and only for selected tasks, so a filtered-out call costs the selection
- * check and, at return, one missed hash lookup. Return reads the path while
- * the caller's memory is still there and emits one variable-length record:
- * the header and the bytes of the path, nothing more.
+ * Entry keeps only the arguments (a pointer for the path) in the thread's
+ * task storage, and only for selected tasks, so a filtered-out call costs
+ * the selection check and, at return, one empty storage lookup. Return
+ * reads the path while the caller's memory is still there and emits one
+ * variable-length record: the header and the bytes of the path, nothing
+ * more. The costs behind these choices are measured in bench/README.md.
  *
  * Hooks in order of preference: the syscall tracepoints; fentry/fexit or
  * kprobe/kretprobe on do_sys_openat2 for kernels built without syscall
