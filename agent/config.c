@@ -12,6 +12,8 @@
 #include "tracer.h"
 #include "version.h"
 #include "../bpf/exec.h"
+#include "../bpf/fs.h"
+#include "fs.h"
 
 void config_defaults(struct ps_config *cfg)
 {
@@ -21,6 +23,9 @@ void config_defaults(struct ps_config *cfg)
 	cfg->max_args = EXEC_ARGC_DEF;
 	cfg->max_args_bytes = EXEC_ARGS_BYTES_DEF;
 	cfg->drain_ms = 50;
+	cfg->fs_min_us = FS_MIN_US_DEF;
+	cfg->fs_types = FS_T_BIT(FS_T_EXT4);
+	cfg->interval_s = 10;
 }
 
 static void usage(FILE *f)
@@ -61,12 +66,24 @@ static void usage(FILE *f)
 "      --max-args-bytes N    bytes of arguments kept, 64..%u (default %u);\n"
 "                            beyond either limit args_truncated is set\n"
 "\n"
+"fs (ext4slower/fsslower per pod: read, write, open, fsync):\n"
+"      --fs-min-us N         report operations taking at least N microseconds\n"
+"                            (default %u, i.e. 10 ms; 0 reports every operation)\n"
+"      --fs-type LIST        filesystems to watch: ext4, xfs, btrfs, comma-\n"
+"                            separated (default ext4; ext2/ext3 mounted through\n"
+"                            the ext4 driver count as ext4; files reached through\n"
+"                            overlayfs count as their real filesystem's)\n"
+"\n"
+"cache (cachestat per pod):\n"
+"      --interval SECS       one row per cgroup with page-cache activity every\n"
+"                            SECS seconds, 1..3600 (default 10)\n"
+"\n"
 "Tuning and diagnostics:\n"
 "      --drain-ms N          drain ring buffers every N ms, 1..1000 (default 50);\n"
 "                            the kernel also wakes the agent when 1/8 of a ring\n"
 "                            buffer is queued\n"
 "      --ringbuf-kb N        ring buffer size per tracer in KiB, a power of two,\n"
-"                            4..1048576 (default: exec 8192)\n"
+"                            4..1048576 (default: exec 8192, fs 4096)\n"
 "  -v, --verbose             more logging; -vv adds libbpf and verifier logs\n"
 "  -V, --version             print the version\n"
 "  -h, --help                this help\n"
@@ -76,11 +93,15 @@ static void usage(FILE *f)
 "  podsnoop -o text --exclude-host            containers only, as a table\n"
 "  podsnoop -c /kubepods/besteffort -d 30     one QoS class for 30 seconds\n"
 "  podsnoop -m 4026532561 -t exec             one container by mount namespace\n"
+"  podsnoop -t fs --fs-min-us 1000 -o text    ext4 operations slower than 1 ms\n"
+"  podsnoop -t cache --interval 1 -o text     cachestat per pod, every second\n"
+"  podsnoop --hook cache=tracepoint           force the tracepoint estimate\n"
 "  podsnoop probe                             which hooks this kernel offers\n"
 "\n"
 "Exit status: 0 on success (also after SIGINT/SIGTERM), 1 when tracing\n"
 "could not start, 2 on bad usage.\n",
-		EXEC_ARGC_CAP, EXEC_ARGC_DEF, EXEC_ARGS_BYTES_CAP, EXEC_ARGS_BYTES_DEF);
+		EXEC_ARGC_CAP, EXEC_ARGC_DEF, EXEC_ARGS_BYTES_CAP, EXEC_ARGS_BYTES_DEF,
+		FS_MIN_US_DEF);
 }
 
 static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -160,7 +181,30 @@ enum {
 	OPT_MAX_ARGS_BYTES,
 	OPT_DRAIN_MS,
 	OPT_RINGBUF_KB,
+	OPT_FS_MIN_US,
+	OPT_FS_TYPE,
+	OPT_INTERVAL,
 };
+
+static int parse_fs_types(struct ps_config *cfg, const char *list)
+{
+	char buf[128], *save = NULL, *tok;
+	int t;
+
+	if (strlen(list) >= sizeof(buf))
+		return bad("--fs-type: list too long");
+	strcpy(buf, list);
+	cfg->fs_types = 0;
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		t = fs_type_from_name(tok);
+		if (t < 0)
+			return bad("--fs-type: unknown filesystem '%s' (ext4, xfs, btrfs)", tok);
+		cfg->fs_types |= 1u << t;
+	}
+	if (!cfg->fs_types)
+		return bad("--fs-type: empty list");
+	return 0;
+}
 
 int config_parse(struct ps_config *cfg, int argc, char **argv)
 {
@@ -176,6 +220,9 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 		{ "max-args-bytes", required_argument, NULL, OPT_MAX_ARGS_BYTES },
 		{ "drain-ms", required_argument, NULL, OPT_DRAIN_MS },
 		{ "ringbuf-kb", required_argument, NULL, OPT_RINGBUF_KB },
+		{ "fs-min-us", required_argument, NULL, OPT_FS_MIN_US },
+		{ "fs-type", required_argument, NULL, OPT_FS_TYPE },
+		{ "interval", required_argument, NULL, OPT_INTERVAL },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -257,6 +304,18 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 				else
 					cfg->ringbuf_kb = (uint32_t)v;
 			}
+			break;
+		case OPT_FS_MIN_US:
+			/* up to an hour */
+			if (!(err = parse_u64("--fs-min-us", optarg, 0, 3600000000ull, &v)))
+				cfg->fs_min_us = v;
+			break;
+		case OPT_FS_TYPE:
+			err = parse_fs_types(cfg, optarg);
+			break;
+		case OPT_INTERVAL:
+			if (!(err = parse_u64("--interval", optarg, 1, 3600, &v)))
+				cfg->interval_s = (uint32_t)v;
 			break;
 		case 'v':
 			cfg->verbose++;

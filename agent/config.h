@@ -33,6 +33,9 @@ struct ps_config {
 	uint32_t max_args_bytes;
 	uint32_t drain_ms;		/* ring buffer drain period */
 	uint32_t ringbuf_kb;		/* per-tracer ring buffer size; 0: tracer default */
+	uint64_t fs_min_us;		/* fs: report operations at least this slow; 0: all */
+	uint32_t fs_types;		/* fs: filesystem types, bit per enum fs_type */
+	uint32_t interval_s;		/* periodic records (cache) every this many seconds */
 };
 
 void config_defaults(struct ps_config *cfg);

@@ -27,10 +27,21 @@ static void vlog(enum log_level level, const char *fmt, va_list ap)
 {
 	char buf[4096];
 	size_t n;
+	va_list copy;
+	int len;
 
 	if (level > cur_level)
 		return;
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_copy(copy, ap);
+	len = vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (len >= (int)sizeof(buf)) {
+		/* a verifier log: print it whole rather than cut at the buffer */
+		fprintf(stderr, "podsnoop: %s: ", names[level]);
+		vfprintf(stderr, fmt, copy);
+		va_end(copy);
+		return;
+	}
+	va_end(copy);
 	n = strlen(buf);
 	while (n && buf[n - 1] == '\n')
 		buf[--n] = '\0';

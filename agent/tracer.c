@@ -5,12 +5,16 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "cache.h"
 #include "exec.h"
+#include "fs.h"
 #include "tracer.h"
 
 /* The tracer table: a new tracer adds one line here. */
 const struct tracer *const tracer_table[] = {
 	&exec_tracer,
+	&fs_tracer,
+	&cache_tracer,
 };
 const size_t tracer_count = sizeof(tracer_table) / sizeof(tracer_table[0]);
 _Static_assert(sizeof(tracer_table) / sizeof(tracer_table[0]) <= CFG_MAX_TRACERS,
