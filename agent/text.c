@@ -99,6 +99,8 @@ static void text_fs(void *priv, const struct fs_view *v)
 /* cachestat's columns, one row per pod (cgroup) per interval. */
 static void text_cache(void *priv, const struct cache_view *v)
 {
+	const char *est = v->estimated ? "~" : "";
+	char hits[32] = "-", ratio[32] = "-";
 	FILE *f = priv;
 
 	if (!cache_header_done) {
@@ -110,16 +112,14 @@ static void text_cache(void *priv, const struct cache_view *v)
 			"DIRTIES", "HITRATIO", "BUFFERS_MB", "CACHED_MB", "POD");
 		cache_header_done = true;
 	}
-	put_time(f, v->wall_ns);
+	/* an estimate reads "~123", right-aligned like the rest */
 	if (v->accesses_known)
-		fprintf(f, " %c%7llu", v->estimated ? '~' : ' ', (unsigned long long)v->hits);
-	else
-		fprintf(f, " %8s", "-");
-	fprintf(f, " %8llu %8llu", (unsigned long long)v->misses, (unsigned long long)v->dirtied);
+		snprintf(hits, sizeof(hits), "%s%llu", est, (unsigned long long)v->hits);
 	if (v->ratio_known)
-		fprintf(f, " %c%6.2f%%", v->estimated ? '~' : ' ', v->hit_ratio * 100.0);
-	else
-		fprintf(f, " %8s", "-");
+		snprintf(ratio, sizeof(ratio), "%s%.2f%%", est, v->hit_ratio * 100.0);
+	put_time(f, v->wall_ns);
+	fprintf(f, " %8s %8llu %8llu %8s", hits, (unsigned long long)v->misses,
+		(unsigned long long)v->dirtied, ratio);
 	fprintf(f, " %12llu %10llu  ", (unsigned long long)(v->host_buffers_kb / 1024),
 		(unsigned long long)(v->host_cached_kb / 1024));
 	put_owner(f, v->pod, v->cgroup_id);
