@@ -107,18 +107,35 @@ static bool fs_hookable(int t, bool (*check)(const char *func), const char **mis
 	return true;
 }
 
+/* --fs-type; the function-hooking methods need every chosen type's functions */
+static uint32_t fs_types = FS_T_BIT(FS_T_EXT4);
+
+static void fs_configure(const struct ps_config *cfg)
+{
+	fs_types = cfg->fs_types;
+}
+
+static bool all_hookable(bool (*check)(const char *func))
+{
+	for (int t = 0; t < FS_T_MAX; t++)
+		if ((fs_types & FS_T_BIT(t)) && !fs_hookable(t, check, NULL))
+			return false;
+	return true;
+}
+
 /*
- * Probed with ext4's functions, the default filesystem type; the types
- * actually chosen (--fs-type) are checked again when the tracer starts.
+ * A filesystem built as a module (xfs, btrfs on most distributions) has its
+ * functions outside vmlinux BTF: fentry is then unavailable and kprobes,
+ * which see module functions once the module is loaded, come next.
  */
 static bool have_fentry(void)
 {
-	return fs_hookable(FS_T_EXT4, feat_fentry, NULL);
+	return all_hookable(feat_fentry);
 }
 
 static bool have_kprobe(void)
 {
-	return fs_hookable(FS_T_EXT4, feat_kprobe, NULL);
+	return all_hookable(feat_kprobe);
 }
 
 static bool have_syscalls(void)
@@ -416,4 +433,5 @@ const struct tracer fs_tracer = {
 	.stats_fd = fs_stats_fd,
 	.tick = fs_tick,
 	.user_stats = fs_user_stats,
+	.configure = fs_configure,
 };

@@ -334,5 +334,6 @@ int main(int argc, char **argv)
 		return err > 0 ? 0 : 2;
 	log_set_level(cfg.verbose >= 2 ? LOG_LIBBPF : cfg.verbose ? LOG_DEBUG : LOG_INFO);
 	log_route_libbpf();
+	tracer_configure_all(&cfg);
 	return cfg.cmd == CMD_PROBE ? probe() : run();
 }

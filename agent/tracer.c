@@ -50,6 +50,13 @@ const struct hook_method *tracer_choose(const struct tracer *t, const char *forc
 	return NULL;
 }
 
+void tracer_configure_all(const struct ps_config *cfg)
+{
+	for (size_t i = 0; i < tracer_count; i++)
+		if (tracer_table[i]->configure)
+			tracer_table[i]->configure(cfg);
+}
+
 int tracer_read_stats(const struct tracer *t, struct ps_stats *out)
 {
 	int ncpu = libbpf_num_possible_cpus(), fd = t->stats_fd();

@@ -99,6 +99,12 @@ def test_read_twice_after_dontneed(cgroup, tmp_path, method):
     # first pass: every page came from disk (plus a little ext4 metadata)
     assert FILE_PAGES * 0.95 <= t1["misses"] <= FILE_PAGES + 32, t1
     assert t1["dirtied"] == 0
+    if t1["accesses"] is None:
+        # a tracepoint method on a kernel before mm_filemap_get_pages (6.11)
+        assert all(r["hit_ratio"] is None and r["estimated"] is False
+                   for r in t1["records"] + t2["records"])
+        assert t2["misses"] <= FILE_PAGES * 0.02, t2
+        return
     # second pass: all in the page cache
     assert t2["misses"] <= FILE_PAGES * 0.02, t2
     assert t2["hits"] > 0 and ratio(t2) >= 0.98, t2
