@@ -101,19 +101,27 @@ static __always_inline int fs_type_of_file(struct file *f, __u32 *flags)
 	return fs;
 }
 
-/* Remember an operation's start; counts SEEN/FILTERED itself. */
-static __always_inline int fs_begin(__u32 op, __s32 fs, struct file *f, __u64 offset,
-				    __u64 size, __u32 flags, bool check_file)
+/*
+ * Count the hook as seen; false (counted as filtered) when the task is not
+ * selected. Done before anything else: most calls end here, cheaply.
+ */
+static __always_inline bool fs_admit(struct ps_stats *s)
 {
-	struct ps_stats *s = ps_stats_get();
-	struct fs_pending p = {};
-	__u64 key;
-
 	ps_count(s, PS_STAT_SEEN);
 	if ((bpf_get_current_pid_tgid() >> 32) == targ_self_tgid || !ps_current_selected()) {
 		ps_count(s, PS_STAT_FILTERED);
-		return 0;
+		return false;
 	}
+	return true;
+}
+
+/* Remember an admitted operation's start; with check_file, f's type decides. */
+static __always_inline int fs_track(struct ps_stats *s, __u32 op, __s32 fs, struct file *f,
+				    __u64 offset, __u64 size, __u32 flags, bool check_file)
+{
+	struct fs_pending p = {};
+	__u64 key;
+
 	if (check_file) {
 		if (!f) {
 			ps_count(s, PS_STAT_FILTERED);
@@ -135,6 +143,16 @@ static __always_inline int fs_begin(__u32 op, __s32 fs, struct file *f, __u64 of
 	if (bpf_map_update_elem(&ps_fs_pending, &key, &p, BPF_ANY))
 		ps_count(s, PS_STAT_MAP_FULL);
 	return 0;
+}
+
+static __always_inline int fs_begin(__u32 op, __s32 fs, struct file *f, __u64 offset,
+				    __u64 size, __u32 flags, bool check_file)
+{
+	struct ps_stats *s = ps_stats_get();
+
+	if (!fs_admit(s))
+		return 0;
+	return fs_track(s, op, fs, f, offset, size, flags, check_file);
 }
 
 /*
@@ -285,76 +303,81 @@ out:
 
 /* ---- syscalls: tracepoints on entry and exit ---- */
 
-static __always_inline int sys_rw(__u32 op, __u64 fd, __s64 pos, __u64 size)
+/* Admit the task first: the descriptor walk is for selected tasks only. */
+static __always_inline int sys_rw(__u32 op, __u64 fd, __s64 pos, __u64 size, __u32 flags)
 {
-	struct file *f = ps_fd_file(fd);
+	struct ps_stats *s = ps_stats_get();
+	struct file *f;
 	__u64 off = 0;
 
+	if (!fs_admit(s))
+		return 0;
+	f = ps_fd_file(fd);
 	if (pos >= 0)
 		off = pos;
-	else if (f)
+	else if (f && op != FS_OP_FSYNC)
 		off = BPF_CORE_READ(f, f_pos);
-	return fs_begin(op, -1, f, off, size, 0, true);
+	return fs_track(s, op, -1, f, off, size, flags, true);
 }
 
 SEC("tracepoint/syscalls/sys_enter_read")
 int ps_fs_sys_read(struct trace_event_raw_sys_enter *ctx)
 {
-	return sys_rw(FS_OP_READ, ctx->args[0], -1, ctx->args[2]);
+	return sys_rw(FS_OP_READ, ctx->args[0], -1, ctx->args[2], 0);
 }
 
 SEC("tracepoint/syscalls/sys_enter_pread64")
 int ps_fs_sys_pread(struct trace_event_raw_sys_enter *ctx)
 {
-	return sys_rw(FS_OP_READ, ctx->args[0], ctx->args[3], ctx->args[2]);
+	return sys_rw(FS_OP_READ, ctx->args[0], ctx->args[3], ctx->args[2], 0);
 }
 
 SEC("tracepoint/syscalls/sys_enter_readv")
 int ps_fs_sys_readv(struct trace_event_raw_sys_enter *ctx)
 {
-	return sys_rw(FS_OP_READ, ctx->args[0], -1, 0);
+	return sys_rw(FS_OP_READ, ctx->args[0], -1, 0, 0);
 }
 
 SEC("tracepoint/syscalls/sys_enter_preadv")
 int ps_fs_sys_preadv(struct trace_event_raw_sys_enter *ctx)
 {
-	return sys_rw(FS_OP_READ, ctx->args[0], ctx->args[3], 0);
+	return sys_rw(FS_OP_READ, ctx->args[0], ctx->args[3], 0, 0);
 }
 
 SEC("tracepoint/syscalls/sys_enter_write")
 int ps_fs_sys_write(struct trace_event_raw_sys_enter *ctx)
 {
-	return sys_rw(FS_OP_WRITE, ctx->args[0], -1, ctx->args[2]);
+	return sys_rw(FS_OP_WRITE, ctx->args[0], -1, ctx->args[2], 0);
 }
 
 SEC("tracepoint/syscalls/sys_enter_pwrite64")
 int ps_fs_sys_pwrite(struct trace_event_raw_sys_enter *ctx)
 {
-	return sys_rw(FS_OP_WRITE, ctx->args[0], ctx->args[3], ctx->args[2]);
+	return sys_rw(FS_OP_WRITE, ctx->args[0], ctx->args[3], ctx->args[2], 0);
 }
 
 SEC("tracepoint/syscalls/sys_enter_writev")
 int ps_fs_sys_writev(struct trace_event_raw_sys_enter *ctx)
 {
-	return sys_rw(FS_OP_WRITE, ctx->args[0], -1, 0);
+	return sys_rw(FS_OP_WRITE, ctx->args[0], -1, 0, 0);
 }
 
 SEC("tracepoint/syscalls/sys_enter_pwritev")
 int ps_fs_sys_pwritev(struct trace_event_raw_sys_enter *ctx)
 {
-	return sys_rw(FS_OP_WRITE, ctx->args[0], ctx->args[3], 0);
+	return sys_rw(FS_OP_WRITE, ctx->args[0], ctx->args[3], 0, 0);
 }
 
 SEC("tracepoint/syscalls/sys_enter_fsync")
 int ps_fs_sys_fsync(struct trace_event_raw_sys_enter *ctx)
 {
-	return fs_begin(FS_OP_FSYNC, -1, ps_fd_file(ctx->args[0]), 0, 0, 0, true);
+	return sys_rw(FS_OP_FSYNC, ctx->args[0], 0, 0, 0);
 }
 
 SEC("tracepoint/syscalls/sys_enter_fdatasync")
 int ps_fs_sys_fdsync(struct trace_event_raw_sys_enter *ctx)
 {
-	return fs_begin(FS_OP_FSYNC, -1, ps_fd_file(ctx->args[0]), 0, 0, FS_F_DATASYNC, true);
+	return sys_rw(FS_OP_FSYNC, ctx->args[0], 0, 0, FS_F_DATASYNC);
 }
 
 /* opens: the file is known at exit; the fs check happens there */
