@@ -138,18 +138,21 @@ static bool have_kprobe(void)
 	return all_hookable(feat_kprobe);
 }
 
+/* Both tracepoints of a syscall exist. */
+static bool have_sys_pair(const char *sc)
+{
+	char enter[64], exit_[64];
+
+	snprintf(enter, sizeof(enter), "sys_enter_%s", sc);
+	snprintf(exit_, sizeof(exit_), "sys_exit_%s", sc);
+	return feat_tracepoint("syscalls", enter) && feat_tracepoint("syscalls", exit_);
+}
+
 static bool have_syscalls(void)
 {
-	for (size_t i = 0; i < sizeof(syscalls) / sizeof(syscalls[0]); i++) {
-		if (!syscalls[i].required)
-			continue;
-		char enter[64], exit_[64];
-
-		snprintf(enter, sizeof(enter), "sys_enter_%s", syscalls[i].sc);
-		snprintf(exit_, sizeof(exit_), "sys_exit_%s", syscalls[i].sc);
-		if (!feat_tracepoint("syscalls", enter) || !feat_tracepoint("syscalls", exit_))
+	for (size_t i = 0; i < sizeof(syscalls) / sizeof(syscalls[0]); i++)
+		if (syscalls[i].required && !have_sys_pair(syscalls[i].sc))
 			return false;
-	}
 	return true;
 }
 
@@ -236,12 +239,23 @@ static int autoload(const char *name)
 	return bpf_program__set_autoload(p, true);
 }
 
+/* Programs come in pairs: ps_fs_<a>_<b> on entry, ps_fs_<a>_<b>_x on exit. */
+static int autoload_pair(const char *a, const char *b)
+{
+	char name[64];
+	int err;
+
+	snprintf(name, sizeof(name), "ps_fs_%s_%s", a, b);
+	err = autoload(name);
+	strcat(name, "_x");
+	return err ? err : autoload(name);
+}
+
 /* fentry: the 8 programs of each chosen filesystem (ps_fs_<fs>_<op>[_x]). */
 static int setup_fentry(uint32_t types)
 {
 	static const char *const ops[] = { "rd", "wr", "op", "sy" };
 	const char *missing = NULL;
-	char name[64];
 	int err;
 
 	for (int t = 0; t < FS_T_MAX; t++) {
@@ -254,11 +268,7 @@ static int setup_fentry(uint32_t types)
 			return -ENOTSUP;
 		}
 		for (int i = 0; i < 4; i++) {
-			snprintf(name, sizeof(name), "ps_fs_%s_%s", fs_funcs[t].name, ops[i]);
-			err = autoload(name);
-			strcat(name, "_x");
-			if (!err)
-				err = autoload(name);
+			err = autoload_pair(fs_funcs[t].name, ops[i]);
 			if (err)
 				return err;
 		}
@@ -320,27 +330,19 @@ static int attach_kprobes(uint32_t types)
 
 static int setup_syscalls(void)
 {
-	char name[64];
 	int err;
 
 	for (size_t i = 0; i < sizeof(syscalls) / sizeof(syscalls[0]); i++) {
-		char enter[64], exit_[64];
-
-		snprintf(enter, sizeof(enter), "sys_enter_%s", syscalls[i].sc);
-		snprintf(exit_, sizeof(exit_), "sys_exit_%s", syscalls[i].sc);
-		if (!feat_tracepoint("syscalls", enter) || !feat_tracepoint("syscalls", exit_)) {
+		if (!have_sys_pair(syscalls[i].sc)) {
 			if (syscalls[i].required) {
-				pr_err("fs: tracepoint syscalls/%s is missing", enter);
+				pr_err("fs: tracepoints syscalls/sys_{enter,exit}_%s are missing",
+				       syscalls[i].sc);
 				return -ENOENT;
 			}
-			pr_debug("fs: no syscalls/%s here; not traced", enter);
+			pr_debug("fs: no syscalls/sys_enter_%s here; not traced", syscalls[i].sc);
 			continue;
 		}
-		snprintf(name, sizeof(name), "ps_fs_sys_%s", sys_prog[i]);
-		err = autoload(name);
-		strcat(name, "_x");
-		if (!err)
-			err = autoload(name);
+		err = autoload_pair("sys", sys_prog[i]);
 		if (err)
 			return err;
 	}

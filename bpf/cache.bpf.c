@@ -93,107 +93,32 @@ static __always_inline void cache_count(int which, __u64 n)
 		cache_add(s, which, n);
 }
 
-/* ---- fentry ---- */
+/*
+ * ---- fentry and kprobes: the same functions, counted alike; the agent loads
+ * the kind it chose (ps_cache_fe_* or ps_cache_kp_*) ----
+ */
+#define FN_HOOK(name, fn, which, pages, ...)                         \
+	SEC("fentry/" #fn)                                           \
+	int BPF_PROG(ps_cache_fe_##name, __VA_ARGS__)                \
+	{                                                            \
+		cache_count(which, pages);                           \
+		return 0;                                            \
+	}                                                            \
+	SEC("kprobe/" #fn)                                           \
+	int BPF_KPROBE(ps_cache_kp_##name, __VA_ARGS__)              \
+	{                                                            \
+		cache_count(which, pages);                           \
+		return 0;                                            \
+	}
 
-SEC("fentry/folio_mark_accessed")
-int BPF_PROG(ps_cache_fe_acc, struct folio *folio)
-{
-	cache_count(C_ACCESSED, ps_folio_nr_pages(folio));
-	return 0;
-}
-
-SEC("fentry/mark_page_accessed")
-int BPF_PROG(ps_cache_fe_acc_pg, struct page *page)
-{
-	cache_count(C_ACCESSED, 1);
-	return 0;
-}
-
-SEC("fentry/filemap_add_folio")
-int BPF_PROG(ps_cache_fe_add, struct address_space *mapping, struct folio *folio)
-{
-	cache_count(C_ADDED, ps_folio_nr_pages(folio));
-	return 0;
-}
-
-SEC("fentry/add_to_page_cache_lru")
-int BPF_PROG(ps_cache_fe_add_pg, struct page *page)
-{
-	cache_count(C_ADDED, 1);
-	return 0;
-}
-
-SEC("fentry/folio_account_dirtied")
-int BPF_PROG(ps_cache_fe_dirty, struct folio *folio)
-{
-	cache_count(C_DIRTIED, ps_folio_nr_pages(folio));
-	return 0;
-}
-
-SEC("fentry/account_page_dirtied")
-int BPF_PROG(ps_cache_fe_dirty_pg, struct page *page)
-{
-	cache_count(C_DIRTIED, 1);
-	return 0;
-}
-
-SEC("fentry/mark_buffer_dirty")
-int BPF_PROG(ps_cache_fe_bufd, struct buffer_head *bh)
-{
-	cache_count(C_BUF_DIRTIED, 1);
-	return 0;
-}
-
-/* ---- kprobes ---- */
-
-SEC("kprobe/folio_mark_accessed")
-int BPF_KPROBE(ps_cache_kp_acc, struct folio *folio)
-{
-	cache_count(C_ACCESSED, ps_folio_nr_pages(folio));
-	return 0;
-}
-
-SEC("kprobe/mark_page_accessed")
-int BPF_KPROBE(ps_cache_kp_acc_pg)
-{
-	cache_count(C_ACCESSED, 1);
-	return 0;
-}
-
-SEC("kprobe/filemap_add_folio")
-int BPF_KPROBE(ps_cache_kp_add, struct address_space *mapping, struct folio *folio)
-{
-	cache_count(C_ADDED, ps_folio_nr_pages(folio));
-	return 0;
-}
-
-SEC("kprobe/add_to_page_cache_lru")
-int BPF_KPROBE(ps_cache_kp_add_pg)
-{
-	cache_count(C_ADDED, 1);
-	return 0;
-}
-
-SEC("kprobe/folio_account_dirtied")
-int BPF_KPROBE(ps_cache_kp_dirty, struct folio *folio)
-{
-	cache_count(C_DIRTIED, ps_folio_nr_pages(folio));
-	return 0;
-}
-
-SEC("kprobe/account_page_dirtied")
-int BPF_KPROBE(ps_cache_kp_dirty_pg)
-{
-	cache_count(C_DIRTIED, 1);
-	return 0;
-}
-
-SEC("kprobe/mark_buffer_dirty")
-int BPF_KPROBE(ps_cache_kp_bufd)
-{
-	cache_count(C_BUF_DIRTIED, 1);
-	return 0;
-}
+FN_HOOK(acc, folio_mark_accessed, C_ACCESSED, ps_folio_nr_pages(folio), struct folio *folio)
+FN_HOOK(acc_pg, mark_page_accessed, C_ACCESSED, 1, struct page *page)
+FN_HOOK(add, filemap_add_folio, C_ADDED, ps_folio_nr_pages(folio), struct address_space *mapping,
+	struct folio *folio)
+FN_HOOK(add_pg, add_to_page_cache_lru, C_ADDED, 1, struct page *page)
+FN_HOOK(dirty, folio_account_dirtied, C_DIRTIED, ps_folio_nr_pages(folio), struct folio *folio)
+FN_HOOK(dirty_pg, account_page_dirtied, C_DIRTIED, 1, struct page *page)
+FN_HOOK(bufd, mark_buffer_dirty, C_BUF_DIRTIED, 1, struct buffer_head *bh)
 
 /* ---- BTF tracepoints ---- */
 

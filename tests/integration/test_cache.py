@@ -4,26 +4,18 @@ this kernel offers: a file read twice after its pages were dropped
 them the second; written pages are counted as dirtied; other cgroups never
 show up. Each pass runs in its own child cgroup, so intervals do not matter:
 the records of a cgroup are summed after the agent's final flush."""
-import json
 import os
-import subprocess
-import sys
 
 import pytest
-from podsnoop_harness import REPO, Agent, Cgroup, run_agent_once, unique
+from fsworkload import probe_tracers, run as workload
+from podsnoop_harness import Agent, Cgroup, unique
 
-WORKLOAD = os.path.join(REPO, "tests", "lib", "fsworkload.py")
 PAGE = os.sysconf("SC_PAGESIZE")
 FILE_PAGES = 1024          # a 4 MiB file with 4 KiB pages
 
 
 def probe_cache():
-    rc, out, err = run_agent_once("probe", "-o", "ndjson")
-    assert rc == 0, err
-    for r in map(json.loads, out.splitlines()):
-        if r["type"] == "probe" and r["tracer"] == "cache":
-            return r
-    raise AssertionError("no cache tracer in probe output")
+    return probe_tracers()["cache"]
 
 
 def available_methods():
@@ -31,15 +23,6 @@ def available_methods():
 
 
 METHODS = ["fentry", "kprobe", "tp_btf", "tracepoint"]
-
-
-def workload(*args, cgroup=None):
-    argv = [sys.executable, WORKLOAD]
-    if cgroup is not None:
-        argv += ["--cgroup", cgroup.path]
-    out = subprocess.run(argv + [str(a) for a in args], check=True, capture_output=True,
-                         text=True, timeout=120).stdout
-    return json.loads(out)
 
 
 def make_file(path, pages):
@@ -203,14 +186,3 @@ def test_probe_lists_cache_methods_and_choice():
     assert [m["name"] for m in c["methods"]] == METHODS
     avail = [m["name"] for m in c["methods"] if m["available"]]
     assert c["chosen"] == avail[0]
-
-
-def test_forcing_a_missing_cache_hook_fails_clearly(cgroup):
-    missing = [m["name"] for m in probe_cache()["methods"] if not m["available"]]
-    if not missing:
-        pytest.skip("every cache method is available on this kernel")
-    for m in missing:
-        rc, out, err = run_agent_once("--tracers", "cache", "--hook", "cache=" + m,
-                                      "--cgroup", cgroup.path, "--duration", 1)
-        assert rc == 1, err
-        assert "cache: hook method %s is not available on this kernel" % m in err

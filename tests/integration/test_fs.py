@@ -3,38 +3,20 @@ the root ext4 and on filesystems made on loop devices, a write slowed
 deterministically (userfaultfd) above the threshold while fast reads stay
 below it, and the negative cases: other cgroups, other filesystem types,
 operations under the threshold, hooks this kernel lacks."""
-import json
 import os
 import subprocess
-import sys
 import time
 
 import pytest
+from fsworkload import probe_tracers, run as workload
 from loopfs import LoopFs, fs_type_of, have_mkfs, sb_dev_of
-from podsnoop_harness import REPO, Agent, Cgroup, run_agent_once, unique
+from podsnoop_harness import Agent, run_agent_once, unique
 
-WORKLOAD = os.path.join(REPO, "tests", "lib", "fsworkload.py")
 PAGE = os.sysconf("SC_PAGESIZE")
 
 
-def workload(*args, cgroup=None):
-    """Run fsworkload.py (joining cgroup just before the measured part); its JSON."""
-    argv = [sys.executable, WORKLOAD]
-    if cgroup is not None:
-        argv += ["--cgroup", cgroup.path]
-    out = subprocess.run(argv + [str(a) for a in args], check=True, capture_output=True,
-                         text=True, timeout=120).stdout
-    return json.loads(out)
-
-
-def probe_with(*args):
-    rc, out, err = run_agent_once("probe", "-o", "ndjson", *args)
-    assert rc == 0, err
-    return {r["tracer"]: r for r in map(json.loads, out.splitlines()) if r["type"] == "probe"}
-
-
 def probe():
-    return probe_with()
+    return probe_tracers()
 
 
 def fs_records(agent, path):
@@ -147,7 +129,7 @@ def test_other_filesystem_types_are_not_reported(cgroup, tmp_path):
                 a.wait_for(lambda r: r.get("path") == marker, what="xfs record")
             assert a.stop() == 0
         assert fs_records(a, path) == []
-        if probe_with("--fs-type", "xfs,btrfs")["fs"]["chosen"] == "syscalls":
+        if probe_tracers("--fs-type", "xfs,btrfs")["fs"]["chosen"] == "syscalls":
             # the syscall hooks saw the ext4 operations and dropped them
             assert a.summary("fs")["filtered"] >= 11
 
@@ -222,15 +204,16 @@ def test_probe_lists_fs_methods_and_choice():
     assert fs["chosen"] == avail[0]     # the first available, in preference order
 
 
-def test_forcing_a_missing_hook_fails_clearly(cgroup):
-    missing = [m["name"] for m in probe()["fs"]["methods"] if not m["available"]]
+@pytest.mark.parametrize("tracer", ["fs", "cache"])
+def test_forcing_a_missing_hook_fails_clearly(cgroup, tracer):
+    missing = [m["name"] for m in probe()[tracer]["methods"] if not m["available"]]
     if not missing:
-        pytest.skip("every fs method is available on this kernel")
+        pytest.skip("every %s method is available on this kernel" % tracer)
     for m in missing:
-        rc, out, err = run_agent_once("--tracers", "fs", "--hook", "fs=" + m,
+        rc, out, err = run_agent_once("--tracers", tracer, "--hook", "%s=%s" % (tracer, m),
                                       "--cgroup", cgroup.path, "--duration", 1)
         assert rc == 1, err
-        assert "fs: hook method %s is not available on this kernel" % m in err
+        assert "%s: hook method %s is not available on this kernel" % (tracer, m) in err
         assert out == ""
 
 

@@ -121,6 +121,28 @@ def write_pages(path, n, procs):
     return {"pages": n}
 
 
+# ---- for the tests (they import this module) ----
+
+def run(*args, cgroup=None):
+    """Run this script as a child (joining cgroup, a harness Cgroup, just before the
+    measured part); return the JSON it printed."""
+    import subprocess
+    argv = [sys.executable, os.path.abspath(__file__)]
+    if cgroup is not None:
+        argv += ["--cgroup", cgroup.path]
+    out = subprocess.run(argv + [str(a) for a in args], check=True, capture_output=True,
+                         text=True, timeout=120).stdout
+    return json.loads(out)
+
+
+def probe_tracers(*args):
+    """`podsnoop probe -o ndjson` as {tracer: its probe record}."""
+    from podsnoop_harness import run_agent_once
+    rc, out, err = run_agent_once("probe", "-o", "ndjson", *args)
+    assert rc == 0, err
+    return {r["tracer"]: r for r in map(json.loads, out.splitlines()) if r["type"] == "probe"}
+
+
 def main(argv):
     procs = None
     if len(argv) > 2 and argv[1] == "--cgroup":
