@@ -123,6 +123,16 @@ static bool all_hookable(bool (*check)(const char *func))
 	return true;
 }
 
+/* The file is named by a walk under bpf_loop (5.17+), whatever the method. */
+static bool have_bpf_loop(void)
+{
+	static int have = -1;
+
+	if (have < 0)
+		have = libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_loop, NULL) == 1;
+	return have;
+}
+
 /*
  * A filesystem built as a module (xfs, btrfs on most distributions) has its
  * functions outside vmlinux BTF: fentry is then unavailable and kprobes,
@@ -130,12 +140,12 @@ static bool all_hookable(bool (*check)(const char *func))
  */
 static bool have_fentry(void)
 {
-	return all_hookable(feat_fentry);
+	return have_bpf_loop() && all_hookable(feat_fentry);
 }
 
 static bool have_kprobe(void)
 {
-	return all_hookable(feat_kprobe);
+	return have_bpf_loop() && all_hookable(feat_kprobe);
 }
 
 /* Both tracepoints of a syscall exist. */
@@ -150,6 +160,8 @@ static bool have_sys_pair(const char *sc)
 
 static bool have_syscalls(void)
 {
+	if (!have_bpf_loop())
+		return false;
 	for (size_t i = 0; i < sizeof(syscalls) / sizeof(syscalls[0]); i++)
 		if (syscalls[i].required && !have_sys_pair(syscalls[i].sc))
 			return false;

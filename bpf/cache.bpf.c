@@ -196,8 +196,10 @@ int ps_cache_tp_touch(void *ctx)
  * request: a 1 MiB read reports 0..255, then 31..255, ... and a read cut
  * short by a folio not yet up to date repeats part of its range. Per
  * thread we remember the file, the previous start and the highest page
- * counted: a call that moves forward inside what was counted adds only
- * pages beyond it; anything else (a new file, a re-read from an earlier
+ * counted: a call starting at or after the previous start and inside what
+ * was counted adds only the pages beyond it (so small sequential reads count
+ * each page once, as filemap_read marks a folio accessed once for reads
+ * that stay in it); anything else (another file, a re-read from an earlier
  * offset) counts its whole range. With the BPF tracepoint the range is also
  * cut at end of file; the classic one has no file size, so a read asking
  * past EOF counts the pages it asked for.
@@ -228,7 +230,7 @@ static __always_inline void count_read(__u32 dev, __u64 ino, __u64 index, __u64 
 		return;
 	pages = last - index + 1;
 	st = bpf_map_lookup_elem(&ps_cache_ra, &tid);
-	if (st && st->dev == dev && st->ino == ino && index > st->prev_index &&
+	if (st && st->dev == dev && st->ino == ino && index >= st->prev_index &&
 	    index <= st->hi) {
 		pages = last > st->hi ? last - st->hi : 0;
 		if (last > st->hi)

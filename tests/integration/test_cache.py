@@ -79,19 +79,24 @@ def test_read_twice_after_dontneed(cgroup, tmp_path, method):
     assert r1["bytes"] == r2["bytes"] == FILE_PAGES * PAGE
     assert t1 and t2, "no cache records for the reading cgroups"
     assert t1["hook"] == t2["hook"] == {method}
+    # mincore just before each pass: the pages that were not cached must miss
+    # (normally all of them, then none; a test elsewhere dropping caches shifts this)
+    cold1 = FILE_PAGES - r1["resident_before"]
+    cold2 = FILE_PAGES - r2["resident_before"]
+    assert cold1 >= FILE_PAGES * 0.9, "DONTNEED left %d pages cached" % (FILE_PAGES - cold1)
     # first pass: every page came from disk (plus a little ext4 metadata)
-    assert FILE_PAGES * 0.95 <= t1["misses"] <= FILE_PAGES + 32, t1
+    assert cold1 * 0.98 <= t1["misses"] <= cold1 + 32, (cold1, t1)
     assert t1["dirtied"] == 0
     if t1["accesses"] is None:
         # a tracepoint method on a kernel before mm_filemap_get_pages (6.11)
         assert all(r["hit_ratio"] is None and r["estimated"] is False
                    for r in t1["records"] + t2["records"])
-        assert t2["misses"] <= FILE_PAGES * 0.02, t2
+        assert t2["misses"] <= cold2 + FILE_PAGES * 0.02, t2
         return
     # second pass: all in the page cache
-    assert t2["misses"] <= FILE_PAGES * 0.02, t2
-    assert t2["hits"] > 0 and ratio(t2) >= 0.98, t2
-    assert ratio(t1) <= 0.1, t1
+    assert cold2 * 0.98 <= t2["misses"] <= cold2 + FILE_PAGES * 0.02, (cold2, t2)
+    assert t2["hits"] > 0 and ratio(t2) >= 0.98 - cold2 / FILE_PAGES, (cold2, t2)
+    assert ratio(t1) <= 0.1 + (FILE_PAGES - cold1) / FILE_PAGES, (cold1, t1)
     estimated = method in ("tp_btf", "tracepoint")
     assert t1["estimated"] == t2["estimated"] == {estimated}
     if estimated:

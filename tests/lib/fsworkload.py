@@ -97,10 +97,33 @@ def slow_write(path, delay_ms, reads, procs):
     return {"written": n, "slow_ms": slow_ms, "read_ms": read_ms}
 
 
+def resident_pages(fd, size):
+    """Pages of the file in the page cache now (mincore on a mapping that is
+    never touched, so asking changes nothing)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                          ctypes.c_int, ctypes.c_long]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+    addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+    if addr in (None, ctypes.c_void_p(-1).value):
+        raise OSError(ctypes.get_errno(), "mmap")
+    try:
+        vec = ctypes.create_string_buffer((size + PAGE - 1) // PAGE)
+        if libc.mincore(addr, size, vec) != 0:
+            raise OSError(ctypes.get_errno(), "mincore")
+        return sum(b & 1 for b in vec.raw)
+    finally:
+        libc.munmap(addr, size)
+
+
 def read_file(path, procs):
     buf = bytearray(65536)
     fd = os.open(path, os.O_RDONLY)
+    size = os.fstat(fd).st_size
     join_cgroup(procs)
+    resident = resident_pages(fd, size)   # what may hit; the rest must miss
     total = 0
     while True:
         n = os.readv(fd, [buf])
@@ -108,7 +131,7 @@ def read_file(path, procs):
             break
         total += n
     os.close(fd)
-    return {"bytes": total}
+    return {"bytes": total, "resident_before": resident}
 
 
 def write_pages(path, n, procs):
