@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "endpoints.h"
 #include "tracer.h"
 #include "version.h"
 #include "../bpf/exec.h"
@@ -61,6 +62,11 @@ static void usage(FILE *f)
 "      --max-args-bytes N    bytes of arguments kept, 64..%u (default %u);\n"
 "                            beyond either limit args_truncated is set\n"
 "\n"
+"Endpoints:\n"
+"      --listen ADDR         serve /healthz, /readyz and /metrics (Prometheus)\n"
+"                            over HTTP on ADDR: HOST:PORT, [V6]:PORT or :PORT\n"
+"                            (every address), e.g. --listen :9464\n"
+"\n"
 "Tuning and diagnostics:\n"
 "      --drain-ms N          drain ring buffers every N ms, 1..1000 (default 50);\n"
 "                            the kernel also wakes the agent when 1/8 of a ring\n"
@@ -68,6 +74,8 @@ static void usage(FILE *f)
 "      --ringbuf-kb N        ring buffer size per tracer in KiB, a power of two,\n"
 "                            4..1048576 (default: exec 8192)\n"
 "  -v, --verbose             more logging; -vv adds libbpf and verifier logs\n"
+"      --check-config        check the flags and privileges, print the settings,\n"
+"                            load nothing and exit (0: they would run)\n"
 "  -V, --version             print the version\n"
 "  -h, --help                this help\n"
 "\n"
@@ -77,6 +85,7 @@ static void usage(FILE *f)
 "  podsnoop -c /kubepods/besteffort -d 30     one QoS class for 30 seconds\n"
 "  podsnoop -m 4026532561 -t exec             one container by mount namespace\n"
 "  podsnoop probe                             which hooks this kernel offers\n"
+"  podsnoop --listen 127.0.0.1:9464           with health and metrics endpoints\n"
 "\n"
 "Exit status: 0 on success (also after SIGINT/SIGTERM), 1 when tracing\n"
 "could not start, 2 on bad usage.\n",
@@ -160,6 +169,8 @@ enum {
 	OPT_MAX_ARGS_BYTES,
 	OPT_DRAIN_MS,
 	OPT_RINGBUF_KB,
+	OPT_LISTEN,
+	OPT_CHECK_CONFIG,
 };
 
 int config_parse(struct ps_config *cfg, int argc, char **argv)
@@ -176,6 +187,8 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 		{ "max-args-bytes", required_argument, NULL, OPT_MAX_ARGS_BYTES },
 		{ "drain-ms", required_argument, NULL, OPT_DRAIN_MS },
 		{ "ringbuf-kb", required_argument, NULL, OPT_RINGBUF_KB },
+		{ "listen", required_argument, NULL, OPT_LISTEN },
+		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -258,6 +271,19 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 					cfg->ringbuf_kb = (uint32_t)v;
 			}
 			break;
+		case OPT_LISTEN: {
+			char host[256];
+			uint16_t port;
+
+			if (endpoints_parse_addr(optarg, host, sizeof(host), &port))
+				err = bad("--listen: '%s' is not HOST:PORT, [V6]:PORT or :PORT", optarg);
+			else
+				cfg->listen = optarg;
+			break;
+		}
+		case OPT_CHECK_CONFIG:
+			cfg->check_config = true;
+			break;
 		case 'v':
 			cfg->verbose++;
 			break;
@@ -284,7 +310,28 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 		return bad("unexpected argument '%s'", argv[optind]);
 	if (!cfg->tracers)
 		cfg->tracers = (1u << tracer_count) - 1;
-	if (cfg->cmd == CMD_PROBE && (cfg->n_cgroups || cfg->n_mntns || cfg->duration > 0))
+	if (cfg->cmd == CMD_PROBE &&
+	    (cfg->n_cgroups || cfg->n_mntns || cfg->duration > 0 || cfg->listen))
 		return bad("probe takes only --output, --hook and --verbose");
 	return 0;
+}
+
+void config_print(const struct ps_config *cfg, FILE *f)
+{
+	fprintf(f, "tracers:");
+	for (size_t i = 0; i < tracer_count; i++)
+		if (cfg->tracers & (1u << i))
+			fprintf(f, " %s%s%s", tracer_table[i]->name, cfg->hooks[i] ? "=" : "",
+				cfg->hooks[i] ? cfg->hooks[i] : "");
+	fprintf(f, "\noutput: %s\n", cfg->output == OUT_TEXT ? "text" : "ndjson");
+	for (int i = 0; i < cfg->n_cgroups; i++)
+		fprintf(f, "cgroup: %s\n", cfg->cgroups[i]);
+	for (int i = 0; i < cfg->n_mntns; i++)
+		fprintf(f, "mntns: %llu\n", (unsigned long long)cfg->mntns[i]);
+	fprintf(f, "exclude-host: %s\n", cfg->exclude_host ? "yes" : "no");
+	fprintf(f, "listen: %s\n", cfg->listen ? cfg->listen : "off");
+	fprintf(f, "duration: %g\nmax-args: %u\nmax-args-bytes: %u\ndrain-ms: %u\n",
+		cfg->duration, cfg->max_args, cfg->max_args_bytes, cfg->drain_ms);
+	if (cfg->ringbuf_kb)
+		fprintf(f, "ringbuf-kb: %u\n", cfg->ringbuf_kb);
 }

@@ -42,6 +42,8 @@ struct tracer {
 	void (*tick)(uint64_t boot_ns);
 	/* user-space counters to add to the kernel's (e.g. orphans swept) */
 	void (*user_stats)(struct ps_stats *s);
+	/* optional: fd of the tracer's ring buffer map, for the fill gauge in /metrics */
+	int (*ringbuf_fd)(void);
 };
 
 extern const struct tracer *const tracer_table[];
