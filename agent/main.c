@@ -151,7 +151,7 @@ static int apply_selection(void)
 			struct privs pv = { 0 };
 
 			privs_read(&pv);
-			pr_info("--exclude-host: /proc/1/ns/mnt: %s (%s); taking the agent's own "
+			pr_warn("--exclude-host: /proc/1/ns/mnt: %s (%s); taking the agent's own "
 				"mount namespace as the host's (wrong if the agent runs in a container)",
 				strerror(err1), err1 == EACCES ? privs_ptrace_hint(&pv) : "no hostPID?");
 		}
@@ -248,7 +248,7 @@ static int run(void)
 	err = filter_init();
 	if (err) {
 		pr_err("cannot create BPF maps: %s%s", strerror(-err),
-		       err == -EPERM ? " (needs root, or CAP_BPF and CAP_PERFMON)" : "");
+		       err == -EPERM ? privs_eperm_hint() : "");
 		return 1;
 	}
 	ret = apply_selection();

@@ -95,3 +95,33 @@ const char *privs_ptrace_hint(const struct privs *p)
 		       "denied even with CAP_SYS_PTRACE (a security module or user namespace)" :
 		       "reading another process's namespaces needs CAP_SYS_PTRACE";
 }
+
+int privs_seccomp_mode(void)
+{
+	char line[128];
+	int mode = -1;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Seccomp: %d", &mode) == 1)
+			break;
+	fclose(f);
+	return mode;
+}
+
+const char *privs_eperm_hint(void)
+{
+	struct privs p;
+	char why[512];
+
+	if (privs_read(&p) == 0 && privs_can_trace(&p, why, sizeof(why)) &&
+	    privs_seccomp_mode() == 2)
+		return " although the capabilities are there: a seccomp filter blocks bpf(2) "
+		       "(RuntimeDefault profiles without a CAP_BPF rule do, e.g. CRI-O's and "
+		       "containerd's or Docker's before 2022); run with the Helm chart's "
+		       "securityContext.seccompProfile (Unconfined, or a Localhost profile "
+		       "allowing bpf and perf_event_open)";
+	return " (needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN)";
+}

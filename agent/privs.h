@@ -37,6 +37,14 @@ bool privs_can_trace(const struct privs *p, char *why, size_t n);
  * *fallback tells which one was used; -errno when neither can be read.
  */
 int privs_host_mntns(uint64_t *ino, bool *fallback, int *err_pid1);
+/* Seccomp mode of this process (/proc/self/status): 0 none, 1 strict, 2 filter; -1 unknown. */
+int privs_seccomp_mode(void);
+/*
+ * Why bpf() said EPERM, for the log line: a missing capability, or, when the
+ * capabilities are there, a seccomp filter (RuntimeDefault profiles without
+ * a CAP_BPF rule block bpf(2) even when CAP_BPF is granted).
+ */
+const char *privs_eperm_hint(void);
 /* Why /proc/1/ns/mnt was unreadable with EACCES, for the log line. */
 const char *privs_ptrace_hint(const struct privs *p);
 
