@@ -8,47 +8,12 @@ import re
 import subprocess
 
 import pytest
-import yaml
+from chart_render import (CAPS, CHART, PENDING_FLAGS, agent_container, check_args_with_agent,
+                          docs, one, render, split_pending)
 from podsnoop_harness import AGENT, REPO
 
-RENDER = os.path.join(REPO, "build", "helm-render")
-CHART = os.path.join(REPO, "helm", "podsnoop")
 FIXTURE = os.path.join(REPO, "tests", "data", "helm-fixture")
 YAMLLINT_CONF = os.path.join(REPO, "helm", "yamllint.yaml")
-
-# Flags the chart passes for features being built in other branches (issue):
-# the agent on this branch does not have them yet. Each is checked to be
-# absent from --help below: once one lands, that check fails and the flag
-# must leave this table, so that its use by the chart is verified for real.
-PENDING_FLAGS = {
-    "--namespace": 4, "--selector": 4, "--cri-socket": 4, "--kubelet": 4,
-    "--collector": 5, "--collector-token-file": 5, "--spool-dir": 5, "--spool-max-bytes": 5,
-    "--bio-min-us": 3, "--interval": 3, "--fs-min-us": 6,
-}
-
-# What the chart claims the agent needs, and nothing else (see README.md).
-CAPS = {"BPF", "PERFMON", "SYS_PTRACE"}
-
-
-def render(*args, chart=CHART, check=True):
-    p = subprocess.run([RENDER] + list(args) + [chart], capture_output=True, text=True)
-    if check:
-        assert p.returncode == 0, p.stderr
-    return p
-
-
-def docs(text):
-    """Rendered stream -> [(source template, object)] (PyYAML comes with yamllint)."""
-    out = []
-    for chunk in text.split("\n---\n"):
-        chunk = chunk.strip()
-        if chunk.startswith("---"):
-            chunk = chunk[3:].lstrip("\n")
-        if not chunk:
-            continue
-        src = re.match(r"# Source: (\S+)", chunk).group(1)
-        out.append((src, yaml.safe_load(chunk)))
-    return out
 
 
 def objects(*args):
@@ -61,38 +26,6 @@ def lint(text):
     p = subprocess.run(["yamllint", "-f", "parsable", "-c", YAMLLINT_CONF, "-"], input=text,
                        capture_output=True, text=True)
     assert p.returncode == 0, "yamllint:\n" + p.stdout + p.stderr
-
-
-def one(objs, kind):
-    found = [o for o in objs if o["kind"] == kind]
-    assert len(found) == 1, "%d %s" % (len(found), kind)
-    return found[0]
-
-
-def agent_container(objs):
-    pod = one(objs, "DaemonSet")["spec"]["template"]["spec"]
-    (c,) = [c for c in pod["containers"] if c["name"] == "agent"]
-    return pod, c
-
-
-def split_pending(args):
-    """(args the agent on this branch knows, pending flags used)."""
-    kept, pending, i = [], [], 0
-    while i < len(args):
-        if args[i] in PENDING_FLAGS:
-            pending.append(args[i])
-            i += 2
-        else:
-            kept.append(args[i])
-            i += 1
-    return kept, pending
-
-
-def check_args_with_agent(args):
-    kept, pending = split_pending(args)
-    p = subprocess.run([AGENT, "--check-config"] + kept, capture_output=True, text=True)
-    assert p.returncode == 0, "agent refused the chart's args %s:\n%s" % (kept, p.stderr)
-    return p.stdout, pending
 
 
 def test_pending_flags_are_really_pending():
