@@ -275,3 +275,28 @@ def test_without_tracefs_the_agent_falls_back(ctd, tmp_path):
         assert http_get(port, "/readyz")[0] == 200
     finally:
         pod.remove()
+
+
+def test_dockerfile_copies_what_make_image_builds():
+    """No Docker engine here: check the Dockerfile's last stage takes the
+    directory `make image-rootfs` fills, with the image's entrypoint."""
+    with open(os.path.join(REPO, "image", "Dockerfile")) as f:
+        lines = [l.strip() for l in f if l.strip() and not l.startswith("#")]
+    final = lines[max(i for i, l in enumerate(lines) if l.startswith("FROM")):]
+    assert final[0] == "FROM scratch"
+    assert "COPY --from=build /src/build/image-rootfs/ /" in final
+    assert 'ENTRYPOINT ["/usr/bin/podsnoop"]' in final
+    assert any("make image-rootfs" in l for l in lines)
+    subprocess.run(["make", "-C", REPO, "image-rootfs"], check=True, capture_output=True)
+    root = os.path.join(REPO, "build", "image-rootfs")
+    listed = subprocess.run(["/usr/bin/python3", os.path.join(REPO, "image", "mkimage.py"),
+                             "--binary", os.path.join(REPO, "build", "podsnoop"), "--list"],
+                            capture_output=True, text=True, check=True).stdout
+    for line in listed.splitlines():
+        path, kind = line.split()
+        assert os.path.isdir(root + path) if kind == "dir" else \
+            os.path.getsize(root + path) == int(kind), path
+    # the laid-out agent runs from it with its own loader and libraries only
+    p = subprocess.run(["chroot", root, "/usr/bin/podsnoop", "--version"], capture_output=True,
+                       text=True)
+    assert p.returncode == 0 and p.stdout.startswith("podsnoop "), p.stderr
