@@ -36,7 +36,7 @@ PKGS_BUILD := make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1
 	libcurl4-openssl-dev libcjson-dev libprotobuf-c-dev protobuf-c-compiler libmicrohttpd-dev
 PKGS_TEST  := libcmocka-dev python3 python3-pytest python3-protobuf python3-grpcio protobuf-compiler \
 	containerd runc busybox-static libbpf-tools util-linux e2fsprogs qemu-system-x86 xz-utils \
-	prometheus yamllint libcap2-bin golang-go golang-github-masterminds-sprig-dev \
+	prometheus yamllint golang-go golang-github-masterminds-sprig-dev \
 	golang-k8s-sigs-yaml-dev golang-github-xeipuuv-gojsonschema-dev
 
 # vmlinux.h: the checked-in one, or one generated from VMLINUX_BTF=/path.
@@ -76,6 +76,7 @@ deps:
 # Installing packages first must not race the build: order it explicitly.
 ifneq ($(filter run test deps,$(MAKECMDGOALS)),)
 $(BPF_OBJS) $(LIB_OBJS) $(MAIN_OBJ) $(ASAN_OBJS) $(VMLINUX_H): | deps
+$(OUT)/helm-render $(OUT)/podsnoop-image.tar: | deps
 endif
 
 $(OUT) $(OUT)/bpf $(OUT)/agent $(OUT)/cgroup $(OUT)/tests $(OUT)/vmlinux \

@@ -130,26 +130,18 @@ def dumps(obj):
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
 
 
-def write_archive(ents, out, ref, version):
-    layer_digest, layer = blob(layer_tar(ents))
-    config = {
+def write_oci_archive(out, layer, image_config, ref, created_by):
+    """Write a one-layer OCI image archive: `layer` an uncompressed layer tar,
+    `image_config` the image's "config" object (Entrypoint/Cmd, Env, ...),
+    `ref` the name `ctr images import` tags it with. Returns the manifest digest."""
+    layer_digest, layer = blob(layer)
+    config_digest, config_b = blob(dumps({
         "architecture": go_arch(),
         "os": "linux",
-        "config": {
-            "Entrypoint": [ENTRYPOINT],
-            "Env": ["PATH=/usr/bin"],
-            "WorkingDir": "/",
-            "User": "0:0",
-            "Labels": {"org.opencontainers.image.title": "podsnoop",
-                       "org.opencontainers.image.version": version,
-                       "org.opencontainers.image.description":
-                           "container-aware eBPF node agent (exec, open, block I/O per pod)"},
-        },
+        "config": image_config,
         "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
-        "history": [{"created_by": "image/mkimage.py: podsnoop, its shared libraries and "
-                                  "the dynamic loader"}],
-    }
-    config_digest, config_b = blob(dumps(config))
+        "history": [{"created_by": created_by}],
+    }))
     manifest_digest, manifest_b = blob(dumps({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -171,7 +163,7 @@ def write_archive(ents, out, ref, version):
                             "org.opencontainers.image.ref.name": tag},
         }],
     })
-    tmp = out + ".tmp"
+    tmp = out + ".tmp%d" % os.getpid()
     with tarfile.open(tmp, mode="w", format=tarfile.PAX_FORMAT) as tf:
         def add(name, data=None):
             ti = tarfile.TarInfo(name)
@@ -190,7 +182,22 @@ def write_archive(ents, out, ref, version):
         add("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
         add("index.json", index_b)
     os.replace(tmp, out)
-    return manifest_digest, len(layer)
+    return manifest_digest
+
+
+def write_archive(ents, out, ref, version):
+    layer = layer_tar(ents)
+    digest = write_oci_archive(out, layer, {
+        "Entrypoint": [ENTRYPOINT],
+        "Env": ["PATH=/usr/bin"],
+        "WorkingDir": "/",
+        "User": "0:0",
+        "Labels": {"org.opencontainers.image.title": "podsnoop",
+                   "org.opencontainers.image.version": version,
+                   "org.opencontainers.image.description":
+                       "container-aware eBPF node agent (exec, open, block I/O per pod)"},
+    }, ref, "image/mkimage.py: podsnoop, its shared libraries and the dynamic loader")
+    return digest, len(layer)
 
 
 def main():
