@@ -300,3 +300,27 @@ def test_dockerfile_copies_what_make_image_builds():
     p = subprocess.run(["chroot", root, "/usr/bin/podsnoop", "--version"], capture_output=True,
                        text=True)
     assert p.returncode == 0 and p.stdout.startswith("podsnoop "), p.stderr
+
+
+def test_agent_in_a_private_cgroup_namespace_finds_cgroup2(tmp_path):
+    """Pods on cgroup v2 nodes get a private cgroup namespace: the node's
+    hierarchy mounted in shows its root as "/.." in mountinfo. The agent must
+    still find cgroup2 and select by cgroup (it did not before this check)."""
+    from podsnoop_harness import AGENT, Cgroup, make_program
+    with Cgroup() as home, Cgroup() as target:
+        prog = make_program(str(tmp_path))
+        agent = subprocess.Popen(
+            ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec unshare -C "$1" -t exec -c "$2" -d 4',
+             home.path, AGENT, target.rel],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        lines = []
+        for line in agent.stderr:
+            lines.append(line)
+            if line.rstrip().endswith("info: ready"):
+                break
+        target.run([prog])
+        out, err = agent.communicate(timeout=30)
+    assert agent.returncode == 0, "".join(lines) + err
+    recs = [json.loads(l) for l in out.splitlines()]
+    assert [r["filename"] for r in recs if r["type"] == "exec"] == [prog]
+    assert recs[0]["cgroup_id"] == target.id
