@@ -128,7 +128,11 @@ typedef void (*metrics_collect_fn)(struct mw *w, void *priv);
 
 int metrics_add_collector(metrics_collect_fn fn, void *priv);
 
-/* Start a family: HELP and TYPE lines. Samples of a family must follow it. */
+/*
+ * Start a family: HELP and TYPE lines. Samples of a family must follow it.
+ * name must outlive the scrape (a string literal): the folded-series gauge
+ * written after every collector refers to it.
+ */
 void mw_family(struct mw *w, const char *name, enum metric_type type, const char *help);
 /*
  * One sample of the current family. labels: NULL, or name/value pairs ending
