@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "endpoints.h"
 #include "tracer.h"
 #include "version.h"
 #include "../bpf/exec.h"
@@ -78,6 +79,10 @@ static void usage(FILE *f)
 "cache (cachestat per pod):\n"
 "      --interval SECS       one row per cgroup with page-cache activity every\n"
 "                            SECS seconds, 1..3600 (default 10)\n"
+"Endpoints:\n"
+"      --listen ADDR         serve /healthz, /readyz and /metrics (Prometheus)\n"
+"                            over HTTP on ADDR: HOST:PORT, [V6]:PORT or :PORT\n"
+"                            (every address), e.g. --listen :9464\n"
 "\n"
 "Tuning and diagnostics:\n"
 "      --drain-ms N          drain ring buffers every N ms, 1..1000 (default 50);\n"
@@ -86,6 +91,8 @@ static void usage(FILE *f)
 "      --ringbuf-kb N        ring buffer size per tracer in KiB, a power of two,\n"
 "                            4..1048576 (default: exec 8192, fs 4096)\n"
 "  -v, --verbose             more logging; -vv adds libbpf and verifier logs\n"
+"      --check-config        check the flags and privileges, print the settings,\n"
+"                            load nothing and exit (0: they would run)\n"
 "  -V, --version             print the version\n"
 "  -h, --help                this help\n"
 "\n"
@@ -98,6 +105,7 @@ static void usage(FILE *f)
 "  podsnoop -t cache --interval 1 -o text     cachestat per pod, every second\n"
 "  podsnoop --hook cache=tracepoint           force the tracepoint estimate\n"
 "  podsnoop probe                             which hooks this kernel offers\n"
+"  podsnoop --listen 127.0.0.1:9464           with health and metrics endpoints\n"
 "\n"
 "Exit status: 0 on success (also after SIGINT/SIGTERM), 1 when tracing\n"
 "could not start, 2 on bad usage.\n",
@@ -185,6 +193,8 @@ enum {
 	OPT_FS_MIN_US,
 	OPT_FS_TYPE,
 	OPT_INTERVAL,
+	OPT_LISTEN,
+	OPT_CHECK_CONFIG,
 };
 
 static int parse_fs_types(struct ps_config *cfg, const char *list)
@@ -224,6 +234,8 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 		{ "fs-min-us", required_argument, NULL, OPT_FS_MIN_US },
 		{ "fs-type", required_argument, NULL, OPT_FS_TYPE },
 		{ "interval", required_argument, NULL, OPT_INTERVAL },
+		{ "listen", required_argument, NULL, OPT_LISTEN },
+		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -318,6 +330,19 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 			if (!(err = parse_u64("--interval", optarg, 1, 3600, &v)))
 				cfg->interval_s = (uint32_t)v;
 			break;
+		case OPT_LISTEN: {
+			char host[256];
+			uint16_t port;
+
+			if (endpoints_parse_addr(optarg, host, sizeof(host), &port))
+				err = bad("--listen: '%s' is not HOST:PORT, [V6]:PORT or :PORT", optarg);
+			else
+				cfg->listen = optarg;
+			break;
+		}
+		case OPT_CHECK_CONFIG:
+			cfg->check_config = true;
+			break;
 		case 'v':
 			cfg->verbose++;
 			break;
@@ -344,7 +369,33 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 		return bad("unexpected argument '%s'", argv[optind]);
 	if (!cfg->tracers)
 		cfg->tracers = (1u << tracer_count) - 1;
-	if (cfg->cmd == CMD_PROBE && (cfg->n_cgroups || cfg->n_mntns || cfg->duration > 0))
+	if (cfg->cmd == CMD_PROBE &&
+	    (cfg->n_cgroups || cfg->n_mntns || cfg->duration > 0 || cfg->listen))
 		return bad("probe takes only --output, --hook and --verbose");
 	return 0;
+}
+
+void config_print(const struct ps_config *cfg, FILE *f)
+{
+	fprintf(f, "tracers:");
+	for (size_t i = 0; i < tracer_count; i++)
+		if (cfg->tracers & (1u << i))
+			fprintf(f, " %s%s%s", tracer_table[i]->name, cfg->hooks[i] ? "=" : "",
+				cfg->hooks[i] ? cfg->hooks[i] : "");
+	fprintf(f, "\noutput: %s\n", cfg->output == OUT_TEXT ? "text" : "ndjson");
+	for (int i = 0; i < cfg->n_cgroups; i++)
+		fprintf(f, "cgroup: %s\n", cfg->cgroups[i]);
+	for (int i = 0; i < cfg->n_mntns; i++)
+		fprintf(f, "mntns: %llu\n", (unsigned long long)cfg->mntns[i]);
+	fprintf(f, "exclude-host: %s\n", cfg->exclude_host ? "yes" : "no");
+	fprintf(f, "listen: %s\n", cfg->listen ? cfg->listen : "off");
+	fprintf(f, "duration: %g\nmax-args: %u\nmax-args-bytes: %u\ndrain-ms: %u\n",
+		cfg->duration, cfg->max_args, cfg->max_args_bytes, cfg->drain_ms);
+	if (cfg->ringbuf_kb)
+		fprintf(f, "ringbuf-kb: %u\n", cfg->ringbuf_kb);
+	fprintf(f, "fs-min-us: %llu\nfs-type:", (unsigned long long)cfg->fs_min_us);
+	for (int t = 0; t < FS_T_MAX; t++)
+		if (cfg->fs_types & FS_T_BIT(t))
+			fprintf(f, " %s", fs_type_name((uint32_t)t));
+	fprintf(f, "\ninterval: %u\n", cfg->interval_s);
 }

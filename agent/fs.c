@@ -422,6 +422,11 @@ static int fs_stats_fd(void)
 	return skel ? bpf_map__fd(skel->maps.ps_stats) : -1;
 }
 
+static int fs_ringbuf_fd(void)
+{
+	return skel ? bpf_map__fd(skel->maps.ps_fs_rb) : -1;
+}
+
 static void fs_tick(uint64_t boot_ns)
 {
 	struct fs_pending val;
@@ -448,4 +453,5 @@ const struct tracer fs_tracer = {
 	.tick = fs_tick,
 	.user_stats = fs_user_stats,
 	.configure = fs_configure,
+	.ringbuf_fd = fs_ringbuf_fd,
 };

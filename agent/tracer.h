@@ -47,6 +47,8 @@ struct tracer {
 	 * availability may depend on them, e.g. fs on --fs-type)
 	 */
 	void (*configure)(const struct ps_config *cfg);
+	/* optional: fd of the tracer's ring buffer map, for the fill gauge in /metrics */
+	int (*ringbuf_fd)(void);
 };
 
 extern const struct tracer *const tracer_table[];
