@@ -18,7 +18,7 @@ CHART = REPO + "/helm/podsnoop"
 PENDING_FLAGS = {
     "--namespace": 4, "--selector": 4, "--cri-socket": 4, "--kubelet": 4,
     "--collector": 5, "--collector-token-file": 5, "--spool-dir": 5, "--spool-max-bytes": 5,
-    "--bio-min-us": 3, "--interval": 3, "--fs-min-us": 6,
+    "--bio-min-us": 3,
 }
 
 # What the chart claims the agent needs, and nothing else (README: "Privileges").

@@ -89,7 +89,9 @@ class ShimPod:
         partial lines joined."""
         try:
             with open(self.log_path, errors="replace") as f:
-                raw = f.read().splitlines()
+                text = f.read()
+            # a line containerd is still writing has no newline yet: not a line
+            raw = text.splitlines() if text.endswith("\n") else text.splitlines()[:-1]
         except FileNotFoundError:
             return []
         out, partial = [], {}
