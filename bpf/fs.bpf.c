@@ -320,53 +320,22 @@ static __always_inline int sys_rw(__u32 op, __u64 fd, __s64 pos, __u64 size, __u
 	return fs_track(s, op, -1, f, off, size, flags, true);
 }
 
-SEC("tracepoint/syscalls/sys_enter_read")
-int ps_fs_sys_read(struct trace_event_raw_sys_enter *ctx)
-{
-	return sys_rw(FS_OP_READ, ctx->args[0], -1, ctx->args[2], 0);
-}
+/* args: fd, then the position (-1: the file's) and the size, -1/0 when absent */
+#define SYS_ENTER_RW(name, tp, op, pos, size)                              \
+	SEC("tracepoint/syscalls/sys_enter_" #tp)                          \
+	int name(struct trace_event_raw_sys_enter *ctx)                    \
+	{                                                                  \
+		return sys_rw(op, ctx->args[0], pos, size, 0);             \
+	}
 
-SEC("tracepoint/syscalls/sys_enter_pread64")
-int ps_fs_sys_pread(struct trace_event_raw_sys_enter *ctx)
-{
-	return sys_rw(FS_OP_READ, ctx->args[0], ctx->args[3], ctx->args[2], 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_readv")
-int ps_fs_sys_readv(struct trace_event_raw_sys_enter *ctx)
-{
-	return sys_rw(FS_OP_READ, ctx->args[0], -1, 0, 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_preadv")
-int ps_fs_sys_preadv(struct trace_event_raw_sys_enter *ctx)
-{
-	return sys_rw(FS_OP_READ, ctx->args[0], ctx->args[3], 0, 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_write")
-int ps_fs_sys_write(struct trace_event_raw_sys_enter *ctx)
-{
-	return sys_rw(FS_OP_WRITE, ctx->args[0], -1, ctx->args[2], 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_pwrite64")
-int ps_fs_sys_pwrite(struct trace_event_raw_sys_enter *ctx)
-{
-	return sys_rw(FS_OP_WRITE, ctx->args[0], ctx->args[3], ctx->args[2], 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_writev")
-int ps_fs_sys_writev(struct trace_event_raw_sys_enter *ctx)
-{
-	return sys_rw(FS_OP_WRITE, ctx->args[0], -1, 0, 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_pwritev")
-int ps_fs_sys_pwritev(struct trace_event_raw_sys_enter *ctx)
-{
-	return sys_rw(FS_OP_WRITE, ctx->args[0], ctx->args[3], 0, 0);
-}
+SYS_ENTER_RW(ps_fs_sys_read, read, FS_OP_READ, -1, ctx->args[2])
+SYS_ENTER_RW(ps_fs_sys_pread, pread64, FS_OP_READ, ctx->args[3], ctx->args[2])
+SYS_ENTER_RW(ps_fs_sys_readv, readv, FS_OP_READ, -1, 0)
+SYS_ENTER_RW(ps_fs_sys_preadv, preadv, FS_OP_READ, ctx->args[3], 0)
+SYS_ENTER_RW(ps_fs_sys_write, write, FS_OP_WRITE, -1, ctx->args[2])
+SYS_ENTER_RW(ps_fs_sys_pwrite, pwrite64, FS_OP_WRITE, ctx->args[3], ctx->args[2])
+SYS_ENTER_RW(ps_fs_sys_writev, writev, FS_OP_WRITE, -1, 0)
+SYS_ENTER_RW(ps_fs_sys_pwritev, pwritev, FS_OP_WRITE, ctx->args[3], 0)
 
 SEC("tracepoint/syscalls/sys_enter_fsync")
 int ps_fs_sys_fsync(struct trace_event_raw_sys_enter *ctx)
