@@ -281,7 +281,7 @@ static int bio_start(const struct tracer_env *e, const struct hook_method *m)
 
 static void bio_tick(uint64_t boot_ns)
 {
-	uint64_t interval_ns = (uint64_t)cfg->interval * 1000000000ull;
+	uint64_t interval_ns = (uint64_t)cfg->interval_s * 1000000000ull;
 	uint32_t gen;
 
 	if (!skel)
@@ -335,6 +335,11 @@ static int bio_stats_fd(void)
 	return skel ? bpf_map__fd(skel->maps.ps_stats) : -1;
 }
 
+static int bio_ringbuf_fd(void)
+{
+	return skel ? bpf_map__fd(skel->maps.ps_bio_rb) : -1;
+}
+
 static void bio_user_stats(struct ps_stats *s)
 {
 	s->v[PS_STAT_MAP_FULL] += orphaned;
@@ -349,6 +354,7 @@ const struct tracer bio_tracer = {
 	.detach = bio_detach,
 	.destroy = bio_destroy,
 	.stats_fd = bio_stats_fd,
+	.ringbuf_fd = bio_ringbuf_fd,
 	.tick = bio_tick,
 	.user_stats = bio_user_stats,
 };

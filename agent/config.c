@@ -9,10 +9,13 @@
 #include <string.h>
 
 #include "config.h"
+#include "endpoints.h"
 #include "tracer.h"
 #include "version.h"
 #include "../bpf/exec.h"
 #include "../bpf/bio.h"
+#include "../bpf/fs.h"
+#include "fs.h"
 
 void config_defaults(struct ps_config *cfg)
 {
@@ -22,7 +25,9 @@ void config_defaults(struct ps_config *cfg)
 	cfg->max_args = EXEC_ARGC_DEF;
 	cfg->max_args_bytes = EXEC_ARGS_BYTES_DEF;
 	cfg->drain_ms = 50;
-	cfg->interval = BIO_INTERVAL_DEF;
+	cfg->fs_min_us = FS_MIN_US_DEF;
+	cfg->fs_types = FS_T_BIT(FS_T_EXT4);
+	cfg->interval_s = BIO_INTERVAL_DEF;
 	cfg->bio_min_us = BIO_MIN_US_DEF;
 	cfg->bio_hist_entries = BIO_HIST_ENTRIES_DEF;
 }
@@ -56,8 +61,9 @@ static void usage(FILE *f)
 "\n"
 "Output:\n"
 "  -o, --output FMT          ndjson (default): one JSON object per line;\n"
-"                            text: execsnoop/opensnoop/biosnoop-style columns\n"
-"                            and biolatency-style histograms\n"
+"                            text: execsnoop-style columns, ext4slower lines\n"
+"                            for fs, cachestat rows for cache, opensnoop and\n"
+"                            biosnoop lines, biolatency-style histograms\n"
 "  -d, --duration SECS       run this long, flush and exit 0 (default: until\n"
 "                            SIGINT or SIGTERM, which also flush and exit 0)\n"
 "\n"
@@ -66,26 +72,44 @@ static void usage(FILE *f)
 "      --max-args-bytes N    bytes of arguments kept, 64..%u (default %u);\n"
 "                            beyond either limit args_truncated is set\n"
 "\n"
-"open:\n"
+"fs (ext4slower/fsslower per pod: read, write, open, fsync):\n"
+"      --fs-min-us N         report operations taking at least N microseconds\n"
+"                            (default %u, i.e. 10 ms; 0 reports every operation)\n"
+"      --fs-type LIST        filesystems to watch: ext4, xfs, btrfs, comma-\n"
+"                            separated (default ext4; ext2/ext3 mounted through\n"
+"                            the ext4 driver count as ext4; files reached through\n"
+"                            overlayfs count as their real filesystem's)\n"
+"\n"
+"open (opensnoop per pod):\n"
 "      --open-failed         only opens that failed (ret < 0)\n"
 "\n"
-"bio (block I/O):\n"
-"      --interval SECS       print latency histograms per cgroup, disk and op\n"
-"                            every SECS seconds, 1..86400 (default %u)\n"
+"bio (biosnoop and biolatency per pod and disk):\n"
 "      --bio-min-us N        a record per request only when its device time\n"
 "                            is at least N microseconds (default %u; 0: every\n"
-"                            request); histograms count every request\n"
+"                            request); the histograms count every request\n"
 "      --bio-hist-entries N  histograms kept per interval, 1..%u (default %u);\n"
 "                            requests that do not fit are counted as lost\n"
+"\n"
+"cache and bio:\n"
+"      --interval SECS       every SECS seconds, 1..3600 (default 10): cache:\n"
+"                            one row per cgroup with page-cache activity; bio:\n"
+"                            latency histograms per cgroup, disk and op\n"
+"\n"
+"Endpoints:\n"
+"      --listen ADDR         serve /healthz, /readyz and /metrics (Prometheus)\n"
+"                            over HTTP on ADDR: HOST:PORT, [V6]:PORT or :PORT\n"
+"                            (every address), e.g. --listen :9464\n"
 "\n"
 "Tuning and diagnostics:\n"
 "      --drain-ms N          drain ring buffers every N ms, 1..1000 (default 50);\n"
 "                            the kernel also wakes the agent when 1/8 of a ring\n"
 "                            buffer is queued\n"
 "      --ringbuf-kb N        ring buffer size per tracer in KiB, a power of two,\n"
-"                            4..1048576 (default: exec 8192, open 16384,\n"
-"                            bio 4096)\n"
+"                            4..1048576 (default: exec 8192, fs 4096,\n"
+"                            open 16384, bio 4096)\n"
 "  -v, --verbose             more logging; -vv adds libbpf and verifier logs\n"
+"      --check-config        check the flags and privileges, print the settings,\n"
+"                            load nothing and exit (0: they would run)\n"
 "  -V, --version             print the version\n"
 "  -h, --help                this help\n"
 "\n"
@@ -94,15 +118,19 @@ static void usage(FILE *f)
 "  podsnoop -o text --exclude-host            containers only, as a table\n"
 "  podsnoop -c /kubepods/besteffort -d 30     one QoS class for 30 seconds\n"
 "  podsnoop -m 4026532561 -t exec             one container by mount namespace\n"
+"  podsnoop -t fs --fs-min-us 1000 -o text    ext4 operations slower than 1 ms\n"
+"  podsnoop -t cache --interval 1 -o text     cachestat per pod, every second\n"
+"  podsnoop --hook cache=tracepoint           force the tracepoint estimate\n"
 "  podsnoop -t open --open-failed -o text     failed opens, opensnoop -x style\n"
 "  podsnoop -t bio --interval 5 -o text       block I/O latency every 5 seconds\n"
 "  podsnoop -t bio --bio-min-us 0             every block request\n"
 "  podsnoop probe                             which hooks this kernel offers\n"
+"  podsnoop --listen 127.0.0.1:9464           with health and metrics endpoints\n"
 "\n"
 "Exit status: 0 on success (also after SIGINT/SIGTERM), 1 when tracing\n"
 "could not start, 2 on bad usage.\n",
 		EXEC_ARGC_CAP, EXEC_ARGC_DEF, EXEC_ARGS_BYTES_CAP, EXEC_ARGS_BYTES_DEF,
-		BIO_INTERVAL_DEF, BIO_MIN_US_DEF, BIO_HIST_ENTRIES_CAP, BIO_HIST_ENTRIES_DEF);
+		FS_MIN_US_DEF, BIO_MIN_US_DEF, BIO_HIST_ENTRIES_CAP, BIO_HIST_ENTRIES_DEF);
 }
 
 static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -182,11 +210,35 @@ enum {
 	OPT_MAX_ARGS_BYTES,
 	OPT_DRAIN_MS,
 	OPT_RINGBUF_KB,
-	OPT_OPEN_FAILED,
+	OPT_FS_MIN_US,
+	OPT_FS_TYPE,
 	OPT_INTERVAL,
+	OPT_LISTEN,
+	OPT_CHECK_CONFIG,
+	OPT_OPEN_FAILED,
 	OPT_BIO_MIN_US,
 	OPT_BIO_HIST_ENTRIES,
 };
+
+static int parse_fs_types(struct ps_config *cfg, const char *list)
+{
+	char buf[128], *save = NULL, *tok;
+	int t;
+
+	if (strlen(list) >= sizeof(buf))
+		return bad("--fs-type: list too long");
+	strcpy(buf, list);
+	cfg->fs_types = 0;
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		t = fs_type_from_name(tok);
+		if (t < 0)
+			return bad("--fs-type: unknown filesystem '%s' (ext4, xfs, btrfs)", tok);
+		cfg->fs_types |= 1u << t;
+	}
+	if (!cfg->fs_types)
+		return bad("--fs-type: empty list");
+	return 0;
+}
 
 int config_parse(struct ps_config *cfg, int argc, char **argv)
 {
@@ -202,8 +254,12 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 		{ "max-args-bytes", required_argument, NULL, OPT_MAX_ARGS_BYTES },
 		{ "drain-ms", required_argument, NULL, OPT_DRAIN_MS },
 		{ "ringbuf-kb", required_argument, NULL, OPT_RINGBUF_KB },
-		{ "open-failed", no_argument, NULL, OPT_OPEN_FAILED },
+		{ "fs-min-us", required_argument, NULL, OPT_FS_MIN_US },
+		{ "fs-type", required_argument, NULL, OPT_FS_TYPE },
 		{ "interval", required_argument, NULL, OPT_INTERVAL },
+		{ "listen", required_argument, NULL, OPT_LISTEN },
+		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
+		{ "open-failed", no_argument, NULL, OPT_OPEN_FAILED },
 		{ "bio-min-us", required_argument, NULL, OPT_BIO_MIN_US },
 		{ "bio-hist-entries", required_argument, NULL, OPT_BIO_HIST_ENTRIES },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -288,12 +344,33 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 					cfg->ringbuf_kb = (uint32_t)v;
 			}
 			break;
-		case OPT_OPEN_FAILED:
-			cfg->open_failed = true;
+		case OPT_FS_MIN_US:
+			/* up to an hour */
+			if (!(err = parse_u64("--fs-min-us", optarg, 0, 3600000000ull, &v)))
+				cfg->fs_min_us = v;
+			break;
+		case OPT_FS_TYPE:
+			err = parse_fs_types(cfg, optarg);
 			break;
 		case OPT_INTERVAL:
-			if (!(err = parse_u64("--interval", optarg, 1, 86400, &v)))
-				cfg->interval = (uint32_t)v;
+			if (!(err = parse_u64("--interval", optarg, 1, 3600, &v)))
+				cfg->interval_s = (uint32_t)v;
+			break;
+		case OPT_LISTEN: {
+			char host[256];
+			uint16_t port;
+
+			if (endpoints_parse_addr(optarg, host, sizeof(host), &port))
+				err = bad("--listen: '%s' is not HOST:PORT, [V6]:PORT or :PORT", optarg);
+			else
+				cfg->listen = optarg;
+			break;
+		}
+		case OPT_CHECK_CONFIG:
+			cfg->check_config = true;
+			break;
+		case OPT_OPEN_FAILED:
+			cfg->open_failed = true;
 			break;
 		case OPT_BIO_MIN_US:
 			/* 2^32 us is over an hour: no request is that slow */
@@ -330,7 +407,35 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 		return bad("unexpected argument '%s'", argv[optind]);
 	if (!cfg->tracers)
 		cfg->tracers = (1u << tracer_count) - 1;
-	if (cfg->cmd == CMD_PROBE && (cfg->n_cgroups || cfg->n_mntns || cfg->duration > 0))
+	if (cfg->cmd == CMD_PROBE &&
+	    (cfg->n_cgroups || cfg->n_mntns || cfg->duration > 0 || cfg->listen))
 		return bad("probe takes only --output, --hook and --verbose");
 	return 0;
+}
+
+void config_print(const struct ps_config *cfg, FILE *f)
+{
+	fprintf(f, "tracers:");
+	for (size_t i = 0; i < tracer_count; i++)
+		if (cfg->tracers & (1u << i))
+			fprintf(f, " %s%s%s", tracer_table[i]->name, cfg->hooks[i] ? "=" : "",
+				cfg->hooks[i] ? cfg->hooks[i] : "");
+	fprintf(f, "\noutput: %s\n", cfg->output == OUT_TEXT ? "text" : "ndjson");
+	for (int i = 0; i < cfg->n_cgroups; i++)
+		fprintf(f, "cgroup: %s\n", cfg->cgroups[i]);
+	for (int i = 0; i < cfg->n_mntns; i++)
+		fprintf(f, "mntns: %llu\n", (unsigned long long)cfg->mntns[i]);
+	fprintf(f, "exclude-host: %s\n", cfg->exclude_host ? "yes" : "no");
+	fprintf(f, "listen: %s\n", cfg->listen ? cfg->listen : "off");
+	fprintf(f, "duration: %g\nmax-args: %u\nmax-args-bytes: %u\ndrain-ms: %u\n",
+		cfg->duration, cfg->max_args, cfg->max_args_bytes, cfg->drain_ms);
+	if (cfg->ringbuf_kb)
+		fprintf(f, "ringbuf-kb: %u\n", cfg->ringbuf_kb);
+	fprintf(f, "fs-min-us: %llu\nfs-type:", (unsigned long long)cfg->fs_min_us);
+	for (int t = 0; t < FS_T_MAX; t++)
+		if (cfg->fs_types & FS_T_BIT(t))
+			fprintf(f, " %s", fs_type_name((uint32_t)t));
+	fprintf(f, "\ninterval: %u\n", cfg->interval_s);
+	fprintf(f, "open-failed: %s\nbio-min-us: %u\nbio-hist-entries: %u\n",
+		cfg->open_failed ? "yes" : "no", cfg->bio_min_us, cfg->bio_hist_entries);
 }

@@ -159,6 +159,11 @@ static int open_stats_fd(void)
 	return skel ? bpf_map__fd(skel->maps.ps_stats) : -1;
 }
 
+static int open_ringbuf_fd(void)
+{
+	return skel ? bpf_map__fd(skel->maps.ps_open_rb) : -1;
+}
+
 static void open_user_stats(struct ps_stats *s)
 {
 	s->v[PS_STAT_READ_ERR] += malformed;
@@ -172,5 +177,6 @@ const struct tracer open_tracer = {
 	.detach = open_detach,
 	.destroy = open_destroy,
 	.stats_fd = open_stats_fd,
+	.ringbuf_fd = open_ringbuf_fd,
 	.user_stats = open_user_stats,
 };

@@ -57,6 +57,22 @@ void out_bio_hist(struct bio_hist_view *v)
 			sinks[i].ops->bio_hist(sinks[i].priv, v);
 }
 
+void out_fs(struct fs_view *v)
+{
+	v->pod = attrib ? attrib(v->e->cgroup_id, v->e->mntns_id) : NULL;
+	for (int i = 0; i < n_sinks; i++)
+		if (sinks[i].ops->fs)
+			sinks[i].ops->fs(sinks[i].priv, v);
+}
+
+void out_cache(struct cache_view *v)
+{
+	v->pod = attrib ? attrib(v->cgroup_id, v->mntns_id) : NULL;
+	for (int i = 0; i < n_sinks; i++)
+		if (sinks[i].ops->cache)
+			sinks[i].ops->cache(sinks[i].priv, v);
+}
+
 void out_loss(const struct loss_rec *l)
 {
 	for (int i = 0; i < n_sinks; i++)

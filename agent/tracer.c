@@ -6,8 +6,10 @@
 #include <bpf/libbpf.h>
 
 #include "bio.h"
+#include "cache.h"
 #include "exec.h"
 #include "filter.h"
+#include "fs.h"
 #include "loop.h"
 #include "open.h"
 #include "tracer.h"
@@ -17,6 +19,8 @@ const struct tracer *const tracer_table[] = {
 	&exec_tracer,
 	&open_tracer,
 	&bio_tracer,
+	&fs_tracer,
+	&cache_tracer,
 };
 const size_t tracer_count = sizeof(tracer_table) / sizeof(tracer_table[0]);
 _Static_assert(sizeof(tracer_table) / sizeof(tracer_table[0]) <= CFG_MAX_TRACERS,
@@ -70,6 +74,13 @@ int tracer_load_attach(struct bpf_object_skeleton *s, struct bpf_map *ring, __u6
 	if (!err)
 		err = loop_add_ring(bpf_map__fd(ring), fn, NULL);
 	return err;
+}
+
+void tracer_configure_all(const struct ps_config *cfg)
+{
+	for (size_t i = 0; i < tracer_count; i++)
+		if (tracer_table[i]->configure)
+			tracer_table[i]->configure(cfg);
 }
 
 int tracer_read_stats(const struct tracer *t, struct ps_stats *out)

@@ -42,6 +42,13 @@ struct tracer {
 	void (*tick)(uint64_t boot_ns);
 	/* user-space counters to add to the kernel's (e.g. orphans swept) */
 	void (*user_stats)(struct ps_stats *s);
+	/*
+	 * optional: the settings, once, before methods are probed (a method's
+	 * availability may depend on them, e.g. fs on --fs-type)
+	 */
+	void (*configure)(const struct ps_config *cfg);
+	/* optional: fd of the tracer's ring buffer map, for the fill gauge in /metrics */
+	int (*ringbuf_fd)(void);
 };
 
 extern const struct tracer *const tracer_table[];
@@ -60,6 +67,8 @@ const struct hook_method *tracer_method(const struct tracer *t, const char *name
 int tracer_load_attach(struct bpf_object_skeleton *s, struct bpf_map *ring, __u64 *wakeup_bytes,
 		       uint32_t default_bytes, const struct ps_config *cfg,
 		       ring_buffer_sample_fn fn);
+/* Hand the settings to every tracer that wants them before probing. */
+void tracer_configure_all(const struct ps_config *cfg);
 /* Sum the per-CPU ps_stats slots. */
 int tracer_read_stats(const struct tracer *t, struct ps_stats *out);
 

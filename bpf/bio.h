@@ -15,7 +15,7 @@
 #define BIO_HIST_ENTRIES_DEF	4096	/* (cgroup, disk, op) histograms per interval */
 #define BIO_HIST_ENTRIES_CAP	65536
 #define BIO_MIN_US_DEF		10000	/* per-request records only for requests this slow */
-#define BIO_INTERVAL_DEF	10	/* seconds between histogram records */
+#define BIO_INTERVAL_DEF	10	/* seconds between histogram records (--interval, shared with cache) */
 
 /* bio_event.attribution: where cgroup_id came from */
 enum bio_attrib {
