@@ -44,23 +44,31 @@ endif
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-I$(VMLINUX_DIR) -Ibpf
-CFLAGS     := -g -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -std=gnu11 \
-	-I$(OUT)
-LDLIBS     := -lbpf -lelf -lz
+# -Ulinux: protoc-c output has fields named "linux", a predefined macro in GNU C
+CFLAGS     := -g -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -std=gnu11 -Ulinux \
+	-I$(OUT) -I$(OUT)/gen
+LDLIBS     := -lbpf -lelf -lz -lcurl -lcjson -lprotobuf-c -lpthread
 SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_OBJS   := $(patsubst bpf/%.bpf.c,$(OUT)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS      := $(patsubst bpf/%.bpf.c,$(OUT)/%.skel.h,$(BPF_SRCS))
 LIB_SRCS   := $(filter-out agent/main.c,$(wildcard agent/*.c)) $(wildcard cgroup/*.c)
-LIB_OBJS   := $(patsubst %.c,$(OUT)/%.o,$(LIB_SRCS))
+# C generated from proto/ at build time (protoc-c)
+PROTOS     := proto/cri/api.proto
+GEN_SRCS   := $(patsubst proto/%.proto,$(OUT)/gen/%.pb-c.c,$(PROTOS))
+GEN_HDRS   := $(GEN_SRCS:.c=.h)
+GEN_OBJS   := $(GEN_SRCS:.c=.o)
+LIB_OBJS   := $(patsubst %.c,$(OUT)/%.o,$(LIB_SRCS)) $(GEN_OBJS)
 MAIN_OBJ   := $(OUT)/agent/main.o
-ASAN_OBJS  := $(patsubst %.c,$(OUT)/asan/%.o,$(LIB_SRCS))
+ASAN_OBJS  := $(patsubst %.c,$(OUT)/asan/%.o,$(LIB_SRCS)) $(GEN_OBJS)
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 ASAN_BINS  := $(patsubst tests/unit/%.c,$(OUT)/asan/tests/%,$(UNIT_SRCS))
 
 .PHONY: all run test unit deps clean
+# generated files are kept: removing them as intermediates forces rebuilds
+.SECONDARY: $(GEN_SRCS) $(GEN_HDRS) $(BPF_OBJS) $(SKELS)
 all: $(OUT)/podsnoop
 
 deps:
@@ -68,7 +76,7 @@ deps:
 
 # Installing packages first must not race the build: order it explicitly.
 ifneq ($(filter run test deps,$(MAKECMDGOALS)),)
-$(BPF_OBJS) $(LIB_OBJS) $(MAIN_OBJ) $(ASAN_OBJS) $(VMLINUX_H): | deps
+$(BPF_OBJS) $(LIB_OBJS) $(MAIN_OBJ) $(ASAN_OBJS) $(VMLINUX_H) $(GEN_SRCS): | deps
 endif
 
 $(OUT) $(OUT)/bpf $(OUT)/agent $(OUT)/cgroup $(OUT)/tests $(OUT)/vmlinux \
@@ -88,8 +96,17 @@ $(OUT)/%.skel.h: $(OUT)/bpf/%.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
 
-# Skeletons come first so the first build (no .d files yet) finds them.
-$(OUT)/agent/%.o: agent/%.c | $(SKELS) $(OUT)/agent
+$(OUT)/gen/%.pb-c.c $(OUT)/gen/%.pb-c.h &: proto/%.proto
+	$(call msg,PROTOC,$@)
+	$(Q)mkdir -p $(OUT)/gen
+	$(Q)protoc-c -Iproto --c_out=$(OUT)/gen $<
+
+$(OUT)/gen/%.pb-c.o: $(OUT)/gen/%.pb-c.c $(OUT)/gen/%.pb-c.h
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Wno-unused-parameter -MMD -MP -c $< -o $@
+
+# Skeletons and generated headers come first so the first build (no .d files yet) finds them.
+$(OUT)/agent/%.o: agent/%.c | $(SKELS) $(GEN_HDRS) $(OUT)/agent
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
@@ -106,7 +123,7 @@ $(OUT)/podsnoop: $(MAIN_OBJ) $(OUT)/libpodsnoop.a
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
 # Unit tests, plain and under AddressSanitizer + UBSan.
-$(OUT)/asan/agent/%.o: agent/%.c | $(SKELS) $(OUT)/asan/agent
+$(OUT)/asan/agent/%.o: agent/%.c | $(SKELS) $(GEN_HDRS) $(OUT)/asan/agent
 	$(call msg,CC-SAN,$@)
 	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -MMD -MP -c $< -o $@
 
@@ -116,12 +133,12 @@ $(OUT)/asan/cgroup/%.o: cgroup/%.c | $(OUT)/asan/cgroup
 
 $(OUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(OUT)/libpodsnoop.a | $(OUT)/tests
 	$(call msg,TEST,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests/unit -MMD -MP $< $(OUT)/libpodsnoop.a $(LDLIBS) -lcmocka -lcjson -o $@
+	$(Q)$(CC) $(CFLAGS) -Itests/unit -MMD -MP $< $(OUT)/libpodsnoop.a $(LDLIBS) -lcmocka -o $@
 
 $(OUT)/asan/tests/%: tests/unit/%.c tests/unit/unit.h $(ASAN_OBJS) | $(OUT)/asan/tests
 	$(call msg,TEST-SAN,$@)
 	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -Itests/unit -MMD -MP $< $(ASAN_OBJS) $(LDLIBS) \
-		-lcmocka -lcjson -o $@
+		-lcmocka -o $@
 
 unit: $(UNIT_BINS) $(ASAN_BINS)
 
@@ -134,5 +151,5 @@ test: $(OUT)/podsnoop unit
 clean:
 	rm -rf $(OUT)
 
--include $(BPF_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(ASAN_OBJS:.o=.d) \
+-include $(BPF_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(GEN_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(ASAN_OBJS:.o=.d) \
 	$(UNIT_BINS:=.d) $(ASAN_BINS:=.d)
