@@ -9,6 +9,9 @@
 #include <string.h>
 
 #include "config.h"
+#include "cgwatch.h"
+#include "kubelet.h"
+#include "selector.h"
 #include "tracer.h"
 #include "version.h"
 #include "../bpf/exec.h"
@@ -21,6 +24,9 @@ void config_defaults(struct ps_config *cfg)
 	cfg->max_args = EXEC_ARGC_DEF;
 	cfg->max_args_bytes = EXEC_ARGS_BYTES_DEF;
 	cfg->drain_ms = 50;
+	cfg->attrib_wait_ms = 500;
+	cfg->meta_resync_s = 30;
+	cfg->meta_grace_s = 60;
 }
 
 static void usage(FILE *f)
@@ -49,6 +55,36 @@ static void usage(FILE *f)
 "  -m, --mntns ID            tasks in this mount namespace (the inode number of\n"
 "                            /proc/PID/ns/mnt). Repeatable.\n"
 "      --exclude-host        drop tasks in the agent's own mount namespace\n"
+"  -n, --namespace NS        pods in this Kubernetes namespace. Repeatable.\n"
+"      --pod NAME            pods with this name. Repeatable.\n"
+"  -l, --selector K=V,...    pods whose labels match (K=V, K==V, K!=V, K, !K;\n"
+"                            all must hold). Repeatable: all must hold.\n"
+"                            Pods must match --namespace AND --pod AND\n"
+"                            --selector; the agent keeps their cgroup ids (mount\n"
+"                            namespaces on cgroup v1 nodes) in the kernel filter\n"
+"                            as pods come and go. A selection that matches no\n"
+"                            pod selects nothing.\n"
+"\n"
+"Pod attribution (records get a k8s object: namespace, pod, container):\n"
+"      --cri-socket PATH     the container runtime's CRI socket (default: the\n"
+"                            first of /run/containerd/containerd.sock,\n"
+"                            /run/crio/crio.sock, ... that exists; 'none': no CRI)\n"
+"      --kubelet URL         also read pods from the kubelet, e.g.\n"
+"                            https://$NODE_NAME:10250 (GET URL/pods)\n"
+"      --kubelet-token PATH  bearer token file (default: the service account's,\n"
+"                            " KUBELET_TOKEN_FILE ")\n"
+"      --kubelet-ca PATH     CA bundle for the kubelet's certificate (default:\n"
+"                            the service account's ca.crt, else system CAs)\n"
+"      --kubelet-insecure    do not verify the kubelet's certificate\n"
+"      --attrib-wait-ms N    longest a record from a just-started container waits\n"
+"                            for its pod's metadata, 0..10000 (default 500);\n"
+"                            then it goes out with what its cgroup path tells\n"
+"      --meta-resync SECS    full metadata resync period, 1..3600 (default 30)\n"
+"      --meta-grace SECS     keep metadata of gone containers and cgroups this\n"
+"                            long for late records, 0..86400 (default 60)\n"
+"      --attribute-by HOW    auto (default), cgroup, or mntns (cgroup v1 nodes,\n"
+"                            where every task shares one v2 cgroup; auto picks it\n"
+"                            there)\n"
 "\n"
 "Output:\n"
 "  -o, --output FMT          ndjson (default): one JSON object per line;\n"
@@ -76,6 +112,8 @@ static void usage(FILE *f)
 "  podsnoop -o text --exclude-host            containers only, as a table\n"
 "  podsnoop -c /kubepods/besteffort -d 30     one QoS class for 30 seconds\n"
 "  podsnoop -m 4026532561 -t exec             one container by mount namespace\n"
+"  podsnoop -n shop -l app=web -o text       one app's pods, with pod names\n"
+"  podsnoop --kubelet https://$NODE_NAME:10250 --pod web-0\n"
 "  podsnoop probe                             which hooks this kernel offers\n"
 "\n"
 "Exit status: 0 on success (also after SIGINT/SIGTERM), 1 when tracing\n"
@@ -144,6 +182,15 @@ static int parse_hook(struct ps_config *cfg, const char *arg)
 		return bad("--hook: expected TRACER=METHOD, got '%s'", arg);
 	memcpy(name, arg, (size_t)(eq - arg));
 	name[eq - arg] = '\0';
+	if (strcmp(name, "cgwatch") == 0) { /* the cgroup watcher of attribution */
+		for (size_t i = 0; i < cgwatch_n_methods; i++) {
+			if (strcmp(cgwatch_methods[i].name, eq + 1) == 0) {
+				cfg->cgwatch_hook = eq + 1;
+				return 0;
+			}
+		}
+		return bad("--hook: cgwatch has no method '%s'", eq + 1);
+	}
 	idx = tracer_index(name);
 	if (idx < 0)
 		return bad("--hook: unknown tracer '%s'", name);
@@ -160,7 +207,28 @@ enum {
 	OPT_MAX_ARGS_BYTES,
 	OPT_DRAIN_MS,
 	OPT_RINGBUF_KB,
+	OPT_POD,
+	OPT_CRI_SOCKET,
+	OPT_KUBELET,
+	OPT_KUBELET_TOKEN,
+	OPT_KUBELET_CA,
+	OPT_KUBELET_INSECURE,
+	OPT_ATTRIB_WAIT_MS,
+	OPT_META_RESYNC,
+	OPT_META_GRACE,
+	OPT_ATTRIBUTE_BY,
 };
+
+/* --namespace, --pod, --selector: non-empty, bounded */
+static int add_select(const char *opt, const char **list, int *n, const char *v)
+{
+	if (*n >= CFG_MAX_SELECT)
+		return bad("%s: at most %d", opt, CFG_MAX_SELECT);
+	if (!*v)
+		return bad("%s: empty value", opt);
+	list[(*n)++] = v;
+	return 0;
+}
 
 int config_parse(struct ps_config *cfg, int argc, char **argv)
 {
@@ -176,6 +244,18 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 		{ "max-args-bytes", required_argument, NULL, OPT_MAX_ARGS_BYTES },
 		{ "drain-ms", required_argument, NULL, OPT_DRAIN_MS },
 		{ "ringbuf-kb", required_argument, NULL, OPT_RINGBUF_KB },
+		{ "namespace", required_argument, NULL, 'n' },
+		{ "pod", required_argument, NULL, OPT_POD },
+		{ "selector", required_argument, NULL, 'l' },
+		{ "cri-socket", required_argument, NULL, OPT_CRI_SOCKET },
+		{ "kubelet", required_argument, NULL, OPT_KUBELET },
+		{ "kubelet-token", required_argument, NULL, OPT_KUBELET_TOKEN },
+		{ "kubelet-ca", required_argument, NULL, OPT_KUBELET_CA },
+		{ "kubelet-insecure", no_argument, NULL, OPT_KUBELET_INSECURE },
+		{ "attrib-wait-ms", required_argument, NULL, OPT_ATTRIB_WAIT_MS },
+		{ "meta-resync", required_argument, NULL, OPT_META_RESYNC },
+		{ "meta-grace", required_argument, NULL, OPT_META_GRACE },
+		{ "attribute-by", required_argument, NULL, OPT_ATTRIBUTE_BY },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -193,7 +273,7 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 	}
 	optind = 1;
 	opterr = 0; /* we print our own one-line errors */
-	while ((c = getopt_long(argc, argv, ":t:o:c:m:d:vVh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":t:o:c:m:d:n:l:vVh", opts, NULL)) != -1) {
 		err = 0;
 		switch (c) {
 		case 't':
@@ -258,6 +338,64 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 					cfg->ringbuf_kb = (uint32_t)v;
 			}
 			break;
+		case 'n':
+			err = add_select("--namespace", cfg->namespaces, &cfg->n_namespaces, optarg);
+			break;
+		case OPT_POD:
+			err = add_select("--pod", cfg->pods, &cfg->n_pods, optarg);
+			break;
+		case 'l': {
+			static struct pod_selector check; /* big: not on the stack */
+			char why[200];
+
+			memset(&check, 0, sizeof(check));
+			if (sel_parse(&check, optarg, why, sizeof(why)))
+				err = bad("--selector '%s': %s", optarg, why);
+			else
+				err = add_select("--selector", cfg->selectors, &cfg->n_selectors, optarg);
+			break;
+		}
+		case OPT_CRI_SOCKET:
+			if (!*optarg)
+				err = bad("--cri-socket: empty path");
+			cfg->cri_socket = optarg;
+			break;
+		case OPT_KUBELET:
+			if (strncmp(optarg, "https://", 8) != 0 && strncmp(optarg, "http://", 7) != 0)
+				err = bad("--kubelet: '%s' is not an http(s):// URL", optarg);
+			cfg->kubelet_url = optarg;
+			break;
+		case OPT_KUBELET_TOKEN:
+			cfg->kubelet_token = optarg;
+			break;
+		case OPT_KUBELET_CA:
+			cfg->kubelet_ca = optarg;
+			break;
+		case OPT_KUBELET_INSECURE:
+			cfg->kubelet_insecure = true;
+			break;
+		case OPT_ATTRIB_WAIT_MS:
+			if (!(err = parse_u64("--attrib-wait-ms", optarg, 0, 10000, &v)))
+				cfg->attrib_wait_ms = (uint32_t)v;
+			break;
+		case OPT_META_RESYNC:
+			if (!(err = parse_u64("--meta-resync", optarg, 1, 3600, &v)))
+				cfg->meta_resync_s = (uint32_t)v;
+			break;
+		case OPT_META_GRACE:
+			if (!(err = parse_u64("--meta-grace", optarg, 0, 86400, &v)))
+				cfg->meta_grace_s = (uint32_t)v;
+			break;
+		case OPT_ATTRIBUTE_BY:
+			if (strcmp(optarg, "auto") == 0)
+				cfg->attribute_by = ATTRIB_BY_AUTO;
+			else if (strcmp(optarg, "cgroup") == 0)
+				cfg->attribute_by = ATTRIB_BY_CGROUP;
+			else if (strcmp(optarg, "mntns") == 0)
+				cfg->attribute_by = ATTRIB_BY_MNTNS;
+			else
+				err = bad("--attribute-by: '%s' is not auto, cgroup or mntns", optarg);
+			break;
 		case 'v':
 			cfg->verbose++;
 			break;
@@ -284,7 +422,8 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 		return bad("unexpected argument '%s'", argv[optind]);
 	if (!cfg->tracers)
 		cfg->tracers = (1u << tracer_count) - 1;
-	if (cfg->cmd == CMD_PROBE && (cfg->n_cgroups || cfg->n_mntns || cfg->duration > 0))
+	if (cfg->cmd == CMD_PROBE && (cfg->n_cgroups || cfg->n_mntns || cfg->duration > 0 ||
+				      cfg->n_namespaces || cfg->n_pods || cfg->n_selectors))
 		return bad("probe takes only --output, --hook and --verbose");
 	return 0;
 }

@@ -10,10 +10,24 @@ static struct {
 } sinks[MAX_SINKS];
 static int n_sinks;
 static attrib_fn attrib;
+static defer_fn defer;
 
 void out_set_attrib(attrib_fn fn)
 {
 	attrib = fn;
+}
+
+void out_set_defer(defer_fn fn)
+{
+	defer = fn;
+}
+
+bool out_attribute(uint64_t cgroup_id, uint64_t mntns_id, const struct pod_ref **pod)
+{
+	if (defer && defer(cgroup_id, mntns_id))
+		return false;
+	*pod = attrib ? attrib(cgroup_id, mntns_id) : NULL;
+	return true;
 }
 
 int out_add_sink(const struct sink_ops *ops, void *priv)
@@ -28,7 +42,8 @@ int out_add_sink(const struct sink_ops *ops, void *priv)
 
 void out_exec(struct exec_view *v)
 {
-	v->pod = attrib ? attrib(v->e->cgroup_id, v->e->mntns_id) : NULL;
+	if (!out_attribute(v->e->cgroup_id, v->e->mntns_id, &v->pod))
+		return;
 	for (int i = 0; i < n_sinks; i++)
 		sinks[i].ops->exec(sinks[i].priv, v);
 }

@@ -34,6 +34,18 @@ struct pod_ref {
  */
 typedef const struct pod_ref *(*attrib_fn)(uint64_t cgroup_id, uint64_t mntns_id);
 void out_set_attrib(attrib_fn fn);
+/*
+ * Optional: true when the record should wait for metadata that is on its way
+ * (a container that just started). The record was copied aside and will come
+ * back through its ring buffer callback; the sinks must not see it now.
+ */
+typedef bool (*defer_fn)(uint64_t cgroup_id, uint64_t mntns_id);
+void out_set_defer(defer_fn fn);
+/*
+ * For out_<type>(): attribute a record (v->pod); false when it was deferred.
+ * The pod_ref stays valid until the sinks return.
+ */
+bool out_attribute(uint64_t cgroup_id, uint64_t mntns_id, const struct pod_ref **pod);
 
 struct exec_view {
 	const struct exec_event *e;
