@@ -30,13 +30,15 @@ const size_t cgwatch_n_methods = sizeof(cgwatch_methods) / sizeof(cgwatch_method
 
 static int on_event(void *ctx, void *data, size_t size)
 {
-	struct cgw_event *e = data;
+	struct cgw_event e;
 
 	(void)ctx;
-	if (size < sizeof(*e))
+	if (size < sizeof(e))
 		return 0;
-	e->path[CGW_PATH_MAX - 1] = '\0';
-	user_fn(user_ctx, e);
+	/* the ring is mapped read-only: terminate a copy */
+	memcpy(&e, data, sizeof(e));
+	e.path[CGW_PATH_MAX - 1] = '\0';
+	user_fn(user_ctx, &e);
 	return 0;
 }
 

@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1136,9 +1137,17 @@ int meta_start(const struct ps_config *cfg, int wait_ms)
 			return err;
 	}
 
-	err = pthread_create(&M.th, NULL, meta_main, NULL);
-	if (err)
-		return -err;
+	{
+		/* signals belong to the event loop's signalfd, never to this thread */
+		sigset_t all, old;
+
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &old);
+		err = pthread_create(&M.th, NULL, meta_main, NULL);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (err)
+			return -err;
+	}
 	M.running = true;
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += wait_ms / 1000;
