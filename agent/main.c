@@ -161,7 +161,8 @@ static int apply_selection(void)
 
 static int start_tracers(void)
 {
-	struct tracer_env env = { .cfg = &cfg };
+	/* static: tracers keep the pointer for their event callbacks */
+	static struct tracer_env env = { .cfg = &cfg };
 	int n = 0, err;
 
 	for (size_t i = 0; i < tracer_count; i++) {

@@ -852,23 +852,36 @@ static void sync_all(uint64_t now)
 
 static void process_pending(uint64_t now)
 {
+	/* copied out first: lookups resolve (and free) entries of the table */
+	struct {
+		char key[CG_ID_LEN + 1];
+		bool pod;
+	} due[64];
+	size_t n = 0;
 	uint64_t k;
 	void *v;
 
-	for (size_t i = 0; idmap_next(&M.pend, &i, &k, &v);) {
+	for (size_t i = 0; idmap_next(&M.pend, &i, &k, &v) && n < 64;) {
 		struct pend *p = v;
-		int found = 0;
 
 		if (p->gave_up || p->next_ns > now)
 			continue;
-		if (p->pod) {
+		strcpy(due[n].key, p->key);
+		due[n++].pod = p->pod;
+	}
+	for (size_t j = 0; j < n; j++) {
+		struct pend *p;
+		int found = 0;
+
+		if (due[j].pod) {
 			if (cri_sync(now) == 0)
-				found = POD(p->key) != NULL;
+				found = POD(due[j].key) != NULL;
 		} else {
-			found = cri_lookup(p->key, now);
+			found = cri_lookup(due[j].key, now);
 		}
-		if (found > 0)
-			return; /* the entry is gone (resolved); the walk restarts next round */
+		p = PEND(due[j].key);
+		if (found > 0 || !p)
+			continue; /* resolved: the entry is gone */
 		if ((found < 0 || !M.cri_on) && M.kl_on)
 			M.kl_wanted = true;
 		p->attempts++;

@@ -194,12 +194,15 @@ def test_containerd_restart_mid_run(ctd):
         exec_in(web, before)
         a.wait_for(lambda r: before in r.get("args", ()))
         ctd.stop()
-        tb.wait_for(lambda: "warn: CRI" in "".join(a.stderr), 15, "the agent to notice")
-        # the pod runs on without containerd (its loop execs sleep every second);
-        # what the agent knows still holds
-        n = len(a.records())
-        rd = a.wait_for(lambda r: r in a.records()[n:] and r.get("cgroup_id") == web.cgroup_id)
-        ctd.start()
+        try:
+            tb.wait_for(lambda: "warn: CRI" in "".join(a.stderr), 15, "the agent to notice")
+            # the pod runs on without containerd (its loop execs sleep every second);
+            # what the agent knows still holds
+            n = len(a.records())
+            rd = a.wait_for(lambda r: r.get("cgroup_id") == web.cgroup_id and
+                            r in a.records()[n:])
+        finally:
+            ctd.start()
         pod = tb.Pod.start(ctd.cri, "reborn", "team-c")
         try:
             exec_in(pod, after)
