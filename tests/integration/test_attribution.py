@@ -36,8 +36,14 @@ def ctd():
         c.cleanup()
 
 
+def cri_arg(ctd):
+    # "unix://": the testbed takes any process naming its socket path as a word
+    # of its command line for one of its own, and kills it when restarting
+    return "--cri-socket=unix://" + ctd.socket
+
+
 def agent(ctd, *args):
-    return Agent("--tracers", "exec", "--cri-socket", ctd.socket, *WAIT, *args)
+    return Agent("--tracers", "exec", cri_arg(ctd), *WAIT, *args)
 
 
 def marked(agent_, marker):
@@ -195,7 +201,7 @@ def test_containerd_restart_mid_run(ctd):
         a.wait_for(lambda r: before in r.get("args", ()))
         ctd.stop()
         try:
-            tb.wait_for(lambda: "warn: CRI" in "".join(a.stderr), 15, "the agent to notice")
+            tb.wait_for(lambda: "warning: CRI" in "".join(a.stderr), 15, "the agent to notice")
             # the pod runs on without containerd (its loop execs sleep every second);
             # what the agent knows still holds
             n = len(a.records())
@@ -229,7 +235,7 @@ def test_cri_socket_missing_warns_and_records_still_flow(ctd, tmp_path):
         a.wait_for(lambda r: r.get("filename") == host_prog)
         assert a.stop() == 0
     err = "".join(a.stderr)
-    assert re.search(r"warn: CRI Version at %s: cannot connect: No such file" % re.escape(missing),
+    assert re.search(r"warning: CRI Version at %s: cannot connect: No such file" % re.escape(missing),
                      err), err
     # no pod name without metadata; what the cgroup path says is kept
     k = rec.get("k8s")
@@ -263,7 +269,7 @@ def test_attribution_by_mount_namespace(ctd, tmp_path):
 def test_text_output_has_pod_columns(ctd):
     web = ctd.pods["web"]
     mark = unique("txt")
-    with Agent("--tracers", "exec", "--cri-socket", ctd.socket, "-o", "text",
+    with Agent("--tracers", "exec", cri_arg(ctd), "-o", "text",
                "--namespace", "team-a") as a:
         exec_in(web, mark)
         deadline_ok = tb.wait_for(lambda: any(mark.encode() in l for l in a.lines), 10,
