@@ -80,6 +80,8 @@ struct pend {
 	bool gave_up;
 	int attempts;
 	uint64_t next_ns;
+	uint64_t created_ns;
+	uint64_t kl_seen_ns;	/* the kubelet list this was last looked for in */
 };
 
 /* ids the event path asked about that were gone: value = when (for expiry) */
@@ -580,6 +582,7 @@ static void pend_add(const char *key, bool pod, uint64_t now)
 	snprintf(p->key, sizeof(p->key), "%s", key);
 	p->pod = pod;
 	p->next_ns = now;
+	p->created_ns = now;
 	if (idmap_put(&M.pend, idmap_hash_str(key), p))
 		free(p);
 }
@@ -882,8 +885,15 @@ static void process_pending(uint64_t now)
 		p = PEND(due[j].key);
 		if (found > 0 || !p)
 			continue; /* resolved: the entry is gone */
-		if ((found < 0 || !M.cri_on) && M.kl_on)
+		if ((found < 0 || !M.cri_on) && M.kl_on) {
+			/* only the kubelet can tell: wait for a list fetched after it appeared */
 			M.kl_wanted = true;
+			if (M.kl_last_ns <= p->created_ns || M.kl_last_ns <= p->kl_seen_ns) {
+				p->next_ns = M.kl_last_ns + KUBELET_MIN_GAP;
+				continue;
+			}
+			p->kl_seen_ns = M.kl_last_ns; /* one attempt per fresh list */
+		}
 		p->attempts++;
 		if (p->attempts >= PEND_ATTEMPTS || (!M.cri_up && !M.kl_on)) {
 			p->gave_up = true;
