@@ -469,6 +469,24 @@ static int cri_sync(uint64_t now)
 	return 0;
 }
 
+/* The pod list alone (a new pod's cgroup appeared): 0, or -errno. */
+static int cri_pods(uint64_t now)
+{
+	Runtime__V1__ListPodSandboxResponse *sbs;
+
+	if (!cri_ensure())
+		return -ENOTCONN;
+	M.targeted++;
+	if (cri_list_sandboxes(&M.cri, "", &sbs)) {
+		cri_down();
+		return -EIO;
+	}
+	for (size_t i = 0; i < sbs->n_items; i++)
+		add_sandbox(sbs->items[i], now);
+	runtime__v1__list_pod_sandbox_response__free_unpacked(sbs, NULL);
+	return 0;
+}
+
 /* One container (or sandbox) by id; 1 found, 0 not, -errno when the CRI failed. */
 static int cri_lookup(const char *id, uint64_t now)
 {
@@ -877,7 +895,8 @@ static void process_pending(uint64_t now)
 		int found = 0;
 
 		if (due[j].pod) {
-			if (cri_sync(now) == 0)
+			found = cri_pods(now);
+			if (found == 0)
 				found = POD(due[j].key) != NULL;
 		} else {
 			found = cri_lookup(due[j].key, now);
