@@ -8,6 +8,8 @@
 #   make deps       only install missing Debian packages
 
 .DELETE_ON_ERROR:
+# keep the generated BPF objects and skeletons: they are inputs of later builds
+.SECONDARY:
 .SUFFIXES:
 .DEFAULT_GOAL := all
 
@@ -31,7 +33,7 @@ endif
 PKGS_BUILD := make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev \
 	libcurl4-openssl-dev libcjson-dev libprotobuf-c-dev protobuf-c-compiler libmicrohttpd-dev
 PKGS_TEST  := libcmocka-dev python3 python3-pytest python3-protobuf python3-grpcio protobuf-compiler \
-	containerd runc busybox-static libbpf-tools util-linux e2fsprogs
+	containerd runc busybox-static libbpf-tools util-linux e2fsprogs qemu-system-x86 xz-utils
 
 # vmlinux.h: the checked-in one, or one generated from VMLINUX_BTF=/path.
 ifneq ($(VMLINUX_BTF),)
@@ -65,10 +67,9 @@ ASAN_OBJS  := $(patsubst %.c,$(OUT)/asan/%.o,$(LIB_SRCS)) $(GEN_OBJS)
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 ASAN_BINS  := $(patsubst tests/unit/%.c,$(OUT)/asan/tests/%,$(UNIT_SRCS))
+HELPERS    := $(patsubst tests/helpers/%.c,$(OUT)/tests/helpers/%,$(wildcard tests/helpers/*.c))
 
 .PHONY: all run test unit deps clean
-# generated files are kept: removing them as intermediates forces rebuilds
-.SECONDARY: $(GEN_SRCS) $(GEN_HDRS) $(BPF_OBJS) $(SKELS)
 all: $(OUT)/podsnoop
 
 deps:
@@ -140,16 +141,23 @@ $(OUT)/asan/tests/%: tests/unit/%.c tests/unit/unit.h $(ASAN_OBJS) | $(OUT)/asan
 	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -Itests/unit -MMD -MP $< $(ASAN_OBJS) $(LDLIBS) \
 		-lcmocka -o $@
 
+# Small programs the integration tests run (workloads with exact properties).
+$(OUT)/tests/helpers/%: tests/helpers/%.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D) && $(CC) $(CFLAGS) -MMD -MP $< -o $@
+
 unit: $(UNIT_BINS) $(ASAN_BINS)
 
 run: $(OUT)/podsnoop
 	$(OUT)/podsnoop $(RUN_ARGS)
 
-test: $(OUT)/podsnoop unit
+test: $(OUT)/podsnoop unit $(HELPERS)
 	@tests/run.sh
 
 clean:
 	rm -rf $(OUT)
 
--include $(BPF_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(GEN_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(ASAN_OBJS:.o=.d) \
-	$(UNIT_BINS:=.d) $(ASAN_BINS:=.d)
+include tests/kernel-matrix/kernel-matrix.mk
+
+-include $(BPF_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(GEN_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) \
+	$(ASAN_OBJS:.o=.d) $(UNIT_BINS:=.d) $(ASAN_BINS:=.d) $(HELPERS:=.d)

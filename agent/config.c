@@ -45,7 +45,9 @@ static void usage(FILE *f)
 		fprintf(f, "%s%s", i ? ", " : "", tracer_table[i]->name);
 	fprintf(f, "\n"
 "      --hook TRACER=METHOD  force a hook method instead of the best available\n"
-"                            (see `podsnoop probe`), e.g. --hook exec=sched_btf\n"
+"                            (see `podsnoop probe`), e.g. --hook exec=sched_btf;\n"
+"                            cgwatch=tp_btf|tracepoint: how attribution follows\n"
+"                            new cgroups\n"
 "\n"
 "Selection (in the kernel; a task matches if ANY selector matches):\n"
 "  -c, --cgroup PATH         tasks in this cgroup v2 directory or any descendant,\n"

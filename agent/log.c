@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <bpf/libbpf.h>
 
@@ -25,17 +26,27 @@ static const char *const names[] = {
 
 static void vlog(enum log_level level, const char *fmt, va_list ap)
 {
-	char buf[4096];
+	char buf[4096], *msg = buf, *big = NULL;
+	va_list aq;
+	int len;
 	size_t n;
 
 	if (level > cur_level)
 		return;
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	n = strlen(buf);
-	while (n && buf[n - 1] == '\n')
-		buf[--n] = '\0';
+	va_copy(aq, ap);
+	len = vsnprintf(buf, sizeof(buf), fmt, ap);
+	/* verifier logs run to megabytes: their end (the error) must not be cut */
+	if (len >= (int)sizeof(buf) && (big = malloc((size_t)len + 1))) {
+		vsnprintf(big, (size_t)len + 1, fmt, aq);
+		msg = big;
+	}
+	va_end(aq);
+	n = strlen(msg);
+	while (n && msg[n - 1] == '\n')
+		msg[--n] = '\0';
 	/* one write per line keeps lines whole when several threads log */
-	fprintf(stderr, "podsnoop: %s: %s\n", names[level], buf);
+	fprintf(stderr, "podsnoop: %s: %s\n", names[level], msg);
+	free(big);
 }
 
 void log_msg(enum log_level level, const char *fmt, ...)

@@ -17,6 +17,7 @@
 #define EXEC_F_ARGS_TRUNCATED	 (1u << 0) /* more args than the limits allowed */
 #define EXEC_F_READ_FAULT	 (1u << 1) /* user memory could not be read */
 #define EXEC_F_NO_RETVAL	 (1u << 2) /* hook sees successes only (sched_process_exec) */
+#define EXEC_F_ARGS_FAULT	 (1u << 3) /* BPF side only: argv unreadable at enter */
 
 /* exec_event.method: the hook that produced the record */
 enum exec_method {

@@ -2,7 +2,10 @@
 # Run every test podsnoop has and end with "N passed, N failed".
 #   unit tests (cmocka), plain and under ASan+UBSan: build/tests, build/asan/tests
 #   integration tests (pytest, Debian's /usr/bin/python3): tests/integration
-# Environment: PYTEST_ARGS (e.g. "-k exec -x") narrows the integration run.
+#   kernel matrix: every tracer's hook methods on Debian's 6.1 and 6.12 kernels
+#   under qemu and on this kernel (tests/kernel-matrix/agent/run)
+# Environment: PYTEST_ARGS (e.g. "-k exec -x") narrows the integration run;
+# KM_SKIP=1 skips the kernel matrix (without qemu only this kernel is tested).
 set -u
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
@@ -55,6 +58,15 @@ PYEOF
 )
 passed=$((passed + ip))
 failed=$((failed + ifl))
+
+echo "== kernel matrix (hook methods on Debian 6.1/6.12 under qemu, and on this kernel)"
+tests/kernel-matrix/agent/run 2>&1 | tee "$out/kernel-matrix.log"
+if ! read -r kp kf < <(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' \
+	"$out/kernel-matrix.log" | tail -n 1); then
+	kp=0 kf=1 # it could not even report
+fi
+passed=$((passed + kp))
+failed=$((failed + kf))
 
 echo
 echo "$passed passed, $failed failed"

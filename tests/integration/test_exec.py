@@ -292,3 +292,34 @@ def test_probe_lists_methods():
     assert ex["chosen"] == "syscalls"
     rc, out, _ = run_agent_once("probe")
     assert rc == 0 and "* syscalls" in out
+
+
+def test_argv_on_untouched_page_is_recovered(cgroup, progdir):
+    """argv strings on a never-touched page cannot be read at execve entry;
+    for a successful exec the agent re-reads them from the new image."""
+    helper = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "build",
+                          "tests", "helpers", "exec_untouched")
+    prog = make_program(progdir)
+    with Agent("--tracers", "exec", "--cgroup", cgroup.path) as a:
+        cgroup.run([helper, prog], check=True)
+        rec = a.wait_for(lambda r: r.get("filename") == prog)
+        a.stop()
+    assert rec["args"] == [prog, "untouched-rodata-argument"]
+    assert "read_fault" not in rec
+    assert a.summary("exec")["read_err"] == 0
+
+
+def test_mounts_tracefs_when_missing(cgroup, progdir):
+    """A fresh node has no tracefs mounted: the agent mounts it itself. Run in a
+    private mount namespace with tracefs unmounted, so the host is untouched."""
+    prog = make_program(progdir)
+    script = ('umount /sys/kernel/tracing 2>/dev/null; umount /sys/kernel/debug/tracing 2>/dev/null; '
+              'if grep -q " tracefs " /proc/self/mounts; then echo still mounted >&2; exit 9; fi; '
+              'exec "$@"')
+    wrap = ["unshare", "-m", "--propagation", "private", "/bin/sh", "-c", script, "sh"]
+    with Agent("--tracers", "exec", "--cgroup", cgroup.path, wrap=wrap) as a:
+        cgroup.run([prog, "after-mount"])
+        rec = a.wait_for(lambda r: r.get("filename") == prog)
+        assert a.stop() == 0
+    assert rec["args"] == [prog, "after-mount"]
+    assert any("mounted tracefs at /sys/kernel/tracing" in l for l in a.stderr), a.stderr

@@ -101,8 +101,9 @@ class Cgroup:
 class Agent:
     """build/podsnoop running in the background; records are read as they come."""
 
-    def __init__(self, *args, ready_timeout=30, env=None):
-        self.args = [AGENT] + [str(a) for a in args]
+    def __init__(self, *args, ready_timeout=30, env=None, wrap=()):
+        """wrap: a command prefix the agent runs under (e.g. unshare)."""
+        self.args = list(wrap) + [AGENT] + [str(a) for a in args]
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      env=env)
         self.lines = []        # raw stdout lines (bytes)
