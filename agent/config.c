@@ -46,8 +46,8 @@ static void usage(FILE *f)
 	fprintf(f, "\n"
 "      --hook TRACER=METHOD  force a hook method instead of the best available\n"
 "                            (see `podsnoop probe`), e.g. --hook exec=sched_btf;\n"
-"                            cgwatch=tp_btf|tracepoint: how attribution follows\n"
-"                            new cgroups\n"
+"                            cgwatch=tp_btf|tracepoint|none: how attribution\n"
+"                            follows new cgroups (none: looked up by id when seen)\n"
 "\n"
 "Selection (in the kernel; a task matches if ANY selector matches):\n"
 "  -c, --cgroup PATH         tasks in this cgroup v2 directory or any descendant,\n"
@@ -185,6 +185,10 @@ static int parse_hook(struct ps_config *cfg, const char *arg)
 	memcpy(name, arg, (size_t)(eq - arg));
 	name[eq - arg] = '\0';
 	if (strcmp(name, "cgwatch") == 0) { /* the cgroup watcher of attribution */
+		if (strcmp(eq + 1, "none") == 0) { /* new cgroups found by id alone */
+			cfg->cgwatch_hook = eq + 1;
+			return 0;
+		}
 		for (size_t i = 0; i < cgwatch_n_methods; i++) {
 			if (strcmp(cgwatch_methods[i].name, eq + 1) == 0) {
 				cfg->cgwatch_hook = eq + 1;

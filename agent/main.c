@@ -296,8 +296,9 @@ static void probe_cgwatch(bool json)
 		struct jw w;
 
 		jw_begin(&w, stdout);
-		jw_cstr(&w, "type", "probe");
-		jw_cstr(&w, "tracer", "cgwatch");
+		/* not a tracer (nothing to run with -t): its own record type */
+		jw_cstr(&w, "type", "probe_helper");
+		jw_cstr(&w, "helper", "cgwatch");
 		jw_cstr(&w, "chosen", chosen ? chosen->name : "");
 		jw_arr_open(&w, "methods");
 		for (size_t j = 0; j < cgwatch_n_methods; j++) {

@@ -1163,8 +1163,11 @@ int meta_start(const struct ps_config *cfg, int wait_ms)
 		return -errno;
 	if ((err = ep_add(M.reqfd)) || (err = ep_add(M.stopfd)))
 		return err;
-	err = cgwatch_start(cfg->cgwatch_hook, on_cgroup_event, NULL, &M.cgw_method);
-	if (err) {
+	if (cfg->cgwatch_hook && strcmp(cfg->cgwatch_hook, "none") == 0) {
+		M.cgw_method = NULL;
+		pr_info("cgwatch: off (--hook cgwatch=none): new cgroups are looked up by id");
+	} else if ((err = cgwatch_start(cfg->cgwatch_hook, on_cgroup_event, NULL,
+					&M.cgw_method))) {
 		M.cgw_method = NULL;
 		if (cfg->cgwatch_hook) {
 			pr_err("cgwatch: cannot start with %s: %s", cfg->cgwatch_hook, strerror(-err));

@@ -289,3 +289,40 @@ def test_bad_selector_is_a_usage_error():
     assert rc == 2 and "bad label key" in err
     rc, _, err = run_agent_once("--attribute-by", "pid")
     assert rc == 2
+
+
+@pytest.mark.parametrize("how", ["tracepoint", "none"])
+def test_new_cgroups_followed_with_each_method(ctd, how):
+    """--hook cgwatch=tracepoint (the classic tracepoints) and =none (no watcher:
+    an unknown cgroup id is resolved alone through its file handle)."""
+    mark = unique("cgw")
+    with agent(ctd, "--hook", "cgwatch=" + how) as a:
+        pod = tb.Pod.start(ctd.cri, "watched", "team-c")
+        try:
+            exec_in(pod, mark)
+            rec = a.wait_for(lambda r: mark in r.get("args", ()))
+            assert a.stop() == 0
+        finally:
+            pod.remove()
+    expect_pod(rec, pod)
+    err = "".join(a.stderr)
+    if how == "none":
+        assert "cgwatch: off" in err
+        m = re.search(r"(\d+) ids resolved by handle", err)
+        assert m and int(m.group(1)) >= 1, err
+    else:
+        assert "cgwatch: following cgroups with tracepoint" in err
+
+
+def test_probe_reports_the_cgroup_watcher():
+    import json
+    rc, out, err = run_agent_once("probe", "-o", "ndjson")
+    assert rc == 0, err
+    h = [json.loads(l) for l in out.splitlines() if '"probe_helper"' in l]
+    assert len(h) == 1 and h[0]["helper"] == "cgwatch" and h[0]["chosen"] == "tp_btf"
+    assert {m["name"]: m["available"] for m in h[0]["methods"]} == {"tp_btf": True,
+                                                                    "tracepoint": True}
+    rc, out, _ = run_agent_once("probe", "--hook", "cgwatch=tracepoint")
+    assert rc == 0 and "cgwatch (pod attribution): tracepoint" in out
+    rc, _, err = run_agent_once("--hook", "cgwatch=kprobe")
+    assert rc == 2 and "cgwatch has no method" in err
