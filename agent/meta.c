@@ -335,17 +335,24 @@ static void cri_down(void)
 	M.cri_backoff = M.cri_backoff * 2 > CRI_RETRY_MAX ? CRI_RETRY_MAX : M.cri_backoff * 2;
 }
 
-/* Connect (again) if due; true when the CRI is usable. */
-static bool cri_ensure(void)
+/*
+ * Connect (again) if due; true when the CRI is usable. urgent: a new
+ * container is waiting, so the runtime may well be back: try now (at most
+ * every 50 ms) rather than at the end of the backoff.
+ */
+static bool cri_ensure_now(bool urgent)
 {
+	static uint64_t last_try;
+	uint64_t now = now_ns();
 	char sock[108];
 
 	if (!M.cri_on)
 		return false;
 	if (M.cri_up)
 		return true;
-	if (now_ns() < M.cri_retry_ns)
+	if (urgent ? now - last_try < 50 * MS : now < M.cri_retry_ns)
 		return false;
+	last_try = now;
 	if (M.cri_auto) {
 		if (cri_detect_socket(sock, sizeof(sock))) {
 			if (!M.cri_warned)
@@ -366,15 +373,22 @@ static bool cri_ensure(void)
 		cri_down();
 		return false;
 	}
-	if (M.cri_warned)
+	if (M.cri_warned) {
 		pr_info("CRI: %s %s at %s answers again", M.cri.runtime_name, M.cri.runtime_version,
 			M.cri.socket);
+		M.next_resync_ns = now; /* catch up on what happened meanwhile */
+	}
 	else
 		pr_info("CRI: %s %s at %s", M.cri.runtime_name, M.cri.runtime_version, M.cri.socket);
 	M.cri_up = true;
 	M.cri_warned = false;
 	M.cri_backoff = CRI_RETRY_MIN;
 	return true;
+}
+
+static bool cri_ensure(void)
+{
+	return cri_ensure_now(false);
 }
 
 typedef Runtime__V1__PodSandbox__LabelsEntry cri_label_t;
@@ -474,7 +488,7 @@ static int cri_pods(uint64_t now)
 {
 	Runtime__V1__ListPodSandboxResponse *sbs;
 
-	if (!cri_ensure())
+	if (!cri_ensure_now(true))
 		return -ENOTCONN;
 	M.targeted++;
 	if (cri_list_sandboxes(&M.cri, "", &sbs)) {
@@ -494,7 +508,7 @@ static int cri_lookup(const char *id, uint64_t now)
 	Runtime__V1__ListPodSandboxResponse *sbs;
 	int found = 0;
 
-	if (!cri_ensure())
+	if (!cri_ensure_now(true))
 		return -ENOTCONN;
 	M.targeted++;
 	if (cri_list_containers(&M.cri, id, &cs)) {
@@ -914,7 +928,7 @@ static void process_pending(uint64_t now)
 			p->kl_seen_ns = M.kl_last_ns; /* one attempt per fresh list */
 		}
 		p->attempts++;
-		if (p->attempts >= PEND_ATTEMPTS || (!M.cri_up && !M.kl_on)) {
+		if (p->attempts >= PEND_ATTEMPTS || (!M.cri_on && !M.kl_on)) {
 			p->gave_up = true;
 			p->next_ns = now + (uint64_t)M.cfg->meta_resync_s * SEC;
 			M.gave_up++;
