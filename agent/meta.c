@@ -44,6 +44,8 @@
 #define PEND_FIRST_DELAY (25 * MS)
 /* the kubelet's pod list is heavy: at most this often on demand */
 #define KUBELET_MIN_GAP (1 * SEC)
+/* unknown mount namespaces (v1 nodes) bring a full sync forward, at most this often */
+#define REQ_SYNC_GAP (100 * MS)
 #define CRI_RETRY_MIN (500 * MS)
 #define CRI_RETRY_MAX (10 * SEC)
 
@@ -126,7 +128,7 @@ static struct {
 	bool ready;
 
 	bool dirty;
-	uint64_t next_resync_ns, last_ok_ns;
+	uint64_t next_resync_ns, last_ok_ns, last_sync_ns;
 	uint64_t syncs, targeted, gave_up, resolved_by_handle, rescans;
 } M = { .ep = -1, .reqfd = -1, .stopfd = -1, .lock = PTHREAD_MUTEX_INITIALIZER,
 	.cond = PTHREAD_COND_INITIALIZER };
@@ -665,7 +667,9 @@ static void resolve_request(uint64_t key, uint64_t now)
 		 * the sync finds it, it is published as unknown (a container found
 		 * takes precedence), so records stop waiting for it.
 		 */
-		M.next_resync_ns = now;
+		if (M.next_resync_ns > M.last_sync_ns + REQ_SYNC_GAP)
+			M.next_resync_ns = M.last_sync_ns + REQ_SYNC_GAP > now ?
+						   M.last_sync_ns + REQ_SYNC_GAP : now;
 		if (!idmap_get(&unresolved, key)) {
 			idmap_put(&unresolved, key, (void *)(uintptr_t)(now | 1));
 			M.dirty = true;
@@ -876,6 +880,7 @@ static void sync_all(uint64_t now)
 	bool ok = false;
 
 	M.syncs++;
+	M.last_sync_ns = now;
 	if (M.cri_on && cri_sync(now) == 0)
 		ok = true;
 	if (M.kl_on && (kubelet_sync(now) == 0))
