@@ -6,6 +6,8 @@
 #   make run        build and run the agent here, printing events (RUN_ARGS=...)
 #   make test       install missing Debian packages, build, run every test
 #   make deps       only install missing Debian packages
+#   make image      build/podsnoop-image.tar: OCI image archive of the agent (no engine needed)
+#   make chart      build/helm-render: renders helm/podsnoop offline (helm's template engine)
 
 .DELETE_ON_ERROR:
 # keep the generated BPF objects and skeletons: they are inputs of later builds
@@ -33,7 +35,10 @@ endif
 PKGS_BUILD := make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev \
 	libcurl4-openssl-dev libcjson-dev libprotobuf-c-dev protobuf-c-compiler libmicrohttpd-dev
 PKGS_TEST  := libcmocka-dev python3 python3-pytest python3-protobuf python3-grpcio protobuf-compiler \
-	containerd runc busybox-static libbpf-tools util-linux e2fsprogs qemu-system-x86 xz-utils
+	containerd runc busybox-static libbpf-tools util-linux e2fsprogs qemu-system-x86 xz-utils \
+	xfsprogs btrfs-progs openssl \
+	prometheus yamllint golang-go golang-github-masterminds-sprig-dev \
+	golang-k8s-sigs-yaml-dev golang-github-xeipuuv-gojsonschema-dev
 
 # vmlinux.h: the checked-in one, or one generated from VMLINUX_BTF=/path.
 ifneq ($(VMLINUX_BTF),)
@@ -49,7 +54,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 # -Ulinux: protoc-c output has fields named "linux", a predefined macro in GNU C
 CFLAGS     := -g -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -std=gnu11 -Ulinux \
 	-I$(OUT) -I$(OUT)/gen
-LDLIBS     := -lbpf -lelf -lz -lcurl -lcjson -lprotobuf-c -lpthread
+LDLIBS     := -lbpf -lelf -lz -lmicrohttpd -lcurl -lcjson -lprotobuf-c -lpthread -lm
 SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
@@ -69,7 +74,7 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 ASAN_BINS  := $(patsubst tests/unit/%.c,$(OUT)/asan/tests/%,$(UNIT_SRCS))
 HELPERS    := $(patsubst tests/helpers/%.c,$(OUT)/tests/helpers/%,$(wildcard tests/helpers/*.c))
 
-.PHONY: all run test unit deps clean
+.PHONY: all run test unit deps clean image image-rootfs chart
 all: $(OUT)/podsnoop
 
 deps:
@@ -78,6 +83,7 @@ deps:
 # Installing packages first must not race the build: order it explicitly.
 ifneq ($(filter run test deps,$(MAKECMDGOALS)),)
 $(BPF_OBJS) $(LIB_OBJS) $(MAIN_OBJ) $(ASAN_OBJS) $(VMLINUX_H) $(GEN_SRCS): | deps
+$(OUT)/helm-render $(OUT)/podsnoop-image.tar: | deps
 endif
 
 $(OUT) $(OUT)/bpf $(OUT)/agent $(OUT)/cgroup $(OUT)/tests $(OUT)/vmlinux \
@@ -151,13 +157,33 @@ unit: $(UNIT_BINS) $(ASAN_BINS)
 run: $(OUT)/podsnoop
 	$(OUT)/podsnoop $(RUN_ARGS)
 
-test: $(OUT)/podsnoop unit $(HELPERS)
+test: $(OUT)/podsnoop unit $(HELPERS) $(OUT)/podsnoop-image.tar $(OUT)/helm-render
 	@tests/run.sh
 
 clean:
 	rm -rf $(OUT)
 
+# The container image: the agent, its shared libraries and the loader (image/mkimage.py).
+VERSION := $(shell sed -n 's/^\#define PODSNOOP_VERSION "\(.*\)"/\1/p' agent/version.h)
+IMAGE   ?= localhost/podsnoop:$(VERSION)
+
+image: $(OUT)/podsnoop-image.tar
+$(OUT)/podsnoop-image.tar: $(OUT)/podsnoop image/mkimage.py
+	$(call msg,IMAGE,$@ $(IMAGE))
+	$(Q)/usr/bin/python3 image/mkimage.py --binary $< --ref $(IMAGE) --version $(VERSION) --out $@
+
+# the same files as a directory, for the Dockerfile's build stage
+image-rootfs: $(OUT)/podsnoop
+	$(Q)/usr/bin/python3 image/mkimage.py --binary $< --rootfs $(OUT)/image-rootfs
+
+# helm/render: helm's template engine rebuilt from Debian's Go packages (GOPATH mode, offline)
+GO_ENV := GOPATH=/usr/share/gocode GO111MODULE=off GOFLAGS= GOCACHE=$(abspath $(OUT))/go-cache
+chart: $(OUT)/helm-render
+$(OUT)/helm-render: $(wildcard helm/render/*.go) | $(OUT)
+	$(call msg,GO,$@)
+	$(Q)$(GO_ENV) go build -o $@ ./helm/render
+
 include tests/kernel-matrix/kernel-matrix.mk
 
--include $(BPF_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(GEN_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) \
-	$(ASAN_OBJS:.o=.d) $(UNIT_BINS:=.d) $(ASAN_BINS:=.d) $(HELPERS:=.d)
+-include $(BPF_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(GEN_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(ASAN_OBJS:.o=.d) \
+	$(UNIT_BINS:=.d) $(ASAN_BINS:=.d) $(HELPERS:=.d)

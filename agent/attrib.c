@@ -15,11 +15,29 @@
 #include "defer.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "output.h"
 #include "snapshot.h"
 
 #define DEFER_BYTES (4u << 20)
 #define RECENT_SLOTS 256
+
+#define ATTR_HELP "Records by attribution result: hit (pod known), partial (a container " \
+	"known only by its cgroup path), miss (host or unknown)."
+#define WAIT_HELP "Records that waited for their pod's metadata, by outcome: resolved, " \
+	"expired (went out when the wait ran out), no_room (went out at once)."
+static struct metric m_hit = METRIC_COUNTER("podsnoop_attribution_total", ATTR_HELP,
+					   "result", "hit");
+static struct metric m_partial = METRIC_COUNTER("podsnoop_attribution_total", ATTR_HELP,
+					       "result", "partial");
+static struct metric m_miss = METRIC_COUNTER("podsnoop_attribution_total", ATTR_HELP,
+					    "result", "miss");
+static struct metric m_resolved = METRIC_COUNTER("podsnoop_attribution_waits_total", WAIT_HELP,
+						"result", "resolved");
+static struct metric m_expired = METRIC_COUNTER("podsnoop_attribution_waits_total", WAIT_HELP,
+					       "result", "expired");
+static struct metric m_noroom = METRIC_COUNTER("podsnoop_attribution_waits_total", WAIT_HELP,
+					      "result", "no_room");
 
 static const struct snap *S;
 static uint64_t S_gen;
@@ -60,17 +78,22 @@ static const struct pod_ref *lookup(uint64_t cgroup_id, uint64_t mntns_id)
 
 	if (!S) {
 		stats.unattributed++;
+		metric_inc(&m_miss);
 		return NULL;
 	}
 	a = find(cgroup_id, mntns_id, &unknown, &key, &m);
 	if (!a || a->state == AS_HOST) {
 		stats.unattributed++;
+		metric_inc(&m_miss);
 		return NULL;
 	}
-	if (a->state == AS_FULL)
+	if (a->state == AS_FULL) {
 		stats.attributed++;
-	else
+		metric_inc(&m_hit);
+	} else {
 		stats.partial++;
+		metric_inc(&m_partial);
+	}
 	return &a->ref;
 }
 
@@ -101,6 +124,7 @@ static bool defer(uint64_t cgroup_id, uint64_t mntns_id)
 		request(key, m);
 	if (!defer_push(smp, pump_now + wait_ns, cgroup_id, mntns_id)) {
 		stats.defer_full++;
+		metric_inc(&m_noroom);
 		return false;
 	}
 	stats.deferred++;
@@ -119,6 +143,9 @@ static bool ready(uint64_t cgroup_id, uint64_t mntns_id, uint64_t deadline, void
 		if (pump_now < deadline)
 			return false;
 		stats.wait_expired++;
+		metric_inc(&m_expired);
+	} else {
+		metric_inc(&m_resolved);
 	}
 	if (wait_ns && waited > stats.max_wait_ns)
 		stats.max_wait_ns = waited;
@@ -175,6 +202,15 @@ int attrib_start(const struct ps_config *cfg)
 	int err;
 
 	wait_ns = (uint64_t)cfg->attrib_wait_ms * 1000000ull;
+	{
+		static bool registered;
+		struct metric *all[] = { &m_hit, &m_partial, &m_miss, &m_resolved, &m_expired,
+					 &m_noroom };
+
+		for (size_t i = 0; i < sizeof(all) / sizeof(all[0]) && !registered; i++)
+			metrics_register(all[i]);
+		registered = true;
+	}
 	err = defer_init(DEFER_BYTES);
 	if (err)
 		return err;

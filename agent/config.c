@@ -10,11 +10,14 @@
 
 #include "config.h"
 #include "cgwatch.h"
+#include "endpoints.h"
 #include "kubelet.h"
 #include "selector.h"
 #include "tracer.h"
 #include "version.h"
 #include "../bpf/exec.h"
+#include "../bpf/fs.h"
+#include "fs.h"
 
 void config_defaults(struct ps_config *cfg)
 {
@@ -24,6 +27,9 @@ void config_defaults(struct ps_config *cfg)
 	cfg->max_args = EXEC_ARGC_DEF;
 	cfg->max_args_bytes = EXEC_ARGS_BYTES_DEF;
 	cfg->drain_ms = 50;
+	cfg->fs_min_us = FS_MIN_US_DEF;
+	cfg->fs_types = FS_T_BIT(FS_T_EXT4);
+	cfg->interval_s = 10;
 	cfg->attrib_wait_ms = 500;
 	cfg->meta_resync_s = 30;
 	cfg->meta_grace_s = 60;
@@ -90,7 +96,8 @@ static void usage(FILE *f)
 "\n"
 "Output:\n"
 "  -o, --output FMT          ndjson (default): one JSON object per line;\n"
-"                            text: execsnoop-style columns\n"
+"                            text: execsnoop-style columns, ext4slower lines\n"
+"                            for fs, cachestat rows for cache\n"
 "  -d, --duration SECS       run this long, flush and exit 0 (default: until\n"
 "                            SIGINT or SIGTERM, which also flush and exit 0)\n"
 "\n"
@@ -99,13 +106,31 @@ static void usage(FILE *f)
 "      --max-args-bytes N    bytes of arguments kept, 64..%u (default %u);\n"
 "                            beyond either limit args_truncated is set\n"
 "\n"
+"fs (ext4slower/fsslower per pod: read, write, open, fsync):\n"
+"      --fs-min-us N         report operations taking at least N microseconds\n"
+"                            (default %u, i.e. 10 ms; 0 reports every operation)\n"
+"      --fs-type LIST        filesystems to watch: ext4, xfs, btrfs, comma-\n"
+"                            separated (default ext4; ext2/ext3 mounted through\n"
+"                            the ext4 driver count as ext4; files reached through\n"
+"                            overlayfs count as their real filesystem's)\n"
+"\n"
+"cache (cachestat per pod):\n"
+"      --interval SECS       one row per cgroup with page-cache activity every\n"
+"                            SECS seconds, 1..3600 (default 10)\n"
+"Endpoints:\n"
+"      --listen ADDR         serve /healthz, /readyz and /metrics (Prometheus)\n"
+"                            over HTTP on ADDR: HOST:PORT, [V6]:PORT or :PORT\n"
+"                            (every address), e.g. --listen :9464\n"
+"\n"
 "Tuning and diagnostics:\n"
 "      --drain-ms N          drain ring buffers every N ms, 1..1000 (default 50);\n"
 "                            the kernel also wakes the agent when 1/8 of a ring\n"
 "                            buffer is queued\n"
 "      --ringbuf-kb N        ring buffer size per tracer in KiB, a power of two,\n"
-"                            4..1048576 (default: exec 8192)\n"
+"                            4..1048576 (default: exec 8192, fs 4096)\n"
 "  -v, --verbose             more logging; -vv adds libbpf and verifier logs\n"
+"      --check-config        check the flags and privileges, print the settings,\n"
+"                            load nothing and exit (0: they would run)\n"
 "  -V, --version             print the version\n"
 "  -h, --help                this help\n"
 "\n"
@@ -114,13 +139,18 @@ static void usage(FILE *f)
 "  podsnoop -o text --exclude-host            containers only, as a table\n"
 "  podsnoop -c /kubepods/besteffort -d 30     one QoS class for 30 seconds\n"
 "  podsnoop -m 4026532561 -t exec             one container by mount namespace\n"
+"  podsnoop -t fs --fs-min-us 1000 -o text    ext4 operations slower than 1 ms\n"
+"  podsnoop -t cache --interval 1 -o text     cachestat per pod, every second\n"
+"  podsnoop --hook cache=tracepoint           force the tracepoint estimate\n"
 "  podsnoop -n shop -l app=web -o text       one app's pods, with pod names\n"
 "  podsnoop --kubelet https://$NODE_NAME:10250 --pod web-0\n"
 "  podsnoop probe                             which hooks this kernel offers\n"
+"  podsnoop --listen 127.0.0.1:9464           with health and metrics endpoints\n"
 "\n"
 "Exit status: 0 on success (also after SIGINT/SIGTERM), 1 when tracing\n"
 "could not start, 2 on bad usage.\n",
-		EXEC_ARGC_CAP, EXEC_ARGC_DEF, EXEC_ARGS_BYTES_CAP, EXEC_ARGS_BYTES_DEF);
+		EXEC_ARGC_CAP, EXEC_ARGC_DEF, EXEC_ARGS_BYTES_CAP, EXEC_ARGS_BYTES_DEF,
+		FS_MIN_US_DEF);
 }
 
 static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -213,6 +243,11 @@ enum {
 	OPT_MAX_ARGS_BYTES,
 	OPT_DRAIN_MS,
 	OPT_RINGBUF_KB,
+	OPT_FS_MIN_US,
+	OPT_FS_TYPE,
+	OPT_INTERVAL,
+	OPT_LISTEN,
+	OPT_CHECK_CONFIG,
 	OPT_POD,
 	OPT_CRI_SOCKET,
 	OPT_KUBELET,
@@ -236,6 +271,27 @@ static int add_select(const char *opt, const char **list, int *n, const char *v)
 	return 0;
 }
 
+
+static int parse_fs_types(struct ps_config *cfg, const char *list)
+{
+	char buf[128], *save = NULL, *tok;
+	int t;
+
+	if (strlen(list) >= sizeof(buf))
+		return bad("--fs-type: list too long");
+	strcpy(buf, list);
+	cfg->fs_types = 0;
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		t = fs_type_from_name(tok);
+		if (t < 0)
+			return bad("--fs-type: unknown filesystem '%s' (ext4, xfs, btrfs)", tok);
+		cfg->fs_types |= 1u << t;
+	}
+	if (!cfg->fs_types)
+		return bad("--fs-type: empty list");
+	return 0;
+}
+
 int config_parse(struct ps_config *cfg, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -250,6 +306,11 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 		{ "max-args-bytes", required_argument, NULL, OPT_MAX_ARGS_BYTES },
 		{ "drain-ms", required_argument, NULL, OPT_DRAIN_MS },
 		{ "ringbuf-kb", required_argument, NULL, OPT_RINGBUF_KB },
+		{ "fs-min-us", required_argument, NULL, OPT_FS_MIN_US },
+		{ "fs-type", required_argument, NULL, OPT_FS_TYPE },
+		{ "interval", required_argument, NULL, OPT_INTERVAL },
+		{ "listen", required_argument, NULL, OPT_LISTEN },
+		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
 		{ "namespace", required_argument, NULL, 'n' },
 		{ "pod", required_argument, NULL, OPT_POD },
 		{ "selector", required_argument, NULL, 'l' },
@@ -344,6 +405,31 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 					cfg->ringbuf_kb = (uint32_t)v;
 			}
 			break;
+		case OPT_FS_MIN_US:
+			/* up to an hour */
+			if (!(err = parse_u64("--fs-min-us", optarg, 0, 3600000000ull, &v)))
+				cfg->fs_min_us = v;
+			break;
+		case OPT_FS_TYPE:
+			err = parse_fs_types(cfg, optarg);
+			break;
+		case OPT_INTERVAL:
+			if (!(err = parse_u64("--interval", optarg, 1, 3600, &v)))
+				cfg->interval_s = (uint32_t)v;
+			break;
+		case OPT_LISTEN: {
+			char host[256];
+			uint16_t port;
+
+			if (endpoints_parse_addr(optarg, host, sizeof(host), &port))
+				err = bad("--listen: '%s' is not HOST:PORT, [V6]:PORT or :PORT", optarg);
+			else
+				cfg->listen = optarg;
+			break;
+		}
+		case OPT_CHECK_CONFIG:
+			cfg->check_config = true;
+			break;
 		case 'n':
 			err = add_select("--namespace", cfg->namespaces, &cfg->n_namespaces, optarg);
 			break;
@@ -428,8 +514,48 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 		return bad("unexpected argument '%s'", argv[optind]);
 	if (!cfg->tracers)
 		cfg->tracers = (1u << tracer_count) - 1;
-	if (cfg->cmd == CMD_PROBE && (cfg->n_cgroups || cfg->n_mntns || cfg->duration > 0 ||
-				      cfg->n_namespaces || cfg->n_pods || cfg->n_selectors))
+	if (cfg->cmd == CMD_PROBE &&
+	    (cfg->n_cgroups || cfg->n_mntns || cfg->duration > 0 || cfg->listen ||
+	     cfg->n_namespaces || cfg->n_pods || cfg->n_selectors))
 		return bad("probe takes only --output, --hook and --verbose");
 	return 0;
+}
+
+void config_print(const struct ps_config *cfg, FILE *f)
+{
+	fprintf(f, "tracers:");
+	for (size_t i = 0; i < tracer_count; i++)
+		if (cfg->tracers & (1u << i))
+			fprintf(f, " %s%s%s", tracer_table[i]->name, cfg->hooks[i] ? "=" : "",
+				cfg->hooks[i] ? cfg->hooks[i] : "");
+	fprintf(f, "\noutput: %s\n", cfg->output == OUT_TEXT ? "text" : "ndjson");
+	for (int i = 0; i < cfg->n_cgroups; i++)
+		fprintf(f, "cgroup: %s\n", cfg->cgroups[i]);
+	for (int i = 0; i < cfg->n_mntns; i++)
+		fprintf(f, "mntns: %llu\n", (unsigned long long)cfg->mntns[i]);
+	fprintf(f, "exclude-host: %s\n", cfg->exclude_host ? "yes" : "no");
+	fprintf(f, "listen: %s\n", cfg->listen ? cfg->listen : "off");
+	fprintf(f, "duration: %g\nmax-args: %u\nmax-args-bytes: %u\ndrain-ms: %u\n",
+		cfg->duration, cfg->max_args, cfg->max_args_bytes, cfg->drain_ms);
+	if (cfg->ringbuf_kb)
+		fprintf(f, "ringbuf-kb: %u\n", cfg->ringbuf_kb);
+	fprintf(f, "fs-min-us: %llu\nfs-type:", (unsigned long long)cfg->fs_min_us);
+	for (int t = 0; t < FS_T_MAX; t++)
+		if (cfg->fs_types & FS_T_BIT(t))
+			fprintf(f, " %s", fs_type_name((uint32_t)t));
+	fprintf(f, "\ninterval: %u\n", cfg->interval_s);
+	for (int i = 0; i < cfg->n_namespaces; i++)
+		fprintf(f, "namespace: %s\n", cfg->namespaces[i]);
+	for (int i = 0; i < cfg->n_pods; i++)
+		fprintf(f, "pod: %s\n", cfg->pods[i]);
+	for (int i = 0; i < cfg->n_selectors; i++)
+		fprintf(f, "selector: %s\n", cfg->selectors[i]);
+	fprintf(f, "cri-socket: %s\nkubelet: %s\n", cfg->cri_socket ? cfg->cri_socket : "auto",
+		cfg->kubelet_url ? cfg->kubelet_url : "off");
+	fprintf(f, "attrib-wait-ms: %u\nmeta-resync: %u\nmeta-grace: %u\nattribute-by: %s\n",
+		cfg->attrib_wait_ms, cfg->meta_resync_s, cfg->meta_grace_s,
+		cfg->attribute_by == ATTRIB_BY_MNTNS ? "mntns" :
+		cfg->attribute_by == ATTRIB_BY_CGROUP ? "cgroup" : "auto");
+	if (cfg->cgwatch_hook)
+		fprintf(f, "hook: cgwatch=%s\n", cfg->cgwatch_hook);
 }

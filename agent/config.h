@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* kernel-internal type names have no place in user space (bpftool does the same) */
 #pragma GCC poison u8 u16 u32 u64 s8 s16 s32 s64
@@ -34,6 +35,11 @@ struct ps_config {
 	uint32_t max_args_bytes;
 	uint32_t drain_ms;		/* ring buffer drain period */
 	uint32_t ringbuf_kb;		/* per-tracer ring buffer size; 0: tracer default */
+	uint64_t fs_min_us;		/* fs: report operations at least this slow; 0: all */
+	uint32_t fs_types;		/* fs: filesystem types, bit per enum fs_type */
+	uint32_t interval_s;		/* periodic records (cache) every this many seconds */
+	const char *listen;		/* --listen ADDR: /healthz /readyz /metrics; NULL: off */
+	bool check_config;		/* --check-config: validate flags, load nothing, exit */
 
 	/* pod attribution and selection by Kubernetes identity (attrib.h) */
 	const char *cri_socket;		/* NULL: auto-detect; "none": no CRI */
@@ -61,5 +67,7 @@ void config_defaults(struct ps_config *cfg);
  * (exit 0), -EINVAL after printing a one-line error (exit 2).
  */
 int config_parse(struct ps_config *cfg, int argc, char **argv);
+/* The settings, one "key: value" line each (--check-config). */
+void config_print(const struct ps_config *cfg, FILE *f);
 
 #endif

@@ -9,6 +9,24 @@
 
 #include "clock.h"
 #include "cri.h"
+#include "metrics.h"
+
+#define LAT_HELP "CRI call latency by method."
+static struct metric lat_hist[CRI_NMETHODS] = {
+	METRIC_HISTOGRAM("podsnoop_cri_latency_seconds", LAT_HELP, 1e-6, "method", "Version"),
+	METRIC_HISTOGRAM("podsnoop_cri_latency_seconds", LAT_HELP, 1e-6, "method", "ListPodSandbox"),
+	METRIC_HISTOGRAM("podsnoop_cri_latency_seconds", LAT_HELP, 1e-6, "method", "ListContainers"),
+	METRIC_HISTOGRAM("podsnoop_cri_latency_seconds", LAT_HELP, 1e-6, "method", "ContainerStatus"),
+};
+
+void cri_register_metrics(void)
+{
+	static bool done;
+
+	for (int m = 0; m < CRI_NMETHODS && !done; m++)
+		metrics_register(&lat_hist[m]);
+	done = true;
+}
 
 const char *const cri_default_sockets[] = {
 	"/run/containerd/containerd.sock",
@@ -80,6 +98,7 @@ static int call(struct cri_client *c, enum cri_method m, const ProtobufCMessage 
 	c->lat[m].total_ns += dt;
 	if (dt > c->lat[m].max_ns)
 		c->lat[m].max_ns = dt;
+	metric_observe(&lat_hist[m], dt / 1000);
 	if (!err) {
 		*resp = protobuf_c_message_unpack(resp_desc, NULL, msg_len, msg);
 		if (!*resp) {

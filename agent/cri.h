@@ -49,6 +49,8 @@ int cri_container_status(struct cri_client *c, const char *id,
 			 Runtime__V1__ContainerStatusResponse **out, int *pid);
 
 const char *cri_method_name(enum cri_method m);
+/* podsnoop_cri_latency_seconds{method} in /metrics */
+void cri_register_metrics(void);
 /* The value of a label, or NULL. */
 const char *cri_label(size_t n, Runtime__V1__PodSandbox__LabelsEntry **labels, const char *key);
 /* The pid in containerd's/CRI-O's verbose info JSON; 0 if none. */

@@ -187,6 +187,11 @@ static void exec_tick(uint64_t boot_ns)
 	}
 }
 
+static int exec_ringbuf_fd(void)
+{
+	return skel ? bpf_map__fd(skel->maps.ps_exec_rb) : -1;
+}
+
 static void exec_user_stats(struct ps_stats *s)
 {
 	s->v[PS_STAT_MAP_FULL] += orphaned;
@@ -203,4 +208,5 @@ const struct tracer exec_tracer = {
 	.stats_fd = exec_stats_fd,
 	.tick = exec_tick,
 	.user_stats = exec_user_stats,
+	.ringbuf_fd = exec_ringbuf_fd,
 };

@@ -40,6 +40,11 @@ static size_t utf8_seq(const unsigned char *s, size_t left)
 	return n;
 }
 
+size_t jw_utf8_len(const unsigned char *s, size_t left)
+{
+	return left ? utf8_seq(s, left) : 0;
+}
+
 void jw_write_string(FILE *f, const char *str, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";

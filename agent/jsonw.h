@@ -40,5 +40,7 @@ void jw_double(struct jw *w, const char *key, double v);
 
 /* Write s as a JSON string literal (quotes included). */
 void jw_write_string(FILE *f, const char *s, size_t len);
+/* Length (1..4) of the valid UTF-8 sequence at s, 0 if invalid (RFC 3629). */
+size_t jw_utf8_len(const unsigned char *s, size_t left);
 
 #endif

@@ -20,6 +20,8 @@
 #include "log.h"
 #include "loop.h"
 #include "output.h"
+#include "privs.h"
+#include "serve.h"
 #include "tracer.h"
 
 static struct ps_config cfg;
@@ -66,6 +68,7 @@ static void on_tick(void)
 			tracer_table[i]->tick(now);
 	report_losses();
 	out_flush();
+	serve_tick();
 }
 
 static void after_drain(void)
@@ -104,7 +107,6 @@ static int apply_selection(void)
 {
 	char abs[PATH_MAX], rel[PATH_MAX];
 	struct cg_layout layout;
-	struct stat st;
 	uint64_t id;
 	int err;
 
@@ -145,12 +147,24 @@ static int apply_selection(void)
 		}
 	}
 	if (cfg.exclude_host) {
-		/* /proc/1/ns/mnt may be unreadable; our own is the host's when run as a host agent */
-		if (stat("/proc/self/ns/mnt", &st)) {
-			pr_err("--exclude-host: /proc/self/ns/mnt: %s", strerror(errno));
+		bool fallback;
+		int err1;
+
+		/* with hostPID, pid 1 is the node's init; our own ns is the host's only outside a pod */
+		err = privs_host_mntns(&id, &fallback, &err1);
+		if (err) {
+			pr_err("--exclude-host: /proc/self/ns/mnt: %s", strerror(-err));
 			return 1;
 		}
-		err = filter_exclude_host(st.st_ino);
+		if (fallback) {
+			struct privs pv = { 0 };
+
+			privs_read(&pv);
+			pr_warn("--exclude-host: /proc/1/ns/mnt: %s (%s); taking the agent's own "
+				"mount namespace as the host's (wrong if the agent runs in a container)",
+				strerror(err1), err1 == EACCES ? privs_ptrace_hint(&pv) : "no hostPID?");
+		}
+		err = filter_exclude_host(id);
 		if (err) {
 			pr_err("--exclude-host: %s", strerror(-err));
 			return 1;
@@ -193,6 +207,7 @@ static int start_tracers(void)
 			continue;
 		}
 		started[i] = true;
+		serve_tracer_started(i, m->name);
 		n++;
 		pr_info("%s: tracing with %s (%s)", t->name, m->name, m->hooks);
 	}
@@ -201,6 +216,7 @@ static int start_tracers(void)
 
 static void stop_tracers(void)
 {
+	serve_stop(); /* the endpoints read tracer state: stop them first */
 	/* stop producing first, then read out everything already queued */
 	for (size_t i = 0; i < tracer_count; i++)
 		if (started[i])
@@ -219,7 +235,15 @@ static void stop_tracers(void)
 static int run(void)
 {
 	struct rlimit unlimited = { RLIM_INFINITY, RLIM_INFINITY };
+	struct privs pv;
+	char why[512];
 	int err, ret;
+
+	/* name a missing capability now, not as EPERM from deep inside libbpf */
+	if (privs_read(&pv) == 0 && !privs_can_trace(&pv, why, sizeof(why))) {
+		pr_err("%s", why);
+		return 1;
+	}
 
 	/* memcg-accounted kernels (5.11+) ignore it; without CAP_SYS_RESOURCE it fails */
 	if (setrlimit(RLIMIT_MEMLOCK, &unlimited))
@@ -235,7 +259,7 @@ static int run(void)
 	err = filter_init();
 	if (err) {
 		pr_err("cannot create BPF maps: %s%s", strerror(-err),
-		       err == -EPERM ? " (needs root, or CAP_BPF and CAP_PERFMON)" : "");
+		       err == -EPERM ? privs_eperm_hint() : "");
 		return 1;
 	}
 	ret = apply_selection();
@@ -258,6 +282,9 @@ static int run(void)
 		ret = 1;
 		goto out_loop;
 	}
+	ret = serve_start(&cfg);
+	if (ret)
+		goto out_loop;
 	err = start_tracers();
 	if (err) {
 		if (err == -ENOENT)
@@ -265,6 +292,7 @@ static int run(void)
 		ret = 1;
 		goto out_tracers;
 	}
+	serve_tracers_ready();
 	pr_info("ready");
 
 	err = loop_run(cfg.duration, &hooks);
@@ -386,6 +414,27 @@ static int probe(void)
 	return 0;
 }
 
+/* --check-config: the flags parsed; would the privileges do? Nothing is loaded. */
+static int check_config(void)
+{
+	struct privs pv;
+	char why[512];
+	int err = privs_read(&pv);
+
+	config_print(&cfg, stdout);
+	if (err) {
+		printf("privileges: unknown (%s)\n", strerror(-err));
+		return 0;
+	}
+	if (!privs_can_trace(&pv, why, sizeof(why))) {
+		printf("privileges: NOT ENOUGH\n");
+		pr_err("%s", why);
+		return 1;
+	}
+	printf("privileges: ok\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int err = config_parse(&cfg, argc, argv);
@@ -394,5 +443,8 @@ int main(int argc, char **argv)
 		return err > 0 ? 0 : 2;
 	log_set_level(cfg.verbose >= 2 ? LOG_LIBBPF : cfg.verbose ? LOG_DEBUG : LOG_INFO);
 	log_route_libbpf();
+	tracer_configure_all(&cfg);
+	if (cfg.check_config)
+		return check_config();
 	return cfg.cmd == CMD_PROBE ? probe() : run();
 }

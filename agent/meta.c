@@ -31,6 +31,7 @@
 #include "cgwatch.h"
 #include "clock.h"
 #include "cri.h"
+#include "endpoints.h"
 #include "filter.h"
 #include "kubelet.h"
 #include "log.h"
@@ -333,6 +334,7 @@ static void cri_down(void)
 			"(retrying)", M.cri.err);
 	M.cri_warned = true;
 	M.cri_up = false;
+	health_set("metadata", M.kl_up, "CRI down: %s", M.cri.err);
 	M.cri_retry_ns = now_ns() + M.cri_backoff;
 	M.cri_backoff = M.cri_backoff * 2 > CRI_RETRY_MAX ? CRI_RETRY_MAX : M.cri_backoff * 2;
 }
@@ -363,6 +365,7 @@ static bool cri_ensure_now(bool urgent)
 					cri_default_sockets[0], cri_default_sockets[1]);
 			M.cri_warned = true;
 			M.cri_retry_ns = now_ns() + CRI_RETRY_MAX;
+			health_set("metadata", M.kl_up, "no CRI socket found");
 			return false;
 		}
 		if (strcmp(sock, M.cri.socket)) {
@@ -385,6 +388,8 @@ static bool cri_ensure_now(bool urgent)
 	M.cri_up = true;
 	M.cri_warned = false;
 	M.cri_backoff = CRI_RETRY_MIN;
+	health_set("metadata", true, "CRI %s %s at %s", M.cri.runtime_name, M.cri.runtime_version,
+		   M.cri.socket);
 	return true;
 }
 
@@ -567,6 +572,8 @@ static int kubelet_sync(uint64_t now)
 			pr_warn("%s (retrying)", M.kl.err);
 		M.kl_warned = true;
 		M.kl_up = false;
+		if (!M.cri_up)
+			health_set("metadata", false, "%s", M.kl.err);
 		return err;
 	}
 	if (M.kl_warned || !M.kl_up)
@@ -576,6 +583,9 @@ static int kubelet_sync(uint64_t now)
 		pr_debug("kubelet: %zu list items without uid/name/namespace skipped", l.skipped);
 	M.kl_warned = false;
 	M.kl_up = true;
+	if (!M.cri_on || M.cri_up)
+		health_set("metadata", true, "%s%s%zu pods from the kubelet", M.cri_up ? M.cri.runtime_name : "",
+			   M.cri_up ? " and " : "", l.n);
 	for (size_t i = 0; i < l.n; i++) {
 		const struct kl_pod *kp = &l.pods[i];
 		const char *keys[256], *vals[256];
@@ -1171,9 +1181,13 @@ int meta_start(const struct ps_config *cfg, int wait_ms)
 			return err;
 		M.kl_on = true;
 	}
-	if (!M.cri_on && !M.kl_on)
+	if (!M.cri_on && !M.kl_on) {
 		pr_warn("attribution: no CRI and no kubelet: records only get what cgroup paths "
 			"tell (container id, pod uid)");
+		health_set("metadata", true, "off (--cri-socket none, no --kubelet)");
+	}
+	if (M.cri_on)
+		cri_register_metrics();
 
 	M.ep = epoll_create1(EPOLL_CLOEXEC);
 	M.reqfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -48,6 +48,25 @@ void out_exec(struct exec_view *v)
 		sinks[i].ops->exec(sinks[i].priv, v);
 }
 
+void out_fs(struct fs_view *v)
+{
+	if (!out_attribute(v->e->cgroup_id, v->e->mntns_id, &v->pod))
+		return;
+	for (int i = 0; i < n_sinks; i++)
+		if (sinks[i].ops->fs)
+			sinks[i].ops->fs(sinks[i].priv, v);
+}
+
+void out_cache(struct cache_view *v)
+{
+	/* made on a timer, not from a ring buffer record: never waits */
+	if (!out_attribute(v->cgroup_id, v->mntns_id, &v->pod))
+		return;
+	for (int i = 0; i < n_sinks; i++)
+		if (sinks[i].ops->cache)
+			sinks[i].ops->cache(sinks[i].priv, v);
+}
+
 void out_loss(const struct loss_rec *l)
 {
 	for (int i = 0; i < n_sinks; i++)

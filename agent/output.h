@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "../bpf/exec.h"
+#include "../bpf/fs.h"
 
 /*
  * The Kubernetes identity of a record's task or I/O, from the metadata cache.
@@ -64,6 +65,40 @@ struct exec_view {
 	bool args_truncated;
 };
 
+/* An fs operation slower than --fs-min-us (agent/fs.c decodes it). */
+struct fs_view {
+	const struct fs_event *e;
+	const struct pod_ref *pod;	/* set by out_fs() */
+	uint64_t wall_ns;
+	const char *path;	/* from the task's root; without the leading '/' if truncated */
+	size_t path_len;
+	const char *name;	/* the last component */
+	size_t name_len;
+	bool path_truncated;
+};
+
+/* One row of cachestat: a (cgroup, mount namespace) over one interval. */
+struct cache_view {
+	uint64_t wall_ns;	/* end of the interval */
+	uint64_t interval_ns;
+	uint64_t cgroup_id;
+	uint64_t mntns_id;
+	const struct pod_ref *pod;	/* set by out_cache() */
+	uint32_t method;	/* enum cache_method */
+	bool accesses_known;	/* false: this kernel gives the method no access count */
+	bool estimated;		/* accesses (and so hits, ratio) are an estimate */
+	bool ratio_known;	/* hits + misses > 0 */
+	uint64_t accesses;
+	uint64_t hits;
+	uint64_t misses;
+	uint64_t dirtied;
+	uint64_t added;
+	uint64_t buf_dirtied;
+	double hit_ratio;	/* hits / (hits + misses) */
+	uint64_t host_buffers_kb;	/* /proc/meminfo, node-wide as cachestat prints */
+	uint64_t host_cached_kb;
+};
+
 struct loss_rec {
 	uint64_t wall_ns;
 	const char *tracer;
@@ -75,6 +110,8 @@ struct loss_rec {
 struct sink_ops {
 	void (*exec)(void *priv, const struct exec_view *v);
 	void (*loss)(void *priv, const struct loss_rec *l);
+	void (*fs)(void *priv, const struct fs_view *v);		/* optional */
+	void (*cache)(void *priv, const struct cache_view *v);	/* optional */
 	void (*flush)(void *priv);
 };
 
@@ -82,6 +119,8 @@ int out_add_sink(const struct sink_ops *ops, void *priv);
 /* Attribute the record, then hand it to every sink. */
 void out_exec(struct exec_view *v);
 void out_loss(const struct loss_rec *l);
+void out_fs(struct fs_view *v);
+void out_cache(struct cache_view *v);
 void out_flush(void);
 
 /* Local outputs, writing to f. */
@@ -90,5 +129,10 @@ extern const struct sink_ops text_sink;
 
 /* Name of an exec hook method for records. */
 const char *exec_method_name(uint32_t method);
+/* Names for fs and cache records (agent/fs.c, agent/cache.c). */
+const char *fs_op_name(uint32_t op);
+const char *fs_type_name(uint32_t fs);
+const char *fs_method_name(uint32_t method);
+const char *cache_method_name(uint32_t method);
 
 #endif

@@ -76,6 +76,70 @@ static void text_exec(void *priv, const struct exec_view *v)
 	putc_unlocked('\n', f);
 }
 
+/* "namespace/pod" when attribution knows the pod, else the cgroup id. */
+static void put_owner(FILE *f, const struct pod_ref *pod, uint64_t cgroup_id)
+{
+	if (pod && pod->pod && pod->pod[0])
+		fprintf(f, "%s/%s", pod->namespace_ ? pod->namespace_ : "", pod->pod);
+	else
+		fprintf(f, "cgroup:%llu", (unsigned long long)cgroup_id);
+}
+
+static bool fs_header_done, cache_header_done;
+
+/* ext4slower's columns; T is R(ead), W(rite), O(pen) or S(ync). */
+static void text_fs(void *priv, const struct fs_view *v)
+{
+	static const char op_letter[FS_OP_MAX] = { '?', 'R', 'W', 'O', 'S' };
+	const struct fs_event *e = v->e;
+	FILE *f = priv;
+	long long bytes = (e->op == FS_OP_READ || e->op == FS_OP_WRITE) ? e->ret : 0;
+
+	if (!fs_header_done) {
+		fprintf(f, "%-8s %-14s %-7s %1s %-7s %-8s %7s %s\n", "TIME", "COMM", "PID", "T",
+			"BYTES", "OFF_KB", "LAT(ms)", "FILENAME");
+		fs_header_done = true;
+	}
+	put_time(f, v->wall_ns);
+	fprintf(f, " %-14.14s %-7u %c %-7lld %-8llu %7.2f ", e->comm, e->pid,
+		e->op < FS_OP_MAX ? op_letter[e->op] : '?', bytes,
+		(unsigned long long)(e->offset / 1024), (double)e->latency_ns / 1e6);
+	put_escaped(f, v->name, v->name_len);
+	fputs("  ", f);
+	put_owner(f, v->pod, e->cgroup_id);
+	putc_unlocked('\n', f);
+}
+
+/* cachestat's columns, one row per pod (cgroup) per interval. */
+static void text_cache(void *priv, const struct cache_view *v)
+{
+	const char *est = v->estimated ? "~" : "";
+	char hits[32] = "-", ratio[32] = "-";
+	FILE *f = priv;
+
+	if (!cache_header_done) {
+		if (v->estimated)
+			fprintf(f, "# HITS and HITRATIO marked ~ are estimates (%s method: no hook on "
+				   "folio_mark_accessed here)\n",
+				cache_method_name(v->method));
+		fprintf(f, "%-8s %8s %8s %8s %8s %12s %10s  %s\n", "TIME", "HITS", "MISSES",
+			"DIRTIES", "HITRATIO", "BUFFERS_MB", "CACHED_MB", "POD");
+		cache_header_done = true;
+	}
+	/* an estimate reads "~123", right-aligned like the rest */
+	if (v->accesses_known)
+		snprintf(hits, sizeof(hits), "%s%llu", est, (unsigned long long)v->hits);
+	if (v->ratio_known)
+		snprintf(ratio, sizeof(ratio), "%s%.2f%%", est, v->hit_ratio * 100.0);
+	put_time(f, v->wall_ns);
+	fprintf(f, " %8s %8llu %8llu %8s", hits, (unsigned long long)v->misses,
+		(unsigned long long)v->dirtied, ratio);
+	fprintf(f, " %12llu %10llu  ", (unsigned long long)(v->host_buffers_kb / 1024),
+		(unsigned long long)(v->host_cached_kb / 1024));
+	put_owner(f, v->pod, v->cgroup_id);
+	putc_unlocked('\n', f);
+}
+
 static void text_loss(void *priv, const struct loss_rec *l)
 {
 	fprintf(priv, "# LOST %llu %s events (%s), %llu since start\n",
@@ -90,5 +154,7 @@ static void text_flush(void *priv)
 const struct sink_ops text_sink = {
 	.exec = text_exec,
 	.loss = text_loss,
+	.fs = text_fs,
+	.cache = text_cache,
 	.flush = text_flush,
 };

@@ -5,12 +5,16 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "cache.h"
 #include "exec.h"
+#include "fs.h"
 #include "tracer.h"
 
 /* The tracer table: a new tracer adds one line here. */
 const struct tracer *const tracer_table[] = {
 	&exec_tracer,
+	&fs_tracer,
+	&cache_tracer,
 };
 const size_t tracer_count = sizeof(tracer_table) / sizeof(tracer_table[0]);
 _Static_assert(sizeof(tracer_table) / sizeof(tracer_table[0]) <= CFG_MAX_TRACERS,
@@ -44,6 +48,13 @@ const struct hook_method *tracer_choose(const struct tracer *t, const char *forc
 		if (t->methods[i].available())
 			return &t->methods[i];
 	return NULL;
+}
+
+void tracer_configure_all(const struct ps_config *cfg)
+{
+	for (size_t i = 0; i < tracer_count; i++)
+		if (tracer_table[i]->configure)
+			tracer_table[i]->configure(cfg);
 }
 
 int tracer_read_stats(const struct tracer *t, struct ps_stats *out)

@@ -42,6 +42,13 @@ struct tracer {
 	void (*tick)(uint64_t boot_ns);
 	/* user-space counters to add to the kernel's (e.g. orphans swept) */
 	void (*user_stats)(struct ps_stats *s);
+	/*
+	 * optional: the settings, once, before methods are probed (a method's
+	 * availability may depend on them, e.g. fs on --fs-type)
+	 */
+	void (*configure)(const struct ps_config *cfg);
+	/* optional: fd of the tracer's ring buffer map, for the fill gauge in /metrics */
+	int (*ringbuf_fd)(void);
 };
 
 extern const struct tracer *const tracer_table[];
@@ -51,6 +58,8 @@ int tracer_index(const char *name);
 /* The method to use: the forced one (NULL when unavailable) or the best available. */
 const struct hook_method *tracer_choose(const struct tracer *t, const char *forced);
 const struct hook_method *tracer_method(const struct tracer *t, const char *name);
+/* Hand the settings to every tracer that wants them before probing. */
+void tracer_configure_all(const struct ps_config *cfg);
 /* Sum the per-CPU ps_stats slots. */
 int tracer_read_stats(const struct tracer *t, struct ps_stats *out);
 

@@ -37,6 +37,20 @@ static void unescape(char *s)
 	*w = '\0';
 }
 
+/*
+ * A mount of the whole hierarchy: its root shows as "/", or, seen from a
+ * private cgroup namespace (a pod on a cgroup v2 node, with the node's
+ * /sys/fs/cgroup mounted in), as "/.." repeated up to the namespace's depth.
+ */
+static bool is_hierarchy_root(const char *root)
+{
+	if (strcmp(root, "/") == 0)
+		return true;
+	while (strncmp(root, "/..", 3) == 0)
+		root += 3;
+	return *root == '\0';
+}
+
 int cg_layout_parse(FILE *mountinfo, struct cg_layout *out)
 {
 	bool v1 = false, v2 = false;
@@ -67,7 +81,7 @@ int cg_layout_parse(FILE *mountinfo, struct cg_layout *out)
 			continue;
 		if (strcmp(fstype, "cgroup") == 0) {
 			v1 = true;
-		} else if (strcmp(fstype, "cgroup2") == 0 && !v2 && strcmp(root, "/") == 0) {
+		} else if (strcmp(fstype, "cgroup2") == 0 && !v2 && is_hierarchy_root(root)) {
 			/* the first full (not bind-mounted subtree) cgroup2 mount */
 			unescape(mnt);
 			if (strlen(mnt) >= sizeof(out->v2_mount))

@@ -75,6 +75,25 @@ static void test_bind_subtree_and_escapes(void **state)
 	assert_string_equal(l.v2_mount, "/mnt/my cg");
 }
 
+static void test_seen_from_a_cgroup_namespace(void **state)
+{
+	struct cg_layout l;
+
+	(void)state;
+	/* a pod in a private cgroup namespace with the node's hierarchy mounted in:
+	 * the root shows relative to the namespace (measured here with unshare -C) */
+	assert_int_equal(parse("41 31 0:38 /.. /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n", &l),
+			 0);
+	assert_int_equal(l.mode, CG_MODE_V2);
+	assert_string_equal(l.v2_mount, "/sys/fs/cgroup/unified");
+	assert_int_equal(parse("41 31 0:38 /../../.. /host/cg rw - cgroup2 cgroup2 rw\n", &l), 0);
+	assert_string_equal(l.v2_mount, "/host/cg");
+	/* but not a subtree, nor something that only starts like one */
+	assert_int_equal(parse("41 31 0:38 /../x /a rw - cgroup2 cgroup2 rw\n"
+			       "42 31 0:38 /..x /b rw - cgroup2 cgroup2 rw\n", &l), 0);
+	assert_int_equal(l.mode, CG_MODE_NONE);
+}
+
 static void test_level(void **state)
 {
 	(void)state;
@@ -228,6 +247,7 @@ int main(void)
 		cmocka_unit_test(test_unified),
 		cmocka_unit_test(test_v1_only_and_none),
 		cmocka_unit_test(test_bind_subtree_and_escapes),
+		cmocka_unit_test(test_seen_from_a_cgroup_namespace),
 		cmocka_unit_test(test_level),
 		cmocka_unit_test(test_resolve_real),
 		cmocka_unit_test(test_resolve_without_cgroup2),

@@ -77,8 +77,82 @@ def check_exec(method, acts, recs):
     return probs, " ".join(seen)
 
 
+def check_fs(method, acts, recs):
+    """dd: open, 4 x 4 KiB writes, fsync; dd: open, reads of those 16 KiB."""
+    probs, seen = [], []
+    for where, tok, cg in acts:
+        mine = [r for r in recs if r.get("file") == tok]
+        if where == "out":
+            if mine:
+                probs.append("%d fs record(s) of the activity outside the selected cgroup (%s)"
+                             % (len(mine), tok))
+            seen.append("out %d" % len(mine))
+            continue
+        ops = {}
+        for r in mine:
+            ops.setdefault(r.get("op"), []).append(r)
+            if r.get("cgroup_id") != cg or r.get("fs") != "ext4" or r.get("path_truncated"):
+                probs.append("%s: record %s/%s cgroup_id=%r fs=%r path_truncated=%r"
+                             % (where, r.get("op"), tok, r.get("cgroup_id"), r.get("fs"),
+                                r.get("path_truncated")))
+                break
+        writes, reads = ops.get("write", []), ops.get("read", [])
+        if len(writes) != 4 or sum(r.get("bytes", 0) for r in writes) != 16384:
+            probs.append("%s: %d writes of %d bytes, want 4 of 16384 in all" % (
+                where, len(writes), sum(r.get("bytes", 0) for r in writes)))
+        if sum(r.get("bytes", 0) for r in reads) != 16384:
+            probs.append("%s: reads of %d bytes, want 16384" % (
+                where, sum(r.get("bytes", 0) for r in reads)))
+        if len(ops.get("fsync", [])) != 1:
+            probs.append("%s: %d fsyncs, want 1" % (where, len(ops.get("fsync", []))))
+        if len(ops.get("open", [])) != 2:
+            probs.append("%s: %d opens, want 2" % (where, len(ops.get("open", []))))
+        if any(not r.get("path", "").endswith("/" + tok) for r in mine):
+            probs.append("%s: a path does not end in /%s" % (where, tok))
+        seen.append("%s %s" % (where, "+".join("%d%s" % (len(ops.get(o, [])), o[0].upper())
+                                             for o in ("open", "write", "fsync", "read"))))
+    return probs, " ".join(seen)
+
+
+# cache methods whose access counts are an estimate
+CACHE_ESTIMATED = {"fentry": False, "kprobe": False, "tp_btf": True, "tracepoint": True}
+
+
+def check_cache(method, acts, recs):
+    """Per cgroup, summed over intervals: 64 pages read in and 32 dirtied at least."""
+    probs, seen = [], []
+    est = CACHE_ESTIMATED.get(method)
+    if est is None:
+        probs.append("check.py does not know whether cache method %s estimates (CACHE_ESTIMATED)"
+                     % method)
+    for where, tok, cg in acts:
+        mine = [r for r in recs if r.get("cgroup_id") == cg]
+        if where == "out":
+            if mine:
+                probs.append("%d cache record(s) of the cgroup outside the selection" % len(mine))
+            seen.append("out %d" % len(mine))
+            continue
+        tot = {k: sum(r.get(k) or 0 for r in mine)
+               for k in ("misses", "dirtied", "pages_added", "accesses", "hits")}
+        known = bool(mine) and all(r.get("accesses") is not None for r in mine)
+        if tot["dirtied"] < 32:
+            probs.append("%s: dirtied %d, want >= 32" % (where, tot["dirtied"]))
+        if tot["pages_added"] < 96 or tot["misses"] < 48:
+            probs.append("%s: pages_added %d misses %d, want >= 96 and >= 48"
+                         % (where, tot["pages_added"], tot["misses"]))
+        if known and tot["hits"] < 1:
+            probs.append("%s: no hits after reading the file twice" % where)
+        if any(r.get("estimated") is not (est and known) for r in mine):
+            probs.append("%s: estimated is not %s" % (where, est and known))
+        seen.append("%s A%s M%d D%d" % (where, tot["accesses"] if known else "-",
+                                          tot["misses"], tot["dirtied"]))
+    return probs, " ".join(seen)
+
+
 CHECKERS = {
     "exec": check_exec,
+    "fs": check_fs,
+    "cache": check_cache,
 }
 
 # ---- parsing ------------------------------------------------------------------------

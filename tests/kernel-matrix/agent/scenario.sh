@@ -78,6 +78,28 @@ act_exec() {
 	:
 }
 
+# fs: an fsync-heavy write (open, 4 writes of 4 KiB, fsync) and a read of it with dd,
+# which uses read() (busybox cat would use sendfile, which no fs method sees)
+flags_fs="--fs-min-us 0"
+act_fs() {
+	act fs "$1" "$3" "$2"
+	run_in "$2" dd if=/dev/zero of="$DISK/$3" bs=4096 count=4 conv=fsync 2>/dev/null
+	run_in "$2" dd if="$DISK/$3" of=/dev/null bs=4096 2>/dev/null
+	:
+}
+
+# cache: 64 pages written around the page cache (O_DIRECT), read twice (misses, then
+# hits), and 32 pages written through it (dirtied)
+flags_cache="--interval 1"
+act_cache() {
+	act cache "$1" "$3" "$2"
+	run_in "$2" dd if=/dev/zero of="$DISK/$3.d" bs=4096 count=64 oflag=direct 2>/dev/null
+	run_in "$2" dd if="$DISK/$3.d" of=/dev/null bs=65536 2>/dev/null
+	run_in "$2" dd if="$DISK/$3.d" of=/dev/null bs=65536 2>/dev/null
+	run_in "$2" dd if=/dev/zero of="$DISK/$3.w" bs=4096 count=32 2>/dev/null
+	:
+}
+
 # ---- driver -------------------------------------------------------------------------
 n=0
 # one_run TRACER METHOD TRACERS: run the agent selecting IN, do the activities of
