@@ -52,6 +52,8 @@ int meta_start(const struct ps_config *cfg, int wait_ms);
 void meta_halt(void);	/* join the thread; tables stay for the summary */
 void meta_stop(void);
 void meta_summary(void);
+/* Set the /readyz "metadata" component again (after the endpoints reset it). */
+void meta_health_reapply(void);
 bool meta_by_mntns(void);
 
 #endif

@@ -285,6 +285,7 @@ static int run(void)
 	ret = serve_start(&cfg);
 	if (ret)
 		goto out_loop;
+	meta_health_reapply(); /* serve_start() put a placeholder there */
 	err = start_tracers();
 	if (err) {
 		if (err == -ENOENT)

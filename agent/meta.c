@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +143,35 @@ static uint64_t now_ns(void)
 bool meta_by_mntns(void)
 {
 	return M.by_mntns;
+}
+
+/* ------------------------------------------------------------ readiness */
+
+static char health_msg[512];
+static bool health_ok, health_known;
+
+/* The "metadata" component of /readyz; remembered for meta_health_reapply(). */
+static void meta_health(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void meta_health(bool ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&M.lock);
+	va_start(ap, fmt);
+	vsnprintf(health_msg, sizeof(health_msg), fmt, ap);
+	va_end(ap);
+	health_ok = ok;
+	health_known = true;
+	health_set("metadata", ok, "%s", health_msg);
+	pthread_mutex_unlock(&M.lock);
+}
+
+void meta_health_reapply(void)
+{
+	pthread_mutex_lock(&M.lock);
+	if (health_known)
+		health_set("metadata", health_ok, "%s", health_msg);
+	pthread_mutex_unlock(&M.lock);
 }
 
 /* ------------------------------------------------- requests from the event loop */
@@ -334,7 +364,7 @@ static void cri_down(void)
 			"(retrying)", M.cri.err);
 	M.cri_warned = true;
 	M.cri_up = false;
-	health_set("metadata", M.kl_up, "CRI down: %s", M.cri.err);
+	meta_health(M.kl_up, "CRI down: %s", M.cri.err);
 	M.cri_retry_ns = now_ns() + M.cri_backoff;
 	M.cri_backoff = M.cri_backoff * 2 > CRI_RETRY_MAX ? CRI_RETRY_MAX : M.cri_backoff * 2;
 }
@@ -365,7 +395,7 @@ static bool cri_ensure_now(bool urgent)
 					cri_default_sockets[0], cri_default_sockets[1]);
 			M.cri_warned = true;
 			M.cri_retry_ns = now_ns() + CRI_RETRY_MAX;
-			health_set("metadata", M.kl_up, "no CRI socket found");
+			meta_health(M.kl_up, "no CRI socket found");
 			return false;
 		}
 		if (strcmp(sock, M.cri.socket)) {
@@ -388,7 +418,7 @@ static bool cri_ensure_now(bool urgent)
 	M.cri_up = true;
 	M.cri_warned = false;
 	M.cri_backoff = CRI_RETRY_MIN;
-	health_set("metadata", true, "CRI %s %s at %s", M.cri.runtime_name, M.cri.runtime_version,
+	meta_health(true, "CRI %s %s at %s", M.cri.runtime_name, M.cri.runtime_version,
 		   M.cri.socket);
 	return true;
 }
@@ -573,7 +603,7 @@ static int kubelet_sync(uint64_t now)
 		M.kl_warned = true;
 		M.kl_up = false;
 		if (!M.cri_up)
-			health_set("metadata", false, "%s", M.kl.err);
+			meta_health(false, "%s", M.kl.err);
 		return err;
 	}
 	if (M.kl_warned || !M.kl_up)
@@ -584,7 +614,7 @@ static int kubelet_sync(uint64_t now)
 	M.kl_warned = false;
 	M.kl_up = true;
 	if (!M.cri_on || M.cri_up)
-		health_set("metadata", true, "%s%s%zu pods from the kubelet", M.cri_up ? M.cri.runtime_name : "",
+		meta_health(true, "%s%s%zu pods from the kubelet", M.cri_up ? M.cri.runtime_name : "",
 			   M.cri_up ? " and " : "", l.n);
 	for (size_t i = 0; i < l.n; i++) {
 		const struct kl_pod *kp = &l.pods[i];
@@ -1184,7 +1214,7 @@ int meta_start(const struct ps_config *cfg, int wait_ms)
 	if (!M.cri_on && !M.kl_on) {
 		pr_warn("attribution: no CRI and no kubelet: records only get what cgroup paths "
 			"tell (container id, pod uid)");
-		health_set("metadata", true, "off (--cri-socket none, no --kubelet)");
+		meta_health(true, "off (--cri-socket none, no --kubelet)");
 	}
 	if (M.cri_on)
 		cri_register_metrics();

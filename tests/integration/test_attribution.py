@@ -331,3 +331,36 @@ def test_probe_reports_the_cgroup_watcher():
     assert rc == 0 and "cgwatch (pod attribution): tracepoint" in out
     rc, _, err = run_agent_once("--hook", "cgwatch=kprobe")
     assert rc == 2 and "cgwatch has no method" in err
+
+
+def test_metrics_and_readiness(ctd, tmp_path):
+    import urllib.request
+    web = ctd.pods["web"]
+    mark = unique("metrics")
+    with agent(ctd, "--listen", "127.0.0.1:0") as a:
+        exec_in(web, mark)
+        a.wait_for(lambda r: mark in r.get("args", ()))
+        port = re.search(r"serving .* \(port (\d+)\)", "".join(a.stderr)).group(1)
+        base = "http://127.0.0.1:%s" % port
+        metrics = urllib.request.urlopen(base + "/metrics").read().decode()
+        ready = urllib.request.urlopen(base + "/readyz").read().decode()
+        assert a.stop() == 0
+    hits = re.search(r'^podsnoop_attribution_total\{result="hit"\} (\d+)$', metrics, re.M)
+    assert hits and int(hits.group(1)) >= 1, metrics
+    assert re.search(r'^podsnoop_attribution_total\{result="miss"\} \d+$', metrics, re.M)
+    n = re.search(r'^podsnoop_cri_latency_seconds_count\{method="ListContainers"\} (\d+)$',
+                  metrics, re.M)
+    assert n and int(n.group(1)) >= 1, metrics
+    assert re.search(r"^ok +metadata: CRI containerd", ready, re.M), ready
+    # no runtime: not ready, and says why
+    with Agent("--tracers", "exec", "--cri-socket", str(tmp_path / "none.sock"),
+               "--listen", "127.0.0.1:0") as a:
+        port = re.search(r"serving .* \(port (\d+)\)", "".join(a.stderr)).group(1)
+        try:
+            urllib.request.urlopen("http://127.0.0.1:%s/readyz" % port)
+            ready = None
+        except urllib.error.HTTPError as e:
+            ready = e.read().decode()
+        assert a.stop() == 0
+    assert ready and re.search(r"^FAIL metadata: CRI down: .*none\.sock: cannot connect", ready,
+                               re.M), ready
