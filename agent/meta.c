@@ -395,7 +395,8 @@ static bool cri_ensure_now(bool urgent)
 					cri_default_sockets[0], cri_default_sockets[1]);
 			M.cri_warned = true;
 			M.cri_retry_ns = now_ns() + CRI_RETRY_MAX;
-			meta_health(M.kl_up, "no CRI socket found");
+			/* nothing asked for, nothing found (not a node?): off, not failing */
+			meta_health(true, "off (no CRI socket found; --cri-socket names one)");
 			return false;
 		}
 		if (strcmp(sock, M.cri.socket)) {
