@@ -36,7 +36,7 @@ PKGS_BUILD := make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1
 	libcurl4-openssl-dev libcjson-dev libprotobuf-c-dev protobuf-c-compiler libmicrohttpd-dev
 PKGS_TEST  := libcmocka-dev python3 python3-pytest python3-protobuf python3-grpcio protobuf-compiler \
 	containerd runc busybox-static libbpf-tools util-linux e2fsprogs qemu-system-x86 xz-utils \
-	mount coreutils xfsprogs btrfs-progs \
+	mount coreutils xfsprogs btrfs-progs openssl \
 	prometheus yamllint golang-go golang-github-masterminds-sprig-dev \
 	golang-k8s-sigs-yaml-dev golang-github-xeipuuv-gojsonschema-dev
 
@@ -51,18 +51,24 @@ endif
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-I$(VMLINUX_DIR) -Ibpf
-CFLAGS     := -g -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -std=gnu11 \
-	-I$(OUT)
-LDLIBS     := -lbpf -lelf -lz -lmicrohttpd -lpthread -lm
+# -Ulinux: protoc-c output has fields named "linux", a predefined macro in GNU C
+CFLAGS     := -g -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -std=gnu11 -Ulinux \
+	-I$(OUT) -I$(OUT)/gen
+LDLIBS     := -lbpf -lelf -lz -lmicrohttpd -lcurl -lcjson -lprotobuf-c -lpthread -lm
 SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_OBJS   := $(patsubst bpf/%.bpf.c,$(OUT)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS      := $(patsubst bpf/%.bpf.c,$(OUT)/%.skel.h,$(BPF_SRCS))
 LIB_SRCS   := $(filter-out agent/main.c,$(wildcard agent/*.c)) $(wildcard cgroup/*.c)
-LIB_OBJS   := $(patsubst %.c,$(OUT)/%.o,$(LIB_SRCS))
+# C generated from proto/ at build time (protoc-c)
+PROTOS     := proto/cri/api.proto
+GEN_SRCS   := $(patsubst proto/%.proto,$(OUT)/gen/%.pb-c.c,$(PROTOS))
+GEN_HDRS   := $(GEN_SRCS:.c=.h)
+GEN_OBJS   := $(GEN_SRCS:.c=.o)
+LIB_OBJS   := $(patsubst %.c,$(OUT)/%.o,$(LIB_SRCS)) $(GEN_OBJS)
 MAIN_OBJ   := $(OUT)/agent/main.o
-ASAN_OBJS  := $(patsubst %.c,$(OUT)/asan/%.o,$(LIB_SRCS))
+ASAN_OBJS  := $(patsubst %.c,$(OUT)/asan/%.o,$(LIB_SRCS)) $(GEN_OBJS)
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 ASAN_BINS  := $(patsubst tests/unit/%.c,$(OUT)/asan/tests/%,$(UNIT_SRCS))
@@ -76,7 +82,7 @@ deps:
 
 # Installing packages first must not race the build: order it explicitly.
 ifneq ($(filter run test deps,$(MAKECMDGOALS)),)
-$(BPF_OBJS) $(LIB_OBJS) $(MAIN_OBJ) $(ASAN_OBJS) $(VMLINUX_H): | deps
+$(BPF_OBJS) $(LIB_OBJS) $(MAIN_OBJ) $(ASAN_OBJS) $(VMLINUX_H) $(GEN_SRCS): | deps
 $(OUT)/helm-render $(OUT)/podsnoop-image.tar: | deps
 endif
 
@@ -97,8 +103,17 @@ $(OUT)/%.skel.h: $(OUT)/bpf/%.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
 
-# Skeletons come first so the first build (no .d files yet) finds them.
-$(OUT)/agent/%.o: agent/%.c | $(SKELS) $(OUT)/agent
+$(OUT)/gen/%.pb-c.c $(OUT)/gen/%.pb-c.h &: proto/%.proto
+	$(call msg,PROTOC,$@)
+	$(Q)mkdir -p $(OUT)/gen
+	$(Q)protoc-c -Iproto --c_out=$(OUT)/gen $<
+
+$(OUT)/gen/%.pb-c.o: $(OUT)/gen/%.pb-c.c $(OUT)/gen/%.pb-c.h
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Wno-unused-parameter -MMD -MP -c $< -o $@
+
+# Skeletons and generated headers come first so the first build (no .d files yet) finds them.
+$(OUT)/agent/%.o: agent/%.c | $(SKELS) $(GEN_HDRS) $(OUT)/agent
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
@@ -115,7 +130,7 @@ $(OUT)/podsnoop: $(MAIN_OBJ) $(OUT)/libpodsnoop.a
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
 # Unit tests, plain and under AddressSanitizer + UBSan.
-$(OUT)/asan/agent/%.o: agent/%.c | $(SKELS) $(OUT)/asan/agent
+$(OUT)/asan/agent/%.o: agent/%.c | $(SKELS) $(GEN_HDRS) $(OUT)/asan/agent
 	$(call msg,CC-SAN,$@)
 	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -MMD -MP -c $< -o $@
 
@@ -125,12 +140,12 @@ $(OUT)/asan/cgroup/%.o: cgroup/%.c | $(OUT)/asan/cgroup
 
 $(OUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(OUT)/libpodsnoop.a | $(OUT)/tests
 	$(call msg,TEST,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests/unit -MMD -MP $< $(OUT)/libpodsnoop.a $(LDLIBS) -lcmocka -lcjson -o $@
+	$(Q)$(CC) $(CFLAGS) -Itests/unit -MMD -MP $< $(OUT)/libpodsnoop.a $(LDLIBS) -lcmocka -o $@
 
 $(OUT)/asan/tests/%: tests/unit/%.c tests/unit/unit.h $(ASAN_OBJS) | $(OUT)/asan/tests
 	$(call msg,TEST-SAN,$@)
 	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -Itests/unit -MMD -MP $< $(ASAN_OBJS) $(LDLIBS) \
-		-lcmocka -lcjson -o $@
+		-lcmocka -o $@
 
 # Small programs the integration tests run (workloads with exact properties).
 $(OUT)/tests/helpers/%: tests/helpers/%.c
@@ -170,5 +185,5 @@ $(OUT)/helm-render: $(wildcard helm/render/*.go) | $(OUT)
 
 include tests/kernel-matrix/kernel-matrix.mk
 
--include $(BPF_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(ASAN_OBJS:.o=.d) \
+-include $(BPF_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(GEN_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(ASAN_OBJS:.o=.d) \
 	$(UNIT_BINS:=.d) $(ASAN_BINS:=.d) $(HELPERS:=.d)

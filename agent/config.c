@@ -9,7 +9,10 @@
 #include <string.h>
 
 #include "config.h"
+#include "cgwatch.h"
 #include "endpoints.h"
+#include "kubelet.h"
+#include "selector.h"
 #include "tracer.h"
 #include "version.h"
 #include "../bpf/exec.h"
@@ -30,6 +33,9 @@ void config_defaults(struct ps_config *cfg)
 	cfg->interval_s = BIO_INTERVAL_DEF;
 	cfg->bio_min_us = BIO_MIN_US_DEF;
 	cfg->bio_hist_entries = BIO_HIST_ENTRIES_DEF;
+	cfg->attrib_wait_ms = 500;
+	cfg->meta_resync_s = 30;
+	cfg->meta_grace_s = 60;
 }
 
 static void usage(FILE *f)
@@ -48,7 +54,9 @@ static void usage(FILE *f)
 		fprintf(f, "%s%s", i ? ", " : "", tracer_table[i]->name);
 	fprintf(f, "\n"
 "      --hook TRACER=METHOD  force a hook method instead of the best available\n"
-"                            (see `podsnoop probe`), e.g. --hook exec=sched_btf\n"
+"                            (see `podsnoop probe`), e.g. --hook exec=sched_btf;\n"
+"                            cgwatch=tp_btf|tracepoint|none: how attribution\n"
+"                            follows new cgroups (none: looked up by id when seen)\n"
 "\n"
 "Selection (in the kernel; a task matches if ANY selector matches):\n"
 "  -c, --cgroup PATH         tasks in this cgroup v2 directory or any descendant,\n"
@@ -58,6 +66,36 @@ static void usage(FILE *f)
 "  -m, --mntns ID            tasks in this mount namespace (the inode number of\n"
 "                            /proc/PID/ns/mnt). Repeatable.\n"
 "      --exclude-host        drop tasks in the agent's own mount namespace\n"
+"  -n, --namespace NS        pods in this Kubernetes namespace. Repeatable.\n"
+"      --pod NAME            pods with this name. Repeatable.\n"
+"  -l, --selector K=V,...    pods whose labels match (K=V, K==V, K!=V, K, !K;\n"
+"                            all must hold). Repeatable: all must hold.\n"
+"                            Pods must match --namespace AND --pod AND\n"
+"                            --selector; the agent keeps their cgroup ids (mount\n"
+"                            namespaces on cgroup v1 nodes) in the kernel filter\n"
+"                            as pods come and go. A selection that matches no\n"
+"                            pod selects nothing.\n"
+"\n"
+"Pod attribution (records get a k8s object: namespace, pod, container):\n"
+"      --cri-socket PATH     the container runtime's CRI socket (default: the\n"
+"                            first of /run/containerd/containerd.sock,\n"
+"                            /run/crio/crio.sock, ... that exists; 'none': no CRI)\n"
+"      --kubelet URL         also read pods from the kubelet, e.g.\n"
+"                            https://$NODE_NAME:10250 (GET URL/pods)\n"
+"      --kubelet-token PATH  bearer token file (default: the service account's,\n"
+"                            " KUBELET_TOKEN_FILE ")\n"
+"      --kubelet-ca PATH     CA bundle for the kubelet's certificate (default:\n"
+"                            the service account's ca.crt, else system CAs)\n"
+"      --kubelet-insecure    do not verify the kubelet's certificate\n"
+"      --attrib-wait-ms N    longest a record from a just-started container waits\n"
+"                            for its pod's metadata, 0..10000 (default 500);\n"
+"                            then it goes out with what its cgroup path tells\n"
+"      --meta-resync SECS    full metadata resync period, 1..3600 (default 30)\n"
+"      --meta-grace SECS     keep metadata of gone containers and cgroups this\n"
+"                            long for late records, 0..86400 (default 60)\n"
+"      --attribute-by HOW    auto (default), cgroup, or mntns (cgroup v1 nodes,\n"
+"                            where every task shares one v2 cgroup; auto picks it\n"
+"                            there)\n"
 "\n"
 "Output:\n"
 "  -o, --output FMT          ndjson (default): one JSON object per line;\n"
@@ -124,6 +162,8 @@ static void usage(FILE *f)
 "  podsnoop -t open --open-failed -o text     failed opens, opensnoop -x style\n"
 "  podsnoop -t bio --interval 5 -o text       block I/O latency every 5 seconds\n"
 "  podsnoop -t bio --bio-min-us 0             every block request\n"
+"  podsnoop -n shop -l app=web -o text       one app's pods, with pod names\n"
+"  podsnoop --kubelet https://$NODE_NAME:10250 --pod web-0\n"
 "  podsnoop probe                             which hooks this kernel offers\n"
 "  podsnoop --listen 127.0.0.1:9464           with health and metrics endpoints\n"
 "\n"
@@ -194,6 +234,19 @@ static int parse_hook(struct ps_config *cfg, const char *arg)
 		return bad("--hook: expected TRACER=METHOD, got '%s'", arg);
 	memcpy(name, arg, (size_t)(eq - arg));
 	name[eq - arg] = '\0';
+	if (strcmp(name, "cgwatch") == 0) { /* the cgroup watcher of attribution */
+		if (strcmp(eq + 1, "none") == 0) { /* new cgroups found by id alone */
+			cfg->cgwatch_hook = eq + 1;
+			return 0;
+		}
+		for (size_t i = 0; i < cgwatch_n_methods; i++) {
+			if (strcmp(cgwatch_methods[i].name, eq + 1) == 0) {
+				cfg->cgwatch_hook = eq + 1;
+				return 0;
+			}
+		}
+		return bad("--hook: cgwatch has no method '%s'", eq + 1);
+	}
 	idx = tracer_index(name);
 	if (idx < 0)
 		return bad("--hook: unknown tracer '%s'", name);
@@ -218,7 +271,29 @@ enum {
 	OPT_OPEN_FAILED,
 	OPT_BIO_MIN_US,
 	OPT_BIO_HIST_ENTRIES,
+	OPT_POD,
+	OPT_CRI_SOCKET,
+	OPT_KUBELET,
+	OPT_KUBELET_TOKEN,
+	OPT_KUBELET_CA,
+	OPT_KUBELET_INSECURE,
+	OPT_ATTRIB_WAIT_MS,
+	OPT_META_RESYNC,
+	OPT_META_GRACE,
+	OPT_ATTRIBUTE_BY,
 };
+
+/* --namespace, --pod, --selector: non-empty, bounded */
+static int add_select(const char *opt, const char **list, int *n, const char *v)
+{
+	if (*n >= CFG_MAX_SELECT)
+		return bad("%s: at most %d", opt, CFG_MAX_SELECT);
+	if (!*v)
+		return bad("%s: empty value", opt);
+	list[(*n)++] = v;
+	return 0;
+}
+
 
 static int parse_fs_types(struct ps_config *cfg, const char *list)
 {
@@ -262,6 +337,18 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 		{ "open-failed", no_argument, NULL, OPT_OPEN_FAILED },
 		{ "bio-min-us", required_argument, NULL, OPT_BIO_MIN_US },
 		{ "bio-hist-entries", required_argument, NULL, OPT_BIO_HIST_ENTRIES },
+		{ "namespace", required_argument, NULL, 'n' },
+		{ "pod", required_argument, NULL, OPT_POD },
+		{ "selector", required_argument, NULL, 'l' },
+		{ "cri-socket", required_argument, NULL, OPT_CRI_SOCKET },
+		{ "kubelet", required_argument, NULL, OPT_KUBELET },
+		{ "kubelet-token", required_argument, NULL, OPT_KUBELET_TOKEN },
+		{ "kubelet-ca", required_argument, NULL, OPT_KUBELET_CA },
+		{ "kubelet-insecure", no_argument, NULL, OPT_KUBELET_INSECURE },
+		{ "attrib-wait-ms", required_argument, NULL, OPT_ATTRIB_WAIT_MS },
+		{ "meta-resync", required_argument, NULL, OPT_META_RESYNC },
+		{ "meta-grace", required_argument, NULL, OPT_META_GRACE },
+		{ "attribute-by", required_argument, NULL, OPT_ATTRIBUTE_BY },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -279,7 +366,7 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 	}
 	optind = 1;
 	opterr = 0; /* we print our own one-line errors */
-	while ((c = getopt_long(argc, argv, ":t:o:c:m:d:vVh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":t:o:c:m:d:n:l:vVh", opts, NULL)) != -1) {
 		err = 0;
 		switch (c) {
 		case 't':
@@ -381,6 +468,64 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 			if (!(err = parse_u64("--bio-hist-entries", optarg, 1, BIO_HIST_ENTRIES_CAP, &v)))
 				cfg->bio_hist_entries = (uint32_t)v;
 			break;
+		case 'n':
+			err = add_select("--namespace", cfg->namespaces, &cfg->n_namespaces, optarg);
+			break;
+		case OPT_POD:
+			err = add_select("--pod", cfg->pods, &cfg->n_pods, optarg);
+			break;
+		case 'l': {
+			static struct pod_selector check; /* big: not on the stack */
+			char why[200];
+
+			memset(&check, 0, sizeof(check));
+			if (sel_parse(&check, optarg, why, sizeof(why)))
+				err = bad("--selector '%s': %s", optarg, why);
+			else
+				err = add_select("--selector", cfg->selectors, &cfg->n_selectors, optarg);
+			break;
+		}
+		case OPT_CRI_SOCKET:
+			if (!*optarg)
+				err = bad("--cri-socket: empty path");
+			cfg->cri_socket = optarg;
+			break;
+		case OPT_KUBELET:
+			if (strncmp(optarg, "https://", 8) != 0 && strncmp(optarg, "http://", 7) != 0)
+				err = bad("--kubelet: '%s' is not an http(s):// URL", optarg);
+			cfg->kubelet_url = optarg;
+			break;
+		case OPT_KUBELET_TOKEN:
+			cfg->kubelet_token = optarg;
+			break;
+		case OPT_KUBELET_CA:
+			cfg->kubelet_ca = optarg;
+			break;
+		case OPT_KUBELET_INSECURE:
+			cfg->kubelet_insecure = true;
+			break;
+		case OPT_ATTRIB_WAIT_MS:
+			if (!(err = parse_u64("--attrib-wait-ms", optarg, 0, 10000, &v)))
+				cfg->attrib_wait_ms = (uint32_t)v;
+			break;
+		case OPT_META_RESYNC:
+			if (!(err = parse_u64("--meta-resync", optarg, 1, 3600, &v)))
+				cfg->meta_resync_s = (uint32_t)v;
+			break;
+		case OPT_META_GRACE:
+			if (!(err = parse_u64("--meta-grace", optarg, 0, 86400, &v)))
+				cfg->meta_grace_s = (uint32_t)v;
+			break;
+		case OPT_ATTRIBUTE_BY:
+			if (strcmp(optarg, "auto") == 0)
+				cfg->attribute_by = ATTRIB_BY_AUTO;
+			else if (strcmp(optarg, "cgroup") == 0)
+				cfg->attribute_by = ATTRIB_BY_CGROUP;
+			else if (strcmp(optarg, "mntns") == 0)
+				cfg->attribute_by = ATTRIB_BY_MNTNS;
+			else
+				err = bad("--attribute-by: '%s' is not auto, cgroup or mntns", optarg);
+			break;
 		case 'v':
 			cfg->verbose++;
 			break;
@@ -408,7 +553,8 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 	if (!cfg->tracers)
 		cfg->tracers = (1u << tracer_count) - 1;
 	if (cfg->cmd == CMD_PROBE &&
-	    (cfg->n_cgroups || cfg->n_mntns || cfg->duration > 0 || cfg->listen))
+	    (cfg->n_cgroups || cfg->n_mntns || cfg->duration > 0 || cfg->listen ||
+	     cfg->n_namespaces || cfg->n_pods || cfg->n_selectors))
 		return bad("probe takes only --output, --hook and --verbose");
 	return 0;
 }
@@ -438,4 +584,18 @@ void config_print(const struct ps_config *cfg, FILE *f)
 	fprintf(f, "\ninterval: %u\n", cfg->interval_s);
 	fprintf(f, "open-failed: %s\nbio-min-us: %u\nbio-hist-entries: %u\n",
 		cfg->open_failed ? "yes" : "no", cfg->bio_min_us, cfg->bio_hist_entries);
+	for (int i = 0; i < cfg->n_namespaces; i++)
+		fprintf(f, "namespace: %s\n", cfg->namespaces[i]);
+	for (int i = 0; i < cfg->n_pods; i++)
+		fprintf(f, "pod: %s\n", cfg->pods[i]);
+	for (int i = 0; i < cfg->n_selectors; i++)
+		fprintf(f, "selector: %s\n", cfg->selectors[i]);
+	fprintf(f, "cri-socket: %s\nkubelet: %s\n", cfg->cri_socket ? cfg->cri_socket : "auto",
+		cfg->kubelet_url ? cfg->kubelet_url : "off");
+	fprintf(f, "attrib-wait-ms: %u\nmeta-resync: %u\nmeta-grace: %u\nattribute-by: %s\n",
+		cfg->attrib_wait_ms, cfg->meta_resync_s, cfg->meta_grace_s,
+		cfg->attribute_by == ATTRIB_BY_MNTNS ? "mntns" :
+		cfg->attribute_by == ATTRIB_BY_CGROUP ? "cgroup" : "auto");
+	if (cfg->cgwatch_hook)
+		fprintf(f, "hook: cgwatch=%s\n", cfg->cgwatch_hook);
 }

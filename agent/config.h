@@ -15,6 +15,7 @@
 
 enum ps_cmd { CMD_RUN, CMD_PROBE };
 enum ps_output { OUT_NDJSON, OUT_TEXT };
+enum ps_attrib_by { ATTRIB_BY_AUTO, ATTRIB_BY_CGROUP, ATTRIB_BY_MNTNS };
 
 struct ps_config {
 	enum ps_cmd cmd;
@@ -42,6 +43,24 @@ struct ps_config {
 	bool open_failed;		/* open: only calls that failed */
 	uint32_t bio_min_us;		/* bio: per-request records from this latency up */
 	uint32_t bio_hist_entries;	/* bio: histograms kept per interval */
+
+	/* pod attribution and selection by Kubernetes identity (attrib.h) */
+	const char *cri_socket;		/* NULL: auto-detect; "none": no CRI */
+	const char *kubelet_url;	/* NULL: no kubelet */
+	const char *kubelet_token;	/* NULL: the service account's */
+	const char *kubelet_ca;		/* NULL: the service account's (or system CAs) */
+	bool kubelet_insecure;
+	const char *namespaces[CFG_MAX_SELECT];
+	int n_namespaces;
+	const char *pods[CFG_MAX_SELECT];
+	int n_pods;
+	const char *selectors[CFG_MAX_SELECT];	/* each: "k=v,k2!=v2" */
+	int n_selectors;
+	uint32_t attrib_wait_ms;	/* longest a record waits for its pod's metadata */
+	uint32_t meta_resync_s;		/* full resync period */
+	uint32_t meta_grace_s;		/* metadata kept after a container is gone */
+	enum ps_attrib_by attribute_by;
+	const char *cgwatch_hook;	/* --hook cgwatch=METHOD */
 };
 
 void config_defaults(struct ps_config *cfg);

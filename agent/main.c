@@ -10,6 +10,8 @@
 #include <sys/utsname.h>
 
 #include "../cgroup/cgroup.h"
+#include "attrib.h"
+#include "cgwatch.h"
 #include "clock.h"
 #include "config.h"
 #include "kfeatures.h"
@@ -69,8 +71,14 @@ static void on_tick(void)
 	serve_tick();
 }
 
+static void after_drain(void)
+{
+	attrib_pump(); /* records that waited for their pod go out first */
+	out_flush();
+}
+
 static const struct loop_hooks hooks = {
-	.after_drain = out_flush,
+	.after_drain = after_drain,
 	.tick = on_tick,
 };
 
@@ -91,6 +99,7 @@ static void print_summary(void)
 			(unsigned long long)s.v[PS_STAT_MAP_FULL],
 			(unsigned long long)s.v[PS_STAT_READ_ERR]);
 	}
+	attrib_summary();
 }
 
 /* Load --cgroup/--mntns/--exclude-host into the filter maps. Exit code or 0. */
@@ -166,7 +175,8 @@ static int apply_selection(void)
 
 static int start_tracers(void)
 {
-	struct tracer_env env = { .cfg = &cfg };
+	/* static: tracers keep the pointer for their event callbacks */
+	static struct tracer_env env = { .cfg = &cfg };
 	int n = 0, err;
 
 	for (size_t i = 0; i < tracer_count; i++) {
@@ -213,6 +223,7 @@ static void stop_tracers(void)
 			tracer_table[i]->detach();
 	while (loop_drain() > 0)
 		;
+	attrib_finish();
 	report_losses();
 	out_flush();
 	print_summary();
@@ -258,6 +269,13 @@ static int run(void)
 	setvbuf(stdout, NULL, _IOFBF, 1 << 20);
 	out_add_sink(cfg.output == OUT_TEXT ? &text_sink : &ndjson_sink, stdout);
 
+	err = attrib_start(&cfg);
+	if (err) {
+		pr_err("pod attribution: %s", strerror(-err));
+		ret = 1;
+		goto out_attrib;
+	}
+
 	err = loop_init(cfg.drain_ms);
 	if (err) {
 		pr_err("event loop: %s", strerror(-err));
@@ -267,6 +285,7 @@ static int run(void)
 	ret = serve_start(&cfg);
 	if (ret)
 		goto out_loop;
+	meta_health_reapply(); /* serve_start() put a placeholder there */
 	err = start_tracers();
 	if (err) {
 		if (err == -ENOENT)
@@ -286,9 +305,50 @@ out_tracers:
 	stop_tracers();
 out_loop:
 	loop_free();
+out_attrib:
+	attrib_stop();
 out_filter:
 	filter_free();
 	return ret;
+}
+
+/* Attribution's cgroup watcher: not a tracer, but a hook choice all the same. */
+static void probe_cgwatch(bool json)
+{
+	const struct hook_method *chosen = NULL;
+
+	for (size_t j = 0; j < cgwatch_n_methods && !chosen; j++)
+		if ((!cfg.cgwatch_hook || strcmp(cfg.cgwatch_hook, cgwatch_methods[j].name) == 0) &&
+		    cgwatch_methods[j].available())
+			chosen = &cgwatch_methods[j];
+	if (json) {
+		struct jw w;
+
+		jw_begin(&w, stdout);
+		/* not a tracer (nothing to run with -t): its own record type */
+		jw_cstr(&w, "type", "probe_helper");
+		jw_cstr(&w, "helper", "cgwatch");
+		jw_cstr(&w, "chosen", chosen ? chosen->name : "");
+		jw_arr_open(&w, "methods");
+		for (size_t j = 0; j < cgwatch_n_methods; j++) {
+			jw_obj_open(&w, NULL);
+			jw_cstr(&w, "name", cgwatch_methods[j].name);
+			jw_cstr(&w, "hooks", cgwatch_methods[j].hooks);
+			jw_bool(&w, "available", cgwatch_methods[j].available());
+			jw_obj_close(&w);
+		}
+		jw_arr_close(&w);
+		jw_end(&w);
+		return;
+	}
+	printf("cgwatch (pod attribution): %s\n",
+	       chosen ? chosen->name : "NONE: new cgroups are looked up by id");
+	for (size_t j = 0; j < cgwatch_n_methods; j++) {
+		const struct hook_method *m = &cgwatch_methods[j];
+
+		printf("  %s %-10s %-9s %s\n", m == chosen ? "*" : " ", m->name,
+		       m->available() ? "available" : "missing", m->hooks);
+	}
 }
 
 static int probe(void)
@@ -351,6 +411,7 @@ static int probe(void)
 			       m->available() ? "available" : "missing", m->hooks);
 		}
 	}
+	probe_cgwatch(json);
 	return 0;
 }
 

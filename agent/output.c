@@ -10,10 +10,24 @@ static struct {
 } sinks[MAX_SINKS];
 static int n_sinks;
 static attrib_fn attrib;
+static defer_fn defer;
 
 void out_set_attrib(attrib_fn fn)
 {
 	attrib = fn;
+}
+
+void out_set_defer(defer_fn fn)
+{
+	defer = fn;
+}
+
+bool out_attribute(uint64_t cgroup_id, uint64_t mntns_id, const struct pod_ref **pod)
+{
+	if (defer && defer(cgroup_id, mntns_id))
+		return false;
+	*pod = attrib ? attrib(cgroup_id, mntns_id) : NULL;
+	return true;
 }
 
 int out_add_sink(const struct sink_ops *ops, void *priv)
@@ -28,14 +42,16 @@ int out_add_sink(const struct sink_ops *ops, void *priv)
 
 void out_exec(struct exec_view *v)
 {
-	v->pod = attrib ? attrib(v->e->cgroup_id, v->e->mntns_id) : NULL;
+	if (!out_attribute(v->e->cgroup_id, v->e->mntns_id, &v->pod))
+		return;
 	for (int i = 0; i < n_sinks; i++)
 		sinks[i].ops->exec(sinks[i].priv, v);
 }
 
 void out_open(struct open_view *v)
 {
-	v->pod = attrib ? attrib(v->e->cgroup_id, v->e->mntns_id) : NULL;
+	if (!out_attribute(v->e->cgroup_id, v->e->mntns_id, &v->pod))
+		return;
 	for (int i = 0; i < n_sinks; i++)
 		if (sinks[i].ops->open)
 			sinks[i].ops->open(sinks[i].priv, v);
@@ -43,7 +59,8 @@ void out_open(struct open_view *v)
 
 void out_bio(struct bio_view *v)
 {
-	v->pod = attrib ? attrib(v->e->cgroup_id, v->e->mntns_id) : NULL;
+	if (!out_attribute(v->e->cgroup_id, v->e->mntns_id, &v->pod))
+		return;
 	for (int i = 0; i < n_sinks; i++)
 		if (sinks[i].ops->bio)
 			sinks[i].ops->bio(sinks[i].priv, v);
@@ -51,7 +68,9 @@ void out_bio(struct bio_view *v)
 
 void out_bio_hist(struct bio_hist_view *v)
 {
-	v->pod = attrib ? attrib(v->cgroup_id, 0) : NULL;
+	/* made on a timer, not from a ring buffer record: never waits */
+	if (!out_attribute(v->cgroup_id, 0, &v->pod))
+		return;
 	for (int i = 0; i < n_sinks; i++)
 		if (sinks[i].ops->bio_hist)
 			sinks[i].ops->bio_hist(sinks[i].priv, v);
@@ -59,7 +78,8 @@ void out_bio_hist(struct bio_hist_view *v)
 
 void out_fs(struct fs_view *v)
 {
-	v->pod = attrib ? attrib(v->e->cgroup_id, v->e->mntns_id) : NULL;
+	if (!out_attribute(v->e->cgroup_id, v->e->mntns_id, &v->pod))
+		return;
 	for (int i = 0; i < n_sinks; i++)
 		if (sinks[i].ops->fs)
 			sinks[i].ops->fs(sinks[i].priv, v);
@@ -67,7 +87,9 @@ void out_fs(struct fs_view *v)
 
 void out_cache(struct cache_view *v)
 {
-	v->pod = attrib ? attrib(v->cgroup_id, v->mntns_id) : NULL;
+	/* made on a timer, not from a ring buffer record: never waits */
+	if (!out_attribute(v->cgroup_id, v->mntns_id, &v->pod))
+		return;
 	for (int i = 0; i < n_sinks; i++)
 		if (sinks[i].ops->cache)
 			sinks[i].ops->cache(sinks[i].priv, v);

@@ -37,6 +37,23 @@ struct pod_ref {
  */
 typedef const struct pod_ref *(*attrib_fn)(uint64_t cgroup_id, uint64_t mntns_id);
 void out_set_attrib(attrib_fn fn);
+/*
+ * Optional: true when the record should wait for metadata that is on its way
+ * (a container that just started). The raw ring buffer record was copied
+ * aside (loop_sample_current()) and will be handed to the same ring buffer
+ * callback again later; the sinks must not see it now. So a tracer's ring
+ * callback may run twice for one record: it should decode, call
+ * out_<type>(), and only then change its own state (counters, in-flight
+ * maps). Records made outside ring callbacks (timers, histograms) never wait.
+ */
+typedef bool (*defer_fn)(uint64_t cgroup_id, uint64_t mntns_id);
+void out_set_defer(defer_fn fn);
+/*
+ * For out_<type>(): attribute a record (v->pod); false when it was deferred
+ * (return without calling the sinks). The pod_ref stays valid until the
+ * sinks return: a sink that keeps records copies the strings.
+ */
+bool out_attribute(uint64_t cgroup_id, uint64_t mntns_id, const struct pod_ref **pod);
 
 struct exec_view {
 	const struct exec_event *e;

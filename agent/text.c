@@ -33,6 +33,19 @@ static void put_time(FILE *f, uint64_t wall_ns)
 
 static bool header_done;
 
+/* NAMESPACE POD CONTAINER: "-" when unknown; a container known only by its id shows the id */
+static void put_k8s(FILE *f, const struct pod_ref *p)
+{
+	const char *ns = p && p->namespace_[0] ? p->namespace_ : "-";
+	const char *pod = p && p->pod[0] ? p->pod : "-";
+	const char *ctr = p && p->container[0] ? p->container : "-";
+
+	if (p && !p->container[0] && p->container_id[0])
+		fprintf(f, "%-12s %-24s %-12.12s ", ns, pod, p->container_id);
+	else
+		fprintf(f, "%-12s %-24s %-12s ", ns, pod, ctr);
+}
+
 static void text_exec(void *priv, const struct exec_view *v)
 {
 	const struct exec_event *e = v->e;
@@ -40,12 +53,13 @@ static void text_exec(void *priv, const struct exec_view *v)
 	FILE *f = priv;
 
 	if (!header_done) {
-		fprintf(f, "%-8s %-16s %-7s %-7s %4s %s\n", "TIME", "PCOMM", "PID", "PPID", "RET",
-			"ARGS");
+		fprintf(f, "%-8s %-12s %-24s %-12s %-16s %-7s %-7s %4s %s\n", "TIME", "NAMESPACE",
+			"POD", "CONTAINER", "PCOMM", "PID", "PPID", "RET", "ARGS");
 		header_done = true;
 	}
 	put_time(f, v->wall_ns);
 	putc_unlocked(' ', f);
+	put_k8s(f, v->pod);
 	fprintf(f, "%-16.16s %-7u %-7u %4d ", e->comm, e->pid, e->ppid, e->retval);
 	if (!v->argc) /* execve(path, NULL, ...): show what ran */
 		put_escaped(f, v->filename, v->filename_len);

@@ -16,7 +16,6 @@ CHART = REPO + "/helm/podsnoop"
 # is absent from --help: once one lands that check fails, and the flag must
 # leave this table so the chart's use of it is verified by the agent itself.
 PENDING_FLAGS = {
-    "--namespace": 4, "--selector": 4, "--cri-socket": 4, "--kubelet": 4,
     "--collector": 5, "--collector-token-file": 5, "--spool-dir": 5, "--spool-max-bytes": 5,
 }
 
