@@ -1,13 +1,15 @@
 # podsnoop: one build chain
 #   bpf/<t>.bpf.c -> build/bpf/<t>.bpf.o -> build/<t>.skel.h -> build/agent/*.o -> build/podsnoop
-#   proto/podsnoop/v1/*.proto -> build/proto/podsnoop/v1/*.pb-c.[ch] (protoc-c) -> libpodsnoop.a
+#   proto/**/*.proto -> build/gen/**/*.pb-c.[ch] (protoc-c) -> libpodsnoop.a
 #   collector/*.c + libpodsnoop.a -> build/podsnoop-collector;  bench/*.c -> build/bench/*
 # with -MMD -MP header dependencies on both sides. `make V=1` shows commands.
 #
-#   make            build build/podsnoop
+#   make            build build/podsnoop, build/podsnoop-collector and the bench helpers
 #   make run        build and run the agent here, printing events (RUN_ARGS=...)
 #   make test       install missing Debian packages, build, run every test
 #   make deps       only install missing Debian packages
+#   make image      build/podsnoop-image.tar: OCI image archive of the agent (no engine needed)
+#   make chart      build/helm-render: renders helm/podsnoop offline (helm's template engine)
 
 .DELETE_ON_ERROR:
 # keep the generated BPF objects and skeletons: they are inputs of later builds
@@ -20,7 +22,6 @@ ARCH       := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 CLANG      ?= clang
 LLVM_STRIP ?= llvm-strip
 BPFTOOL    ?= bpftool
-PROTOC_C   ?= protoc-c
 CC         := gcc
 RUN_ARGS   ?= --output text
 
@@ -38,7 +39,9 @@ PKGS_BUILD := make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1
 	libgnutls28-dev
 PKGS_TEST  := libcmocka-dev python3 python3-pytest python3-protobuf python3-grpcio protobuf-compiler \
 	containerd runc busybox-static libbpf-tools util-linux e2fsprogs qemu-system-x86 xz-utils \
-	openssl
+	mount coreutils xfsprogs btrfs-progs openssl \
+	prometheus yamllint golang-go golang-github-masterminds-sprig-dev \
+	golang-k8s-sigs-yaml-dev golang-github-xeipuuv-gojsonschema-dev
 
 # vmlinux.h: the checked-in one, or one generated from VMLINUX_BTF=/path.
 ifneq ($(VMLINUX_BTF),)
@@ -51,33 +54,35 @@ endif
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-I$(VMLINUX_DIR) -Ibpf
-CFLAGS     := -g -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -std=gnu11 \
-	-I$(OUT) -I$(OUT)/proto
-LDLIBS     := -lbpf -lelf -lz -lprotobuf-c -lcurl -lpthread
-COLLECTOR_LDLIBS := -lmicrohttpd -lgnutls
+# -Ulinux: protoc-c output has fields named "linux", a predefined macro in GNU C
+CFLAGS     := -g -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -std=gnu11 -Ulinux \
+	-I$(OUT) -I$(OUT)/gen
+LDLIBS     := -lbpf -lelf -lz -lmicrohttpd -lcurl -lcjson -lprotobuf-c -lpthread -lm
+COLLECTOR_LDLIBS := -lgnutls
 SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_OBJS   := $(patsubst bpf/%.bpf.c,$(OUT)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS      := $(patsubst bpf/%.bpf.c,$(OUT)/%.skel.h,$(BPF_SRCS))
-PROTOS     := $(wildcard proto/podsnoop/v1/*.proto)
-PROTO_CS   := $(patsubst proto/%.proto,$(OUT)/proto/%.pb-c.c,$(PROTOS))
-PROTO_HS   := $(PROTO_CS:.c=.h)
-PROTO_OBJS := $(PROTO_CS:.c=.o)
 COLL_MAIN  := collector/collector.c
 LIB_SRCS   := $(filter-out agent/main.c,$(wildcard agent/*.c)) $(wildcard cgroup/*.c) \
 	$(filter-out $(COLL_MAIN),$(wildcard collector/*.c))
-LIB_OBJS   := $(patsubst %.c,$(OUT)/%.o,$(LIB_SRCS)) $(PROTO_OBJS)
-COLL_OBJS  := $(OUT)/collector/collector.o
-BENCH_BINS := $(patsubst bench/%.c,$(OUT)/bench/%,$(wildcard bench/*.c))
+# C generated from proto/ at build time (protoc-c): the CRI subset, our wire schema
+PROTOS     := proto/cri/api.proto $(wildcard proto/podsnoop/v1/*.proto)
+GEN_SRCS   := $(patsubst proto/%.proto,$(OUT)/gen/%.pb-c.c,$(PROTOS))
+GEN_HDRS   := $(GEN_SRCS:.c=.h)
+GEN_OBJS   := $(GEN_SRCS:.c=.o)
+LIB_OBJS   := $(patsubst %.c,$(OUT)/%.o,$(LIB_SRCS)) $(GEN_OBJS)
 MAIN_OBJ   := $(OUT)/agent/main.o
-ASAN_OBJS  := $(patsubst %.c,$(OUT)/asan/%.o,$(LIB_SRCS)) $(PROTO_OBJS)
+COLL_OBJS  := $(OUT)/collector/collector.o
+BENCH_BINS := $(OUT)/bench/loadgen
+ASAN_OBJS  := $(patsubst %.c,$(OUT)/asan/%.o,$(LIB_SRCS)) $(GEN_OBJS)
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 ASAN_BINS  := $(patsubst tests/unit/%.c,$(OUT)/asan/tests/%,$(UNIT_SRCS))
 HELPERS    := $(patsubst tests/helpers/%.c,$(OUT)/tests/helpers/%,$(wildcard tests/helpers/*.c))
 
-.PHONY: all run test unit deps clean
+.PHONY: all run test unit deps clean image image-rootfs chart
 all: $(OUT)/podsnoop $(OUT)/podsnoop-collector $(BENCH_BINS)
 
 deps:
@@ -85,12 +90,13 @@ deps:
 
 # Installing packages first must not race the build: order it explicitly.
 ifneq ($(filter run test deps,$(MAKECMDGOALS)),)
-$(BPF_OBJS) $(LIB_OBJS) $(MAIN_OBJ) $(ASAN_OBJS) $(VMLINUX_H) $(PROTO_CS) $(COLL_OBJS): | deps
+$(BPF_OBJS) $(LIB_OBJS) $(MAIN_OBJ) $(ASAN_OBJS) $(VMLINUX_H) $(GEN_SRCS) $(COLL_OBJS): | deps
+$(OUT)/helm-render $(OUT)/podsnoop-image.tar: | deps
 endif
 
 $(OUT) $(OUT)/bpf $(OUT)/agent $(OUT)/cgroup $(OUT)/tests $(OUT)/vmlinux \
-$(OUT)/asan/agent $(OUT)/asan/cgroup $(OUT)/asan/tests $(OUT)/proto $(OUT)/collector $(OUT)/bench \
-$(OUT)/asan/collector:
+$(OUT)/asan/agent $(OUT)/asan/cgroup $(OUT)/asan/tests $(OUT)/collector $(OUT)/asan/collector \
+$(OUT)/bench:
 	$(Q)mkdir -p $@
 
 $(OUT)/vmlinux/vmlinux.h: $(VMLINUX_BTF) | $(OUT)/vmlinux
@@ -106,18 +112,18 @@ $(OUT)/%.skel.h: $(OUT)/bpf/%.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
 
-# The wire schema: protoc-c writes a .pb-c.c/.pb-c.h pair per .proto.
-$(OUT)/proto/%.pb-c.c $(OUT)/proto/%.pb-c.h: proto/%.proto $(PROTOS) | $(OUT)/proto
-	$(call msg,PROTO,$@)
-	$(Q)$(PROTOC_C) --c_out=$(OUT)/proto -Iproto $<
+$(OUT)/gen/%.pb-c.c $(OUT)/gen/%.pb-c.h &: proto/%.proto
+	$(call msg,PROTOC,$@)
+	$(Q)mkdir -p $(OUT)/gen
+	$(Q)protoc-c -Iproto --c_out=$(OUT)/gen $<
 
-$(OUT)/proto/%.pb-c.o: $(OUT)/proto/%.pb-c.c | $(PROTO_HS)
+# (after every header: one .proto may import another)
+$(OUT)/gen/%.pb-c.o: $(OUT)/gen/%.pb-c.c $(OUT)/gen/%.pb-c.h | $(GEN_HDRS)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) -Wno-unused-parameter -MMD -MP -c $< -o $@
 
-# Skeletons and generated protobuf headers come first, so the first build
-# (no .d files yet) finds them.
-$(OUT)/agent/%.o: agent/%.c | $(SKELS) $(PROTO_HS) $(OUT)/agent
+# Skeletons and generated headers come first so the first build (no .d files yet) finds them.
+$(OUT)/agent/%.o: agent/%.c | $(SKELS) $(GEN_HDRS) $(OUT)/agent
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
@@ -135,7 +141,7 @@ $(OUT)/podsnoop: $(MAIN_OBJ) $(OUT)/libpodsnoop.a
 
 # The reference collector shares the NDJSON writer and the protobuf
 # conversions with the agent through libpodsnoop.a.
-$(OUT)/collector/%.o: collector/%.c | $(SKELS) $(PROTO_HS) $(OUT)/collector
+$(OUT)/collector/%.o: collector/%.c | $(SKELS) $(GEN_HDRS) $(OUT)/collector
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
@@ -143,17 +149,17 @@ $(OUT)/podsnoop-collector: $(COLL_OBJS) $(OUT)/libpodsnoop.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(COLLECTOR_LDLIBS) $(LDLIBS) -o $@
 
-# Benchmark helpers (load generators): one C file each.
-$(OUT)/bench/%: bench/%.c | $(OUT)/bench
+# The shipping benchmark's load generator (bench/open_bench.py builds its own).
+$(OUT)/bench/loadgen: bench/loadgen.c | $(OUT)/bench
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -MMD -MP $< -o $@
 
 # Unit tests, plain and under AddressSanitizer + UBSan.
-$(OUT)/asan/agent/%.o: agent/%.c | $(SKELS) $(PROTO_HS) $(OUT)/asan/agent
+$(OUT)/asan/agent/%.o: agent/%.c | $(SKELS) $(GEN_HDRS) $(OUT)/asan/agent
 	$(call msg,CC-SAN,$@)
 	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -MMD -MP -c $< -o $@
 
-$(OUT)/asan/collector/%.o: collector/%.c | $(PROTO_HS) $(OUT)/asan/collector
+$(OUT)/asan/collector/%.o: collector/%.c | $(SKELS) $(GEN_HDRS) $(OUT)/asan/collector
 	$(call msg,CC-SAN,$@)
 	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -MMD -MP -c $< -o $@
 
@@ -161,14 +167,14 @@ $(OUT)/asan/cgroup/%.o: cgroup/%.c | $(OUT)/asan/cgroup
 	$(call msg,CC-SAN,$@)
 	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -MMD -MP -c $< -o $@
 
-$(OUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(OUT)/libpodsnoop.a | $(PROTO_HS) $(OUT)/tests
+$(OUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(OUT)/libpodsnoop.a | $(OUT)/tests
 	$(call msg,TEST,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests/unit -MMD -MP $< $(OUT)/libpodsnoop.a $(LDLIBS) -lcmocka -lcjson -o $@
+	$(Q)$(CC) $(CFLAGS) -Itests/unit -MMD -MP $< $(OUT)/libpodsnoop.a $(LDLIBS) -lcmocka -o $@
 
-$(OUT)/asan/tests/%: tests/unit/%.c tests/unit/unit.h $(ASAN_OBJS) | $(PROTO_HS) $(OUT)/asan/tests
+$(OUT)/asan/tests/%: tests/unit/%.c tests/unit/unit.h $(ASAN_OBJS) | $(OUT)/asan/tests
 	$(call msg,TEST-SAN,$@)
 	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -Itests/unit -MMD -MP $< $(ASAN_OBJS) $(LDLIBS) \
-		-lcmocka -lcjson -o $@
+		-lcmocka -o $@
 
 # Small programs the integration tests run (workloads with exact properties).
 $(OUT)/tests/helpers/%: tests/helpers/%.c
@@ -180,13 +186,33 @@ unit: $(UNIT_BINS) $(ASAN_BINS)
 run: $(OUT)/podsnoop
 	$(OUT)/podsnoop $(RUN_ARGS)
 
-test: all unit $(HELPERS)
+test: all unit $(HELPERS) $(OUT)/podsnoop-image.tar $(OUT)/helm-render
 	@tests/run.sh
 
 clean:
 	rm -rf $(OUT)
 
+# The container image: the agent, its shared libraries and the loader (image/mkimage.py).
+VERSION := $(shell sed -n 's/^\#define PODSNOOP_VERSION "\(.*\)"/\1/p' agent/version.h)
+IMAGE   ?= localhost/podsnoop:$(VERSION)
+
+image: $(OUT)/podsnoop-image.tar
+$(OUT)/podsnoop-image.tar: $(OUT)/podsnoop image/mkimage.py
+	$(call msg,IMAGE,$@ $(IMAGE))
+	$(Q)/usr/bin/python3 image/mkimage.py --binary $< --ref $(IMAGE) --version $(VERSION) --out $@
+
+# the same files as a directory, for the Dockerfile's build stage
+image-rootfs: $(OUT)/podsnoop
+	$(Q)/usr/bin/python3 image/mkimage.py --binary $< --rootfs $(OUT)/image-rootfs
+
+# helm/render: helm's template engine rebuilt from Debian's Go packages (GOPATH mode, offline)
+GO_ENV := GOPATH=/usr/share/gocode GO111MODULE=off GOFLAGS= GOCACHE=$(abspath $(OUT))/go-cache
+chart: $(OUT)/helm-render
+$(OUT)/helm-render: $(wildcard helm/render/*.go) | $(OUT)
+	$(call msg,GO,$@)
+	$(Q)$(GO_ENV) go build -o $@ ./helm/render
+
 include tests/kernel-matrix/kernel-matrix.mk
 
--include $(BPF_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(ASAN_OBJS:.o=.d) \
+-include $(BPF_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(GEN_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(ASAN_OBJS:.o=.d) \
 	$(UNIT_BINS:=.d) $(ASAN_BINS:=.d) $(HELPERS:=.d) $(COLL_OBJS:.o=.d) $(BENCH_BINS:=.d)

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "ship_config.h"
 
@@ -16,6 +17,7 @@
 
 enum ps_cmd { CMD_RUN, CMD_PROBE };
 enum ps_output { OUT_NDJSON, OUT_TEXT };
+enum ps_attrib_by { ATTRIB_BY_AUTO, ATTRIB_BY_CGROUP, ATTRIB_BY_MNTNS };
 
 struct ps_config {
 	enum ps_cmd cmd;
@@ -35,6 +37,32 @@ struct ps_config {
 	uint32_t max_args_bytes;
 	uint32_t drain_ms;		/* ring buffer drain period */
 	uint32_t ringbuf_kb;		/* per-tracer ring buffer size; 0: tracer default */
+	uint64_t fs_min_us;		/* fs: report operations at least this slow; 0: all */
+	uint32_t fs_types;		/* fs: filesystem types, bit per enum fs_type */
+	uint32_t interval_s;		/* periodic records (cache, bio histograms) every this many seconds */
+	const char *listen;		/* --listen ADDR: /healthz /readyz /metrics; NULL: off */
+	bool check_config;		/* --check-config: validate flags, load nothing, exit */
+	bool open_failed;		/* open: only calls that failed */
+	uint32_t bio_min_us;		/* bio: per-request records from this latency up */
+	uint32_t bio_hist_entries;	/* bio: histograms kept per interval */
+
+	/* pod attribution and selection by Kubernetes identity (attrib.h) */
+	const char *cri_socket;		/* NULL: auto-detect; "none": no CRI */
+	const char *kubelet_url;	/* NULL: no kubelet */
+	const char *kubelet_token;	/* NULL: the service account's */
+	const char *kubelet_ca;		/* NULL: the service account's (or system CAs) */
+	bool kubelet_insecure;
+	const char *namespaces[CFG_MAX_SELECT];
+	int n_namespaces;
+	const char *pods[CFG_MAX_SELECT];
+	int n_pods;
+	const char *selectors[CFG_MAX_SELECT];	/* each: "k=v,k2!=v2" */
+	int n_selectors;
+	uint32_t attrib_wait_ms;	/* longest a record waits for its pod's metadata */
+	uint32_t meta_resync_s;		/* full resync period */
+	uint32_t meta_grace_s;		/* metadata kept after a container is gone */
+	enum ps_attrib_by attribute_by;
+	const char *cgwatch_hook;	/* --hook cgwatch=METHOD */
 	struct ship_config ship;	/* --collector and the other shipping flags */
 };
 
@@ -45,5 +73,7 @@ void config_defaults(struct ps_config *cfg);
  * (exit 0), -EINVAL after printing a one-line error (exit 2).
  */
 int config_parse(struct ps_config *cfg, int argc, char **argv);
+/* The settings, one "key: value" line each (--check-config). */
+void config_print(const struct ps_config *cfg, FILE *f);
 
 #endif

@@ -9,9 +9,7 @@
 #include "exec.skel.h"
 #include "clock.h"
 #include "kfeatures.h"
-#include "filter.h"
 #include "log.h"
-#include "loop.h"
 
 #define EXEC_RINGBUF_BYTES (8u << 20)
 /* an exec still in flight after this long was killed or changed tid */
@@ -102,8 +100,6 @@ static int exec_start(const struct tracer_env *e, const struct hook_method *m)
 {
 	bool syscalls = m->available == have_syscalls;
 	struct bpf_program *p;
-	__u32 rb_bytes;
-	int err;
 
 	env = e;
 	skel = exec_bpf__open();
@@ -131,18 +127,9 @@ static int exec_start(const struct tracer_env *e, const struct hook_method *m)
 
 	skel->rodata->targ_max_args = e->cfg->max_args;
 	skel->rodata->targ_max_args_bytes = e->cfg->max_args_bytes;
-	rb_bytes = e->cfg->ringbuf_kb ? e->cfg->ringbuf_kb * 1024u : EXEC_RINGBUF_BYTES;
-	skel->rodata->ps_wakeup_bytes = rb_bytes / 8;
-	err = bpf_map__set_max_entries(skel->maps.ps_exec_rb, rb_bytes);
-	if (!err)
-		err = filter_reuse_maps(skel->obj);
-	if (!err)
-		err = exec_bpf__load(skel);
-	if (!err)
-		err = exec_bpf__attach(skel);
-	if (!err)
-		err = loop_add_ring(bpf_map__fd(skel->maps.ps_exec_rb), handle_event, NULL);
-	return err;
+	return tracer_load_attach(skel->skeleton, skel->maps.ps_exec_rb,
+				  &skel->rodata->ps_wakeup_bytes, EXEC_RINGBUF_BYTES, e->cfg,
+				  handle_event);
 }
 
 static void exec_detach(void)
@@ -188,6 +175,11 @@ static void exec_tick(uint64_t boot_ns)
 	}
 }
 
+static int exec_ringbuf_fd(void)
+{
+	return skel ? bpf_map__fd(skel->maps.ps_exec_rb) : -1;
+}
+
 static void exec_user_stats(struct ps_stats *s)
 {
 	s->v[PS_STAT_MAP_FULL] += orphaned;
@@ -204,4 +196,5 @@ const struct tracer exec_tracer = {
 	.stats_fd = exec_stats_fd,
 	.tick = exec_tick,
 	.user_stats = exec_user_stats,
+	.ringbuf_fd = exec_ringbuf_fd,
 };

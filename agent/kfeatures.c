@@ -103,6 +103,37 @@ bool feat_tp_btf(const char *name)
 	return feat_btf_type(type, BTF_KIND_TYPEDEF);
 }
 
+/* Parameters of a function prototype, less the leading `void *__data`. */
+static int proto_nargs(const struct btf *btf, int id)
+{
+	const struct btf_type *t = btf__type_by_id(btf, id);
+
+	while (t && (btf_is_typedef(t) || btf_is_ptr(t) || btf_is_func(t)))
+		t = btf__type_by_id(btf, t->type);
+	if (!t || !btf_is_func_proto(t) || btf_vlen(t) < 1)
+		return -ENOENT;
+	return btf_vlen(t) - 1;
+}
+
+int feat_tp_nargs(const char *name)
+{
+	struct btf *btf = vmlinux_btf();
+	char type[128];
+	int id;
+
+	if (!btf)
+		return -ENOENT;
+	snprintf(type, sizeof(type), "btf_trace_%s", name);
+	id = btf__find_by_name_kind(btf, type, BTF_KIND_TYPEDEF);
+	if (id > 0)
+		return proto_nargs(btf, id);
+	snprintf(type, sizeof(type), "__bpf_trace_%s", name);
+	id = btf__find_by_name_kind(btf, type, BTF_KIND_FUNC);
+	if (id > 0)
+		return proto_nargs(btf, id);
+	return -ENOENT;
+}
+
 bool feat_kprobe(const char *func)
 {
 	char path[PATH_MAX], line[256];

@@ -19,6 +19,12 @@ bool feat_btf(void);			/* /sys/kernel/btf/vmlinux is usable */
 /* A BTF-typed tracepoint (tp_btf/<name>): needs the btf_trace_<name> typedef. */
 bool feat_tp_btf(const char *name);
 bool feat_btf_type(const char *name, int kind);
+/*
+ * How many arguments a tracepoint passes to BPF (its TP_PROTO), from BTF:
+ * the btf_trace_<name> typedef, or the __bpf_trace_<name> function where
+ * only that exists. -ENOENT when BTF does not tell.
+ */
+int feat_tp_nargs(const char *name);
 /* kprobes: the kernel has them (kprobe_events) and can probe func. */
 bool feat_kprobe(const char *func);
 /* fentry/fexit: BPF trampolines work here and func has BTF. */

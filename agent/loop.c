@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <stdint.h>
 #include <signal.h>
 #include <string.h>
 #include <time.h>
@@ -17,6 +18,31 @@ enum { TAG_RING = 1, TAG_SIGNAL, TAG_TIMER };
 static int epfd = -1, sigfd = -1, timerfd = -1;
 static struct ring_buffer *rb;
 static uint32_t drain_period_ms;
+
+/* every ring's callback goes through trampoline() so loop_sample_current() works */
+#define LOOP_MAX_RINGS 32
+static struct {
+	ring_buffer_sample_fn fn;
+	void *ctx;
+} rings[LOOP_MAX_RINGS];
+static int n_rings;
+static const struct loop_sample *cur_sample;
+
+static int trampoline(void *ctx, void *data, size_t size)
+{
+	const struct loop_sample s = { rings[(intptr_t)ctx].fn, rings[(intptr_t)ctx].ctx, data, size };
+	int ret;
+
+	cur_sample = &s;
+	ret = s.fn(s.ctx, data, size);
+	cur_sample = NULL;
+	return ret;
+}
+
+const struct loop_sample *loop_sample_current(void)
+{
+	return cur_sample;
+}
 
 static int ep_add(int fd, uint64_t tag)
 {
@@ -63,16 +89,25 @@ int loop_init(uint32_t drain_ms)
 
 int loop_add_ring(int map_fd, ring_buffer_sample_fn fn, void *ctx)
 {
+	void *slot = (void *)(intptr_t)n_rings;
 	int err;
 
+	if (n_rings >= LOOP_MAX_RINGS)
+		return -ENOSPC;
+	rings[n_rings].fn = fn;
+	rings[n_rings].ctx = ctx;
 	if (!rb) {
-		rb = ring_buffer__new(map_fd, fn, ctx, NULL);
+		rb = ring_buffer__new(map_fd, trampoline, slot, NULL);
 		if (!rb)
 			return -errno;
+		n_rings++;
 		return ep_add(ring_buffer__epoll_fd(rb), TAG_RING);
 	}
-	err = ring_buffer__add(rb, map_fd, fn, ctx);
-	return err < 0 ? err : 0;
+	err = ring_buffer__add(rb, map_fd, trampoline, slot);
+	if (err < 0)
+		return err;
+	n_rings++;
+	return 0;
 }
 
 int loop_drain(void)
@@ -143,6 +178,7 @@ void loop_free(void)
 {
 	ring_buffer__free(rb);
 	rb = NULL;
+	n_rings = 0;
 	if (timerfd >= 0)
 		close(timerfd);
 	if (sigfd >= 0)

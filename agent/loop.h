@@ -16,6 +16,14 @@ struct loop_hooks {
 	void (*tick)(void);		/* once a second */
 };
 
+/* The ring buffer record being handed to its tracer's callback right now. */
+struct loop_sample {
+	ring_buffer_sample_fn fn;
+	void *ctx;
+	const void *data;
+	size_t size;
+};
+
 int loop_init(uint32_t drain_ms);
 int loop_add_ring(int map_fd, ring_buffer_sample_fn fn, void *ctx);
 /*
@@ -23,6 +31,12 @@ int loop_add_ring(int map_fd, ring_buffer_sample_fn fn, void *ctx);
  * Returns the signal that ended it, 0 for the deadline, or -errno.
  */
 int loop_run(double duration_s, const struct loop_hooks *hooks);
+/*
+ * Inside a ring buffer callback: the record and its callback, so a record
+ * can be set aside and handed to the same callback again later (attribution
+ * waiting for a new pod's metadata). NULL outside callbacks.
+ */
+const struct loop_sample *loop_sample_current(void);
 /* Consume whatever the rings hold now; returns records read or -errno. */
 int loop_drain(void);
 void loop_free(void);

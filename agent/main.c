@@ -10,6 +10,8 @@
 #include <sys/utsname.h>
 
 #include "../cgroup/cgroup.h"
+#include "attrib.h"
+#include "cgwatch.h"
 #include "clock.h"
 #include "config.h"
 #include "kfeatures.h"
@@ -18,6 +20,8 @@
 #include "log.h"
 #include "loop.h"
 #include "output.h"
+#include "privs.h"
+#include "serve.h"
 #include "ship.h"
 #include "tracer.h"
 
@@ -65,10 +69,17 @@ static void on_tick(void)
 			tracer_table[i]->tick(now);
 	report_losses();
 	out_flush();
+	serve_tick();
+}
+
+static void after_drain(void)
+{
+	attrib_pump(); /* records that waited for their pod go out first */
+	out_flush();
 }
 
 static const struct loop_hooks hooks = {
-	.after_drain = out_flush,
+	.after_drain = after_drain,
 	.tick = on_tick,
 };
 
@@ -89,6 +100,7 @@ static void print_summary(void)
 			(unsigned long long)s.v[PS_STAT_MAP_FULL],
 			(unsigned long long)s.v[PS_STAT_READ_ERR]);
 	}
+	attrib_summary();
 }
 
 /* Load --cgroup/--mntns/--exclude-host into the filter maps. Exit code or 0. */
@@ -96,7 +108,6 @@ static int apply_selection(void)
 {
 	char abs[PATH_MAX], rel[PATH_MAX];
 	struct cg_layout layout;
-	struct stat st;
 	uint64_t id;
 	int err;
 
@@ -137,12 +148,24 @@ static int apply_selection(void)
 		}
 	}
 	if (cfg.exclude_host) {
-		/* /proc/1/ns/mnt may be unreadable; our own is the host's when run as a host agent */
-		if (stat("/proc/self/ns/mnt", &st)) {
-			pr_err("--exclude-host: /proc/self/ns/mnt: %s", strerror(errno));
+		bool fallback;
+		int err1;
+
+		/* with hostPID, pid 1 is the node's init; our own ns is the host's only outside a pod */
+		err = privs_host_mntns(&id, &fallback, &err1);
+		if (err) {
+			pr_err("--exclude-host: /proc/self/ns/mnt: %s", strerror(-err));
 			return 1;
 		}
-		err = filter_exclude_host(st.st_ino);
+		if (fallback) {
+			struct privs pv = { 0 };
+
+			privs_read(&pv);
+			pr_warn("--exclude-host: /proc/1/ns/mnt: %s (%s); taking the agent's own "
+				"mount namespace as the host's (wrong if the agent runs in a container)",
+				strerror(err1), err1 == EACCES ? privs_ptrace_hint(&pv) : "no hostPID?");
+		}
+		err = filter_exclude_host(id);
 		if (err) {
 			pr_err("--exclude-host: %s", strerror(-err));
 			return 1;
@@ -153,7 +176,8 @@ static int apply_selection(void)
 
 static int start_tracers(void)
 {
-	struct tracer_env env = { .cfg = &cfg };
+	/* static: tracers keep the pointer for their event callbacks */
+	static struct tracer_env env = { .cfg = &cfg };
 	int n = 0, err;
 
 	for (size_t i = 0; i < tracer_count; i++) {
@@ -184,6 +208,7 @@ static int start_tracers(void)
 			continue;
 		}
 		started[i] = true;
+		serve_tracer_started(i, m->name);
 		n++;
 		pr_info("%s: tracing with %s (%s)", t->name, m->name, m->hooks);
 	}
@@ -192,12 +217,14 @@ static int start_tracers(void)
 
 static void stop_tracers(void)
 {
+	serve_stop(); /* the endpoints read tracer state: stop them first */
 	/* stop producing first, then read out everything already queued */
 	for (size_t i = 0; i < tracer_count; i++)
 		if (started[i])
 			tracer_table[i]->detach();
 	while (loop_drain() > 0)
 		;
+	attrib_finish();
 	report_losses();
 	out_flush();
 	print_summary();
@@ -209,7 +236,15 @@ static void stop_tracers(void)
 static int run(void)
 {
 	struct rlimit unlimited = { RLIM_INFINITY, RLIM_INFINITY };
+	struct privs pv;
+	char why[512];
 	int err, ret;
+
+	/* name a missing capability now, not as EPERM from deep inside libbpf */
+	if (privs_read(&pv) == 0 && !privs_can_trace(&pv, why, sizeof(why))) {
+		pr_err("%s", why);
+		return 1;
+	}
 
 	/* memcg-accounted kernels (5.11+) ignore it; without CAP_SYS_RESOURCE it fails */
 	if (setrlimit(RLIMIT_MEMLOCK, &unlimited))
@@ -225,7 +260,7 @@ static int run(void)
 	err = filter_init();
 	if (err) {
 		pr_err("cannot create BPF maps: %s%s", strerror(-err),
-		       err == -EPERM ? " (needs root, or CAP_BPF and CAP_PERFMON)" : "");
+		       err == -EPERM ? privs_eperm_hint() : "");
 		return 1;
 	}
 	ret = apply_selection();
@@ -237,6 +272,13 @@ static int run(void)
 	if (!cfg.ship.url || cfg.output_given)
 		out_add_sink(cfg.output == OUT_TEXT ? &text_sink : &ndjson_sink, stdout);
 
+	err = attrib_start(&cfg);
+	if (err) {
+		pr_err("pod attribution: %s", strerror(-err));
+		ret = 1;
+		goto out_attrib;
+	}
+
 	err = loop_init(cfg.drain_ms);
 	if (err) {
 		pr_err("event loop: %s", strerror(-err));
@@ -247,6 +289,10 @@ static int run(void)
 		ret = 1;
 		goto out_loop;
 	}
+	ret = serve_start(&cfg);
+	if (ret)
+		goto out_loop;
+	meta_health_reapply(); /* serve_start() put a placeholder there */
 	err = start_tracers();
 	if (err) {
 		if (err == -ENOENT)
@@ -254,6 +300,7 @@ static int run(void)
 		ret = 1;
 		goto out_tracers;
 	}
+	serve_tracers_ready();
 	pr_info("ready");
 
 	err = loop_run(cfg.duration, &hooks);
@@ -263,12 +310,53 @@ static int run(void)
 	}
 out_tracers:
 	stop_tracers();
-	ship_stop();
 out_loop:
+	ship_stop(); /* after the last record: flush, spool the rest */
 	loop_free();
+out_attrib:
+	attrib_stop();
 out_filter:
 	filter_free();
 	return ret;
+}
+
+/* Attribution's cgroup watcher: not a tracer, but a hook choice all the same. */
+static void probe_cgwatch(bool json)
+{
+	const struct hook_method *chosen = NULL;
+
+	for (size_t j = 0; j < cgwatch_n_methods && !chosen; j++)
+		if ((!cfg.cgwatch_hook || strcmp(cfg.cgwatch_hook, cgwatch_methods[j].name) == 0) &&
+		    cgwatch_methods[j].available())
+			chosen = &cgwatch_methods[j];
+	if (json) {
+		struct jw w;
+
+		jw_begin(&w, stdout);
+		/* not a tracer (nothing to run with -t): its own record type */
+		jw_cstr(&w, "type", "probe_helper");
+		jw_cstr(&w, "helper", "cgwatch");
+		jw_cstr(&w, "chosen", chosen ? chosen->name : "");
+		jw_arr_open(&w, "methods");
+		for (size_t j = 0; j < cgwatch_n_methods; j++) {
+			jw_obj_open(&w, NULL);
+			jw_cstr(&w, "name", cgwatch_methods[j].name);
+			jw_cstr(&w, "hooks", cgwatch_methods[j].hooks);
+			jw_bool(&w, "available", cgwatch_methods[j].available());
+			jw_obj_close(&w);
+		}
+		jw_arr_close(&w);
+		jw_end(&w);
+		return;
+	}
+	printf("cgwatch (pod attribution): %s\n",
+	       chosen ? chosen->name : "NONE: new cgroups are looked up by id");
+	for (size_t j = 0; j < cgwatch_n_methods; j++) {
+		const struct hook_method *m = &cgwatch_methods[j];
+
+		printf("  %s %-10s %-9s %s\n", m == chosen ? "*" : " ", m->name,
+		       m->available() ? "available" : "missing", m->hooks);
+	}
 }
 
 static int probe(void)
@@ -327,10 +415,32 @@ static int probe(void)
 		for (size_t j = 0; j < t->n_methods; j++) {
 			const struct hook_method *m = &t->methods[j];
 
-			printf("  %s %-10s %-9s %s\n", m == chosen ? "*" : " ", m->name,
+			printf("  %s %-12s %-9s %s\n", m == chosen ? "*" : " ", m->name,
 			       m->available() ? "available" : "missing", m->hooks);
 		}
 	}
+	probe_cgwatch(json);
+	return 0;
+}
+
+/* --check-config: the flags parsed; would the privileges do? Nothing is loaded. */
+static int check_config(void)
+{
+	struct privs pv;
+	char why[512];
+	int err = privs_read(&pv);
+
+	config_print(&cfg, stdout);
+	if (err) {
+		printf("privileges: unknown (%s)\n", strerror(-err));
+		return 0;
+	}
+	if (!privs_can_trace(&pv, why, sizeof(why))) {
+		printf("privileges: NOT ENOUGH\n");
+		pr_err("%s", why);
+		return 1;
+	}
+	printf("privileges: ok\n");
 	return 0;
 }
 
@@ -342,5 +452,8 @@ int main(int argc, char **argv)
 		return err > 0 ? 0 : 2;
 	log_set_level(cfg.verbose >= 2 ? LOG_LIBBPF : cfg.verbose ? LOG_DEBUG : LOG_INFO);
 	log_route_libbpf();
+	tracer_configure_all(&cfg);
+	if (cfg.check_config)
+		return check_config();
 	return cfg.cmd == CMD_PROBE ? probe() : run();
 }

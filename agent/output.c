@@ -10,10 +10,24 @@ static struct {
 } sinks[MAX_SINKS];
 static int n_sinks;
 static attrib_fn attrib;
+static defer_fn defer;
 
 void out_set_attrib(attrib_fn fn)
 {
 	attrib = fn;
+}
+
+void out_set_defer(defer_fn fn)
+{
+	defer = fn;
+}
+
+bool out_attribute(uint64_t cgroup_id, uint64_t mntns_id, const struct pod_ref **pod)
+{
+	if (defer && defer(cgroup_id, mntns_id))
+		return false;
+	*pod = attrib ? attrib(cgroup_id, mntns_id) : NULL;
+	return true;
 }
 
 int out_add_sink(const struct sink_ops *ops, void *priv)
@@ -28,9 +42,57 @@ int out_add_sink(const struct sink_ops *ops, void *priv)
 
 void out_exec(struct exec_view *v)
 {
-	v->pod = attrib ? attrib(v->e->cgroup_id, v->e->mntns_id) : NULL;
+	if (!out_attribute(v->e->cgroup_id, v->e->mntns_id, &v->pod))
+		return;
 	for (int i = 0; i < n_sinks; i++)
 		sinks[i].ops->exec(sinks[i].priv, v);
+}
+
+void out_open(struct open_view *v)
+{
+	if (!out_attribute(v->e->cgroup_id, v->e->mntns_id, &v->pod))
+		return;
+	for (int i = 0; i < n_sinks; i++)
+		if (sinks[i].ops->open)
+			sinks[i].ops->open(sinks[i].priv, v);
+}
+
+void out_bio(struct bio_view *v)
+{
+	if (!out_attribute(v->e->cgroup_id, v->e->mntns_id, &v->pod))
+		return;
+	for (int i = 0; i < n_sinks; i++)
+		if (sinks[i].ops->bio)
+			sinks[i].ops->bio(sinks[i].priv, v);
+}
+
+void out_bio_hist(struct bio_hist_view *v)
+{
+	/* made on a timer, not from a ring buffer record: never waits */
+	if (!out_attribute(v->cgroup_id, 0, &v->pod))
+		return;
+	for (int i = 0; i < n_sinks; i++)
+		if (sinks[i].ops->bio_hist)
+			sinks[i].ops->bio_hist(sinks[i].priv, v);
+}
+
+void out_fs(struct fs_view *v)
+{
+	if (!out_attribute(v->e->cgroup_id, v->e->mntns_id, &v->pod))
+		return;
+	for (int i = 0; i < n_sinks; i++)
+		if (sinks[i].ops->fs)
+			sinks[i].ops->fs(sinks[i].priv, v);
+}
+
+void out_cache(struct cache_view *v)
+{
+	/* made on a timer, not from a ring buffer record: never waits */
+	if (!out_attribute(v->cgroup_id, v->mntns_id, &v->pod))
+		return;
+	for (int i = 0; i < n_sinks; i++)
+		if (sinks[i].ops->cache)
+			sinks[i].ops->cache(sinks[i].priv, v);
 }
 
 void out_loss(const struct loss_rec *l)
@@ -53,4 +115,50 @@ const char *exec_method_name(uint32_t method)
 	case EXEC_M_SCHED_RAW: return "sched_raw";
 	default: return "unknown";
 	}
+}
+
+const char *open_method_name(uint32_t method)
+{
+	switch (method) {
+	case OPEN_M_SYSCALLS: return "syscalls";
+	case OPEN_M_FENTRY: return "fentry";
+	case OPEN_M_KPROBE: return "kprobe";
+	default: return "unknown";
+	}
+}
+
+const char *open_syscall_name(uint32_t syscall)
+{
+	switch (syscall) {
+	case OPEN_SC_OPEN: return "open";
+	case OPEN_SC_OPENAT: return "openat";
+	case OPEN_SC_OPENAT2: return "openat2";
+	default: return "unknown";
+	}
+}
+
+const char *bio_method_name(uint32_t method)
+{
+	switch (method) {
+	case BIO_M_IO_START: return "io_start";
+	case BIO_M_GETRQ: return "getrq";
+	case BIO_M_IO_START_RAW: return "io_start_raw";
+	case BIO_M_GETRQ_RAW: return "getrq_raw";
+	default: return "unknown";
+	}
+}
+
+const char *bio_attrib_name(uint32_t attribution)
+{
+	switch (attribution) {
+	case BIO_A_SUBMITTER: return "submitter";
+	case BIO_A_BLKCG: return "blkcg";
+	default: return "none";
+	}
+}
+
+void bio_hist_bounds(unsigned int i, uint64_t *lo, uint64_t *hi)
+{
+	*lo = i ? 1ull << i : 0;
+	*hi = (2ull << i) - 1;
 }

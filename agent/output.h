@@ -14,6 +14,9 @@
 
 #include "config.h"
 #include "../bpf/exec.h"
+#include "../bpf/open.h"
+#include "../bpf/bio.h"
+#include "../bpf/fs.h"
 
 /*
  * The Kubernetes identity of a record's task or I/O, from the metadata cache.
@@ -34,6 +37,23 @@ struct pod_ref {
  */
 typedef const struct pod_ref *(*attrib_fn)(uint64_t cgroup_id, uint64_t mntns_id);
 void out_set_attrib(attrib_fn fn);
+/*
+ * Optional: true when the record should wait for metadata that is on its way
+ * (a container that just started). The raw ring buffer record was copied
+ * aside (loop_sample_current()) and will be handed to the same ring buffer
+ * callback again later; the sinks must not see it now. So a tracer's ring
+ * callback may run twice for one record: it should decode, call
+ * out_<type>(), and only then change its own state (counters, in-flight
+ * maps). Records made outside ring callbacks (timers, histograms) never wait.
+ */
+typedef bool (*defer_fn)(uint64_t cgroup_id, uint64_t mntns_id);
+void out_set_defer(defer_fn fn);
+/*
+ * For out_<type>(): attribute a record (v->pod); false when it was deferred
+ * (return without calling the sinks). The pod_ref stays valid until the
+ * sinks return: a sink that keeps records copies the strings.
+ */
+bool out_attribute(uint64_t cgroup_id, uint64_t mntns_id, const struct pod_ref **pod);
 
 struct exec_view {
 	const struct exec_event *e;
@@ -47,6 +67,73 @@ struct exec_view {
 	bool args_truncated;
 };
 
+struct open_view {
+	const struct open_event *e;
+	const struct pod_ref *pod;	/* set by out_open() */
+	uint64_t wall_ns;
+	const char *path;
+	size_t path_len;	/* without the NUL */
+	bool truncated;
+};
+
+struct bio_view {
+	const struct bio_event *e;
+	const struct pod_ref *pod;	/* set by out_bio() */
+	uint64_t wall_ns;
+	const char *disk;
+	size_t disk_len;
+	char op[8];		/* blktrace-style: R W D F N, then F(UA) A(head) S(ync) M(eta) */
+};
+
+/* One latency histogram of one interval: a cgroup's requests to one disk, one op. */
+struct bio_hist_view {
+	uint64_t cgroup_id;
+	const struct pod_ref *pod;	/* set by out_bio_hist() */
+	uint64_t wall_ns;		/* end of the interval */
+	uint64_t interval_ns;
+	uint32_t dev;			/* kernel dev_t: major << 20 | minor */
+	const char *disk;
+	size_t disk_len;
+	const char *op;			/* R, W, D, F or N */
+	const __u64 *slots;		/* BIO_HIST_SLOTS log2 buckets of usecs */
+	uint64_t count;
+	uint64_t sum_ns;
+};
+
+/* An fs operation slower than --fs-min-us (agent/fs.c decodes it). */
+struct fs_view {
+	const struct fs_event *e;
+	const struct pod_ref *pod;	/* set by out_fs() */
+	uint64_t wall_ns;
+	const char *path;	/* from the task's root; without the leading '/' if truncated */
+	size_t path_len;
+	const char *name;	/* the last component */
+	size_t name_len;
+	bool path_truncated;
+};
+
+/* One row of cachestat: a (cgroup, mount namespace) over one interval. */
+struct cache_view {
+	uint64_t wall_ns;	/* end of the interval */
+	uint64_t interval_ns;
+	uint64_t cgroup_id;
+	uint64_t mntns_id;
+	const struct pod_ref *pod;	/* set by out_cache() */
+	uint32_t method;	/* enum cache_method */
+	bool accesses_known;	/* false: this kernel gives the method no access count */
+	bool estimated;		/* accesses (and so hits, ratio) are an estimate */
+	bool ratio_known;	/* hits + misses > 0 */
+	uint64_t accesses;
+	uint64_t hits;
+	uint64_t misses;
+	uint64_t dirtied;
+	uint64_t added;
+	uint64_t buf_dirtied;
+	double hit_ratio;	/* hits / (hits + misses) */
+	uint64_t host_buffers_kb;	/* /proc/meminfo, node-wide as cachestat prints */
+	uint64_t host_cached_kb;
+};
+
 struct loss_rec {
 	uint64_t wall_ns;
 	const char *tracer;
@@ -57,14 +144,24 @@ struct loss_rec {
 
 struct sink_ops {
 	void (*exec)(void *priv, const struct exec_view *v);
+	void (*open)(void *priv, const struct open_view *v);
+	void (*bio)(void *priv, const struct bio_view *v);
+	void (*bio_hist)(void *priv, const struct bio_hist_view *v);
 	void (*loss)(void *priv, const struct loss_rec *l);
+	void (*fs)(void *priv, const struct fs_view *v);		/* optional */
+	void (*cache)(void *priv, const struct cache_view *v);	/* optional */
 	void (*flush)(void *priv);
 };
 
 int out_add_sink(const struct sink_ops *ops, void *priv);
 /* Attribute the record, then hand it to every sink. */
 void out_exec(struct exec_view *v);
+void out_open(struct open_view *v);
+void out_bio(struct bio_view *v);
+void out_bio_hist(struct bio_hist_view *v);
 void out_loss(const struct loss_rec *l);
+void out_fs(struct fs_view *v);
+void out_cache(struct cache_view *v);
 void out_flush(void);
 
 /* Local outputs, writing to f. */
@@ -73,5 +170,16 @@ extern const struct sink_ops text_sink;
 
 /* Name of an exec hook method for records. */
 const char *exec_method_name(uint32_t method);
+const char *open_method_name(uint32_t method);
+const char *open_syscall_name(uint32_t syscall);
+const char *bio_method_name(uint32_t method);
+const char *bio_attrib_name(uint32_t attribution);
+/* Bucket i of a log2 histogram holds values lo..hi (bcc's convention). */
+void bio_hist_bounds(unsigned int i, uint64_t *lo, uint64_t *hi);
+/* Names for fs and cache records (agent/fs.c, agent/cache.c). */
+const char *fs_op_name(uint32_t op);
+const char *fs_type_name(uint32_t fs);
+const char *fs_method_name(uint32_t method);
+const char *cache_method_name(uint32_t method);
 
 #endif

@@ -13,9 +13,10 @@
  * (struct pb_<type>_buf, usually on the stack) and points at the view's
  * bytes, so it is valid only while the view is.
  *
- * Adding a record type: its message in records.proto (done for every tracer
- * of the plan), a pb_<type>_buf and the two functions here, one sink
- * function in ship.c, one case in collector/collector.c.
+ * Adding a record type: its message in records.proto, a pb_<type>_buf and
+ * the two functions here, one sink function in ship.c, one case in
+ * collector/collector.c (tests/unit/test_ship_policy.c fails until ship.c
+ * has it).
  */
 #ifndef PS_PBCONV_H
 #define PS_PBCONV_H
@@ -56,5 +57,75 @@ struct exec_view_buf {
 
 /* -EINVAL when the message does not fit what the agent can produce. */
 int pbconv_exec_view(const Podsnoop__V1__Exec *m, struct exec_view_buf *b, struct exec_view *v);
+
+/* open */
+struct pb_open_buf {
+	Podsnoop__V1__Record rec;
+	Podsnoop__V1__Open open;
+	struct pb_task_buf task;
+};
+const Podsnoop__V1__Record *pbconv_open(struct pb_open_buf *b, const struct open_view *v);
+struct open_view_buf {
+	struct open_event e;	/* the header; path points into the message */
+	struct pod_ref pod;
+};
+int pbconv_open_view(const Podsnoop__V1__Open *m, struct open_view_buf *b, struct open_view *v);
+
+/* bio */
+struct pb_bio_buf {
+	Podsnoop__V1__Record rec;
+	Podsnoop__V1__Bio bio;
+	struct pb_task_buf task;
+};
+const Podsnoop__V1__Record *pbconv_bio(struct pb_bio_buf *b, const struct bio_view *v);
+struct bio_view_buf {
+	struct bio_event e;
+	struct pod_ref pod;
+};
+int pbconv_bio_view(const Podsnoop__V1__Bio *m, struct bio_view_buf *b, struct bio_view *v);
+
+/* bio_hist */
+struct pb_bio_hist_buf {
+	Podsnoop__V1__Record rec;
+	Podsnoop__V1__BioHist hist;
+	struct pb_task_buf task;
+	Podsnoop__V1__BioHist__Bucket buckets[BIO_HIST_SLOTS];
+	Podsnoop__V1__BioHist__Bucket *bucket_ptrs[BIO_HIST_SLOTS];
+};
+const Podsnoop__V1__Record *pbconv_bio_hist(struct pb_bio_hist_buf *b,
+					    const struct bio_hist_view *v);
+struct bio_hist_view_buf {
+	__u64 slots[BIO_HIST_SLOTS];
+	char op[8];
+	struct pod_ref pod;
+};
+int pbconv_bio_hist_view(const Podsnoop__V1__BioHist *m, struct bio_hist_view_buf *b,
+			 struct bio_hist_view *v);
+
+/* fs */
+struct pb_fs_buf {
+	Podsnoop__V1__Record rec;
+	Podsnoop__V1__Fs fs;
+	struct pb_task_buf task;
+};
+const Podsnoop__V1__Record *pbconv_fs(struct pb_fs_buf *b, const struct fs_view *v);
+struct fs_view_buf {
+	struct fs_event e;	/* the header; file and path point into the message */
+	struct pod_ref pod;
+};
+int pbconv_fs_view(const Podsnoop__V1__Fs *m, struct fs_view_buf *b, struct fs_view *v);
+
+/* cache */
+struct pb_cache_buf {
+	Podsnoop__V1__Record rec;
+	Podsnoop__V1__Cache cache;
+	struct pb_task_buf task;
+};
+const Podsnoop__V1__Record *pbconv_cache(struct pb_cache_buf *b, const struct cache_view *v);
+struct cache_view_buf {
+	struct pod_ref pod;
+};
+int pbconv_cache_view(const Podsnoop__V1__Cache *m, struct cache_view_buf *b,
+		      struct cache_view *v);
 
 #endif

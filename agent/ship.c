@@ -181,6 +181,41 @@ static void ship_exec(void *priv, const struct exec_view *v)
 	ship_add(priv, pbconv_exec(&b, v));
 }
 
+static void ship_open(void *priv, const struct open_view *v)
+{
+	struct pb_open_buf b;
+
+	ship_add(priv, pbconv_open(&b, v));
+}
+
+static void ship_bio(void *priv, const struct bio_view *v)
+{
+	struct pb_bio_buf b;
+
+	ship_add(priv, pbconv_bio(&b, v));
+}
+
+static void ship_bio_hist(void *priv, const struct bio_hist_view *v)
+{
+	struct pb_bio_hist_buf b;
+
+	ship_add(priv, pbconv_bio_hist(&b, v));
+}
+
+static void ship_fs(void *priv, const struct fs_view *v)
+{
+	struct pb_fs_buf b;
+
+	ship_add(priv, pbconv_fs(&b, v));
+}
+
+static void ship_cache(void *priv, const struct cache_view *v)
+{
+	struct pb_cache_buf b;
+
+	ship_add(priv, pbconv_cache(&b, v));
+}
+
 static void ship_loss(void *priv, const struct loss_rec *l)
 {
 	struct ship *s = priv;
@@ -200,7 +235,12 @@ static void ship_flush(void *priv)
 
 const struct sink_ops ship_sink = {
 	.exec = ship_exec,
+	.open = ship_open,
+	.bio = ship_bio,
+	.bio_hist = ship_bio_hist,
 	.loss = ship_loss,
+	.fs = ship_fs,
+	.cache = ship_cache,
 	.flush = ship_flush,
 };
 

@@ -186,3 +186,22 @@ int ship_config_check(const struct ship_config *sc, ship_err_fn err_fn)
 		return err_fn("--collector-ca/--collector-cert need an https:// collector");
 	return 0;
 }
+
+void ship_config_print(const struct ship_config *sc, FILE *f)
+{
+	fprintf(f, "collector: %s\n", sc->url ? sc->url : "off");
+	if (!sc->url)
+		return;
+	fprintf(f, "collector-token-file: %s\ncollector-ca: %s\ncollector-cert: %s\n"
+		"collector-key: %s\ncollector-timeout-ms: %u\nnode-name: %s\n",
+		sc->token_file ? sc->token_file : "none", sc->ca_file ? sc->ca_file : "system",
+		sc->cert_file ? sc->cert_file : "none", sc->key_file ? sc->key_file : "none",
+		sc->timeout_ms, sc->node_name ? sc->node_name : "auto");
+	fprintf(f, "batch-records: %u\nbatch-bytes: %u\nbatch-ms: %u\nqueue-max-bytes: %llu\n",
+		sc->batch_records, sc->batch_bytes, sc->batch_ms,
+		(unsigned long long)sc->queue_max_bytes);
+	fprintf(f, "spool-dir: %s\nspool-max-bytes: %llu\nretry-min-ms: %u\nretry-max-ms: %u\n"
+		"flush-timeout-ms: %u\ngzip-level: %u\n", sc->spool_dir ? sc->spool_dir : "none",
+		(unsigned long long)sc->spool_max_bytes, sc->retry_min_ms, sc->retry_max_ms,
+		sc->flush_timeout_ms, sc->gzip_level);
+}

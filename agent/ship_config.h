@@ -86,5 +86,7 @@ int ship_config_opt(struct ship_config *sc, int opt, const char *arg,
 /* Checks across options, after parsing. */
 int ship_config_check(const struct ship_config *sc, ship_err_fn err_fn);
 void ship_config_usage(FILE *f);
+/* The settings, one "key: value" per line (--check-config). */
+void ship_config_print(const struct ship_config *sc, FILE *f);
 
 #endif

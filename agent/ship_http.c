@@ -7,10 +7,9 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "bearer.h"
 #include "ship_http.h"
 #include "version.h"
-
-#define TOKEN_MAX 16384
 
 enum http_verdict http_classify(bool transport_ok, long status)
 {
@@ -58,89 +57,49 @@ static int on_progress(void *ctx, curl_off_t dlt, curl_off_t dln, curl_off_t ult
 	return p->fn ? p->fn(p->ctx) : 0;
 }
 
-/* Read the token file again when it changed (tokens get rotated). -errno. */
+/* Headers, with the token read again when its file changed (tokens get rotated). -errno. */
 static int refresh_headers(struct http_client *h)
 {
-	char *auth = NULL, *tok = NULL;
+	static const char *const fixed[] = {
+		"Content-Type: application/x-protobuf",
+		"Content-Encoding: gzip",
+		"Expect:", /* no 100-continue round trip for large batches */
+	};
 	struct curl_slist *l = NULL, *n;
 	struct stat st;
-	size_t got = 0;
-	ssize_t r;
-	int fd, err = 0;
+	int err;
 
 	if (h->cfg->token_file) {
 		if (stat(h->cfg->token_file, &st))
 			return -errno;
-		if (h->hdrs && h->have_token && st.st_size == h->token_size &&
+		if (h->hdrs && st.st_size == h->token_size &&
 		    st.st_mtim.tv_sec == h->token_mtime.tv_sec &&
 		    st.st_mtim.tv_nsec == h->token_mtime.tv_nsec)
 			return 0;
 	} else if (h->hdrs) {
 		return 0;
 	}
-
-	static const char *const fixed[] = {
-		"Content-Type: application/x-protobuf",
-		"Content-Encoding: gzip",
-		"Expect:", /* no 100-continue round trip for large batches */
-	};
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
 		n = curl_slist_append(l, fixed[i]);
-		if (!n)
-			goto nomem;
+		if (!n) {
+			curl_slist_free_all(l);
+			return -ENOMEM;
+		}
 		l = n;
 	}
 	if (h->cfg->token_file) {
-		tok = malloc(TOKEN_MAX + 1);
-		if (!tok)
-			goto nomem;
-		fd = open(h->cfg->token_file, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			err = -errno;
-			goto out;
+		err = bearer_header(h->cfg->token_file, &l);
+		if (err) {
+			curl_slist_free_all(l);
+			return err;
 		}
-		r = read(fd, tok, TOKEN_MAX);
-		err = r < 0 ? -errno : 0;
-		close(fd);
-		if (err)
-			goto out;
-		got = (size_t)r;
-		while (got > 0 && (tok[got - 1] == '\n' || tok[got - 1] == '\r' ||
-				   tok[got - 1] == ' ' || tok[got - 1] == '\t'))
-			got--;
-		tok[got] = '\0';
-		if (!got || strpbrk(tok, "\r\n")) {
-			err = -EINVAL; /* empty, or would split the header */
-			goto out;
-		}
-		if (asprintf(&auth, "Authorization: Bearer %s", tok) < 0) {
-			auth = NULL;
-			goto nomem;
-		}
-		n = curl_slist_append(l, auth);
-		if (!n)
-			goto nomem;
-		l = n;
 		h->token_mtime = st.st_mtim;
 		h->token_size = st.st_size;
-		h->have_token = true;
 	}
 	curl_slist_free_all(h->hdrs);
 	h->hdrs = l;
-	l = NULL;
 	curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, h->hdrs);
-	goto out;
-nomem:
-	err = -ENOMEM;
-out:
-	if (tok)
-		memset(tok, 0, TOKEN_MAX + 1);
-	if (auth)
-		memset(auth, 0, strlen(auth));
-	free(tok);
-	free(auth);
-	curl_slist_free_all(l);
-	return err;
+	return 0;
 }
 
 int http_init(struct http_client *h, const struct ship_config *cfg)
@@ -206,8 +165,8 @@ void http_post(struct http_client *h, const void *body, size_t len, uint32_t tim
 		/* a token being rotated or not mounted yet: try again later */
 		r->verdict = HTTP_RETRY;
 		snprintf(r->msg, sizeof(r->msg), "cannot read --collector-token-file %s: %s",
-			 h->cfg->token_file, err == -EINVAL ? "empty or not one line" :
-			 strerror(-err));
+			 h->cfg->token_file, err == -EINVAL ? "not one line" :
+			 err == -ENODATA ? "empty" : strerror(-err));
 		return;
 	}
 	h->resp_len = 0;

@@ -35,7 +35,6 @@ struct http_client {
 	struct curl_slist *hdrs;
 	struct timespec token_mtime;	/* of the token file when last read */
 	off_t token_size;
-	bool have_token;
 	char resp[512];			/* start of the answer's body */
 	size_t resp_len;
 	char errbuf[CURL_ERROR_SIZE];

@@ -5,12 +5,22 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "bio.h"
+#include "cache.h"
 #include "exec.h"
+#include "filter.h"
+#include "fs.h"
+#include "loop.h"
+#include "open.h"
 #include "tracer.h"
 
 /* The tracer table: a new tracer adds one line here. */
 const struct tracer *const tracer_table[] = {
 	&exec_tracer,
+	&open_tracer,
+	&bio_tracer,
+	&fs_tracer,
+	&cache_tracer,
 };
 const size_t tracer_count = sizeof(tracer_table) / sizeof(tracer_table[0]);
 _Static_assert(sizeof(tracer_table) / sizeof(tracer_table[0]) <= CFG_MAX_TRACERS,
@@ -44,6 +54,33 @@ const struct hook_method *tracer_choose(const struct tracer *t, const char *forc
 		if (t->methods[i].available())
 			return &t->methods[i];
 	return NULL;
+}
+
+int tracer_load_attach(struct bpf_object_skeleton *s, struct bpf_map *ring, __u64 *wakeup_bytes,
+		       uint32_t default_bytes, const struct ps_config *cfg,
+		       ring_buffer_sample_fn fn)
+{
+	uint32_t bytes = cfg->ringbuf_kb ? cfg->ringbuf_kb * 1024u : default_bytes;
+	int err;
+
+	*wakeup_bytes = bytes / 8;
+	err = bpf_map__set_max_entries(ring, bytes);
+	if (!err)
+		err = filter_reuse_maps(*s->obj);
+	if (!err)
+		err = bpf_object__load_skeleton(s);
+	if (!err)
+		err = bpf_object__attach_skeleton(s);
+	if (!err)
+		err = loop_add_ring(bpf_map__fd(ring), fn, NULL);
+	return err;
+}
+
+void tracer_configure_all(const struct ps_config *cfg)
+{
+	for (size_t i = 0; i < tracer_count; i++)
+		if (tracer_table[i]->configure)
+			tracer_table[i]->configure(cfg);
 }
 
 int tracer_read_stats(const struct tracer *t, struct ps_stats *out)

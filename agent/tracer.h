@@ -42,6 +42,13 @@ struct tracer {
 	void (*tick)(uint64_t boot_ns);
 	/* user-space counters to add to the kernel's (e.g. orphans swept) */
 	void (*user_stats)(struct ps_stats *s);
+	/*
+	 * optional: the settings, once, before methods are probed (a method's
+	 * availability may depend on them, e.g. fs on --fs-type)
+	 */
+	void (*configure)(const struct ps_config *cfg);
+	/* optional: fd of the tracer's ring buffer map, for the fill gauge in /metrics */
+	int (*ringbuf_fd)(void);
 };
 
 extern const struct tracer *const tracer_table[];
@@ -51,6 +58,17 @@ int tracer_index(const char *name);
 /* The method to use: the forced one (NULL when unavailable) or the best available. */
 const struct hook_method *tracer_choose(const struct tracer *t, const char *forced);
 const struct hook_method *tracer_method(const struct tracer *t, const char *name);
+/*
+ * The end of every tracer's start, after it chose its programs and set its
+ * rodata: size the ring buffer (--ringbuf-kb, else default_bytes) and the
+ * batched-wakeup threshold (an eighth of it), share the filter maps, load,
+ * attach, and hand the ring buffer to the event loop. -errno.
+ */
+int tracer_load_attach(struct bpf_object_skeleton *s, struct bpf_map *ring, __u64 *wakeup_bytes,
+		       uint32_t default_bytes, const struct ps_config *cfg,
+		       ring_buffer_sample_fn fn);
+/* Hand the settings to every tracer that wants them before probing. */
+void tracer_configure_all(const struct ps_config *cfg);
 /* Sum the per-CPU ps_stats slots. */
 int tracer_read_stats(const struct tracer *t, struct ps_stats *out);
 

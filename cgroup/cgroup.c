@@ -37,6 +37,20 @@ static void unescape(char *s)
 	*w = '\0';
 }
 
+/*
+ * A mount of the whole hierarchy: its root shows as "/", or, seen from a
+ * private cgroup namespace (a pod on a cgroup v2 node, with the node's
+ * /sys/fs/cgroup mounted in), as "/.." repeated up to the namespace's depth.
+ */
+static bool is_hierarchy_root(const char *root)
+{
+	if (strcmp(root, "/") == 0)
+		return true;
+	while (strncmp(root, "/..", 3) == 0)
+		root += 3;
+	return *root == '\0';
+}
+
 int cg_layout_parse(FILE *mountinfo, struct cg_layout *out)
 {
 	bool v1 = false, v2 = false;
@@ -67,7 +81,7 @@ int cg_layout_parse(FILE *mountinfo, struct cg_layout *out)
 			continue;
 		if (strcmp(fstype, "cgroup") == 0) {
 			v1 = true;
-		} else if (strcmp(fstype, "cgroup2") == 0 && !v2 && strcmp(root, "/") == 0) {
+		} else if (strcmp(fstype, "cgroup2") == 0 && !v2 && is_hierarchy_root(root)) {
 			/* the first full (not bind-mounted subtree) cgroup2 mount */
 			unescape(mnt);
 			if (strlen(mnt) >= sizeof(out->v2_mount))
@@ -223,4 +237,66 @@ int cg_level(const char *rel)
 		if (*p == '/' && p[1] && p[1] != '/')
 			level++;
 	return level;
+}
+
+int cg_proc_path_parse(FILE *f, const char *hierarchy, char *buf, size_t len)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int err = -ENOENT;
+
+	/* "<hierarchy id>:<controller,list>:<path>" per line */
+	while ((n = getline(&line, &cap, f)) > 0) {
+		char *c1 = strchr(line, ':'), *c2, *path;
+		bool match = false;
+
+		if (!c1 || !(c2 = strchr(c1 + 1, ':')))
+			continue;
+		*c2 = '\0';
+		path = c2 + 1;
+		path[strcspn(path, "\n")] = '\0';
+		if (!hierarchy) {
+			match = c1 == line + 1 && line[0] == '0' && c1[1] == '\0';
+		} else {
+			char *save = NULL, *tok;
+
+			for (tok = strtok_r(c1 + 1, ",", &save); tok && !match;
+			     tok = strtok_r(NULL, ",", &save))
+				match = strcmp(tok, hierarchy) == 0;
+		}
+		if (!match)
+			continue;
+		err = snprintf(buf, len, "%s", path) >= (int)len ? -ENAMETOOLONG : 0;
+		break;
+	}
+	free(line);
+	return err;
+}
+
+int cg_pid_path(int pid, const char *hierarchy, char *buf, size_t len)
+{
+	char p[64];
+	FILE *f;
+	int err;
+
+	snprintf(p, sizeof(p), "/proc/%d/cgroup", pid);
+	f = fopen(p, "re");
+	if (!f)
+		return -errno;
+	err = cg_proc_path_parse(f, hierarchy, buf, len);
+	fclose(f);
+	return err;
+}
+
+int cg_pid_mntns(int pid, uint64_t *ino)
+{
+	char p[64];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "/proc/%d/ns/mnt", pid);
+	if (stat(p, &st))
+		return -errno;
+	*ino = st.st_ino;
+	return 0;
 }

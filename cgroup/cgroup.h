@@ -49,4 +49,19 @@ int cg_resolve(const struct cg_layout *layout, const char *arg, char *abs, size_
 /* Depth of a root-relative cgroup path: "/" is 0, "/a" is 1, "/a/b" is 2. */
 int cg_level(const char *rel);
 
+/*
+ * Parse a /proc/<pid>/cgroup stream: the path in the unified hierarchy (the
+ * "0::" line) when hierarchy is NULL, else the path of the v1 hierarchy with
+ * that controller ("memory", "pids", "name=systemd"). -ENOENT if absent.
+ */
+int cg_proc_path_parse(FILE *proc_cgroup, const char *hierarchy, char *buf, size_t len);
+int cg_pid_path(int pid, const char *hierarchy, char *buf, size_t len);
+
+/*
+ * The mount namespace of a process (the inode of /proc/<pid>/ns/mnt): on
+ * cgroup v1-only nodes every task shares one v2 cgroup, and the mount
+ * namespace is what tells containers apart.
+ */
+int cg_pid_mntns(int pid, uint64_t *ino);
+
 #endif /* PS_CGROUP_H */

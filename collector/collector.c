@@ -171,6 +171,11 @@ static void write_loss(const Podsnoop__V1__Loss *l, uint64_t ts_ns)
  */
 struct view_bufs {
 	struct exec_view_buf exec;
+	struct open_view_buf open;
+	struct bio_view_buf bio;
+	struct bio_hist_view_buf bio_hist;
+	struct fs_view_buf fs;
+	struct cache_view_buf cache;
 };
 
 static int record(const Podsnoop__V1__Record *r, struct view_bufs *vb, bool write)
@@ -184,7 +189,46 @@ static int record(const Podsnoop__V1__Record *r, struct view_bufs *vb, bool writ
 			ndjson_sink.exec(out, &v);
 		return err;
 	}
-	/* open, bio, bio_hist, fs, cache: a case each once their views exist */
+	case PODSNOOP__V1__RECORD__KIND_OPEN: {
+		struct open_view v;
+		int err = pbconv_open_view(r->open, &vb->open, &v);
+
+		if (!err && write)
+			ndjson_sink.open(out, &v);
+		return err;
+	}
+	case PODSNOOP__V1__RECORD__KIND_BIO: {
+		struct bio_view v;
+		int err = pbconv_bio_view(r->bio, &vb->bio, &v);
+
+		if (!err && write)
+			ndjson_sink.bio(out, &v);
+		return err;
+	}
+	case PODSNOOP__V1__RECORD__KIND_BIO_HIST: {
+		struct bio_hist_view v;
+		int err = pbconv_bio_hist_view(r->bio_hist, &vb->bio_hist, &v);
+
+		if (!err && write)
+			ndjson_sink.bio_hist(out, &v);
+		return err;
+	}
+	case PODSNOOP__V1__RECORD__KIND_FS: {
+		struct fs_view v;
+		int err = pbconv_fs_view(r->fs, &vb->fs, &v);
+
+		if (!err && write)
+			ndjson_sink.fs(out, &v);
+		return err;
+	}
+	case PODSNOOP__V1__RECORD__KIND_CACHE: {
+		struct cache_view v;
+		int err = pbconv_cache_view(r->cache, &vb->cache, &v);
+
+		if (!err && write)
+			ndjson_sink.cache(out, &v);
+		return err;
+	}
 	case PODSNOOP__V1__RECORD__KIND__NOT_SET:
 		return -EINVAL;
 	default:

@@ -158,10 +158,12 @@ def test_text_output(cgroup, progdir):
             time.sleep(0.05)
         a.stop()
     text = b"".join(a.lines).decode()
-    assert text.splitlines()[0].split() == ["TIME", "PCOMM", "PID", "PPID", "RET", "ARGS"]
+    assert text.splitlines()[0].split() == ["TIME", "NAMESPACE", "POD", "CONTAINER", "PCOMM",
+                                            "PID", "PPID", "RET", "ARGS"]
     line = [l for l in text.splitlines() if marker in l]
     assert len(line) == 1, text
-    assert line[0].split()[1] == os.path.basename(prog)[:15]
+    assert line[0].split()[1:4] == ["-", "-", "-"]  # a host task: no pod
+    assert line[0].split()[4] == os.path.basename(prog)[:15]
     assert line[0].endswith("%s %s new\\x0aline" % (prog, marker))
 
 

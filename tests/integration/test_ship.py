@@ -4,6 +4,7 @@ faults injected by the collector or by stopping it. Each fault test checks
 that nothing is lost: every exec made in the test arrives exactly once, or
 is counted as lost in a batch that arrives."""
 import glob
+import json
 import os
 import re
 import signal
@@ -106,6 +107,63 @@ def test_end_to_end_unique_execs_gap_free(cgroup, tmp_path):
     assert b["node"] == socket.gethostname()
     assert b["kernel"] == os.uname().release and b["version"]
     assert b["ts_ns"] >= b["started_ns"]
+
+
+# Inside the test cgroup: opens of a unique path, O_DIRECT writes and a read back
+# (bio, fs on ext4, page cache), with fsync so the fs tracer sees slow-ish ops.
+FILE_IO = r"""
+import mmap, os, sys
+path, n_opens = sys.argv[1], int(sys.argv[2])
+for _ in range(n_opens):
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o644))
+buf = mmap.mmap(-1, 65536)
+buf.write(b"\xa5" * 65536)
+fd = os.open(path, os.O_RDWR | os.O_DIRECT)
+for i in range(8):
+    os.pwritev(fd, [buf], i * 65536)
+os.fsync(fd)
+os.close(fd)
+with open(path, "rb") as f:
+    f.read()
+"""
+
+
+def test_every_record_type_end_to_end(cgroup, tmp_path, pb2):
+    """exec, open, bio, bio_hist, fs and cache records from a test cgroup: the collector
+    writes exactly what the agent writes locally, and Google's protobuf reads the
+    same number of each kind from the bodies."""
+    tag, path = unique("all"), str(tmp_path / unique("file"))
+    bodies = tmp_path / "bodies"
+    bodies.mkdir()
+    with Collector(str(tmp_path), "--save-bodies", str(bodies)) as c:
+        with ship_agent(cgroup, c.url, "--tracers", "exec,open,bio,fs,cache",
+                        "--output", "ndjson", "--interval", "1", "--bio-min-us", "0",
+                        "--fs-min-us", "0") as a:
+            run_execs(cgroup, tag, 5)
+            cgroup.run(["/usr/bin/python3", "-c", FILE_IO, path, "50"], check=True)
+            time.sleep(2)  # a cache interval ends
+            assert a.stop() == 0
+        c.wait_for(lambda c: any("ship: sent" in l for l in a.stderr), what="the agent's exit")
+        aid = agent_id(a)
+        c.stop()
+    local = [r for r in a.records() if r["type"] != "loss"]
+    shipped = [r for b in c.batches(aid) for r in b["recs"]]
+    key = lambda r: json.dumps(r, sort_keys=True)
+    assert sorted(map(key, shipped)) == sorted(map(key, local))
+    kinds = {t: [r for r in local if r["type"] == t] for t in
+             ("exec", "open", "bio", "bio_hist", "fs", "cache")}
+    exactly_once(shipped, tag, 5)
+    assert len([r for r in kinds["open"] if r["path"] == path]) >= 50
+    assert any(r["cgroup_id"] == cgroup.id and r["bytes"] == 65536 for r in kinds["bio"])
+    assert any(r["cgroup_id"] == cgroup.id for r in kinds["bio_hist"])
+    assert any(r["file"] == os.path.basename(path) for r in kinds["fs"])
+    assert any(r["cgroup_id"] == cgroup.id for r in kinds["cache"])
+    gap_free(c.batches(aid))
+    counts = {}
+    for f in sorted(glob.glob(str(bodies / (aid + "-*.pb.gz")))):
+        for r in decode_body(pb2, open(f, "rb").read()).records:
+            counts[r.WhichOneof("kind")] = counts.get(r.WhichOneof("kind"), 0) + 1
+    assert counts == {t: len(v) for t, v in kinds.items() if v}
 
 
 def test_node_name_flag_and_env(cgroup, tmp_path):

@@ -29,7 +29,6 @@ import importlib.util
 import io
 import json
 import os
-import platform
 import shutil
 import signal
 import subprocess
@@ -41,6 +40,8 @@ import time
 import uuid
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO_ROOT, "image"))
+from mkimage import write_oci_archive  # noqa: E402  (the one OCI archive writer)
 PROTO_DIR = os.path.join(REPO_ROOT, "proto")
 PROTO_FILE = os.path.join(PROTO_DIR, "cri", "api.proto")
 GEN_DIR = os.path.join(REPO_ROOT, "build", "test-gen")
@@ -168,12 +169,6 @@ def pb():
 
 # ------------------------------------------------------------------ image
 
-def _go_arch():
-    m = platform.machine()
-    return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386",
-            "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}.get(m, m)
-
-
 def _tar_add(tf, name, type_, data=b"", mode=0o755, linkname=""):
     ti = tarfile.TarInfo(name)
     ti.type = type_
@@ -222,52 +217,9 @@ def build_busybox_image(path, ref=IMAGE_REF, busybox=BUSYBOX):
     One layer (busybox-static and its applet links), default command QUIET_CMD
     (so the image can also serve as the pod sandbox image), tagged `ref`.
     Returns the manifest digest ("sha256:...")."""
-    layer = _busybox_layer(busybox)
-    layer_digest = "sha256:" + hashlib.sha256(layer).hexdigest()
-    config = {
-        "architecture": _go_arch(),
-        "os": "linux",
-        "config": {"Env": ["PATH=/bin"], "Cmd": QUIET_CMD, "WorkingDir": "/"},
-        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
-        "history": [{"created_by": "podsnoop tests/lib/cri_testbed.py (busybox-static)"}],
-    }
-    config_b = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
-    config_digest = "sha256:" + hashlib.sha256(config_b).hexdigest()
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": config_digest, "size": len(config_b)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                    "digest": layer_digest, "size": len(layer)}],
-    }
-    manifest_b = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
-    manifest_digest = "sha256:" + hashlib.sha256(manifest_b).hexdigest()
-    tag = ref.rsplit(":", 1)[1] if ":" in ref.rsplit("/", 1)[-1] else "latest"
-    index = {
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": manifest_digest, "size": len(manifest_b),
-            "platform": {"architecture": _go_arch(), "os": "linux"},
-            "annotations": {"io.containerd.image.name": ref,
-                            "org.opencontainers.image.ref.name": tag},
-        }],
-    }
-    index_b = json.dumps(index, sort_keys=True, separators=(",", ":")).encode()
-    layout_b = b'{"imageLayoutVersion":"1.0.0"}'
-    tmp = path + ".tmp%d" % os.getpid()
-    with tarfile.open(tmp, mode="w", format=tarfile.PAX_FORMAT) as tf:
-        _tar_add(tf, "blobs/", tarfile.DIRTYPE)
-        _tar_add(tf, "blobs/sha256/", tarfile.DIRTYPE)
-        for digest, data in ((layer_digest, layer), (config_digest, config_b),
-                             (manifest_digest, manifest_b)):
-            _tar_add(tf, "blobs/sha256/" + digest.split(":", 1)[1], tarfile.REGTYPE, data, 0o644)
-        _tar_add(tf, "oci-layout", tarfile.REGTYPE, layout_b, 0o644)
-        _tar_add(tf, "index.json", tarfile.REGTYPE, index_b, 0o644)
-    os.replace(tmp, path)
-    return manifest_digest
+    return write_oci_archive(path, _busybox_layer(busybox),
+                             {"Env": ["PATH=/bin"], "Cmd": QUIET_CMD, "WorkingDir": "/"},
+                             ref, "podsnoop tests/lib/cri_testbed.py (busybox-static)")
 
 
 # ---------------------------------------------------------------- cgroups

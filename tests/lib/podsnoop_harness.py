@@ -189,6 +189,15 @@ class Agent:
                 return dict(zip(keys, map(int, m.groups())))
         raise AssertionError("no summary for %s in:\n%s" % (tracer, "".join(self.stderr)))
 
+    def listen_port(self):
+        """The port the agent's --listen endpoints bound (from its log line)."""
+        import re
+        for line in self.stderr:
+            m = re.search(r"serving /healthz /readyz /metrics on \S+ \(port (\d+)\)", line)
+            if m:
+                return int(m.group(1))
+        raise AssertionError("agent is not serving endpoints:\n" + "".join(self.stderr))
+
     def __enter__(self):
         return self
 

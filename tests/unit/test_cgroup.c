@@ -8,6 +8,7 @@
 
 #include "unit.h"
 #include "../../cgroup/cgroup.h"
+#include "../../cgroup/cgcache.h"
 
 static int parse(const char *text, struct cg_layout *l)
 {
@@ -74,6 +75,25 @@ static void test_bind_subtree_and_escapes(void **state)
 	assert_string_equal(l.v2_mount, "/mnt/my cg");
 }
 
+static void test_seen_from_a_cgroup_namespace(void **state)
+{
+	struct cg_layout l;
+
+	(void)state;
+	/* a pod in a private cgroup namespace with the node's hierarchy mounted in:
+	 * the root shows relative to the namespace (measured here with unshare -C) */
+	assert_int_equal(parse("41 31 0:38 /.. /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n", &l),
+			 0);
+	assert_int_equal(l.mode, CG_MODE_V2);
+	assert_string_equal(l.v2_mount, "/sys/fs/cgroup/unified");
+	assert_int_equal(parse("41 31 0:38 /../../.. /host/cg rw - cgroup2 cgroup2 rw\n", &l), 0);
+	assert_string_equal(l.v2_mount, "/host/cg");
+	/* but not a subtree, nor something that only starts like one */
+	assert_int_equal(parse("41 31 0:38 /../x /a rw - cgroup2 cgroup2 rw\n"
+			       "42 31 0:38 /..x /b rw - cgroup2 cgroup2 rw\n", &l), 0);
+	assert_int_equal(l.mode, CG_MODE_NONE);
+}
+
 static void test_level(void **state)
 {
 	(void)state;
@@ -133,6 +153,93 @@ static void test_resolve_without_cgroup2(void **state)
 	assert_int_equal(cg_resolve(&l, "/a", abs, sizeof(abs), rel, sizeof(rel)), -ENODEV);
 }
 
+/* id <-> path on the real cgroup2 tree: a walk, then learning one new cgroup by its id alone */
+static void test_cache_real(void **state)
+{
+	char dir[PATH_MAX + 64], sub[PATH_MAX + 128], rel[256];
+	struct cg_entry *e = NULL;
+	struct cg_layout l;
+	struct cg_cache c;
+	struct stat st;
+	size_t n = 0, before;
+
+	(void)state;
+	assert_int_equal(cg_layout_detect(&l), 0);
+	if (!l.v2_mount[0])
+		skip();
+	snprintf(dir, sizeof(dir), "%s/ps-cache-%d", l.v2_mount, getpid());
+	assert_int_equal(mkdir(dir, 0755), 0);
+	assert_int_equal(cg_cache_init(&c, l.v2_mount), 0);
+	assert_int_equal(cg_cache_scan(&c, "/"), 0);
+	assert_non_null(cg_cache_get(&c, 1));
+	assert_string_equal(cg_cache_get(&c, 1)->path, "/");
+	assert_int_equal(stat(dir, &st), 0);
+	e = cg_cache_get(&c, st.st_ino);
+	assert_non_null(e);
+	snprintf(rel, sizeof(rel), "/ps-cache-%d", getpid());
+	assert_string_equal(e->path, rel);
+	assert_int_equal(e->level, 1);
+	assert_ptr_equal(cg_cache_find(&c, rel), e);
+	for (size_t i = 0; cg_cache_next(&c, &i);)
+		n++;
+	assert_true(n >= 2);
+	before = cg_cache_bytes(&c);
+
+	/* made after the walk: found from its id, without walking again */
+	snprintf(sub, sizeof(sub), "%s/kubepods-x", dir);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	assert_int_equal(stat(sub, &st), 0);
+	assert_null(cg_cache_get(&c, st.st_ino));
+	assert_int_equal(cg_cache_resolve(&c, st.st_ino, &e), 0);
+	snprintf(rel, sizeof(rel), "/ps-cache-%d/kubepods-x", getpid());
+	assert_string_equal(e->path, rel);
+	assert_int_equal(e->level, 2);
+	assert_true(cg_cache_bytes(&c) > before);
+	assert_int_equal(cg_cache_remove(&c, st.st_ino), 0);
+	assert_int_equal(cg_cache_remove(&c, st.st_ino), -ENOENT);
+	assert_null(cg_cache_find(&c, rel));
+
+	/* gone: the handle no longer opens */
+	assert_int_equal(rmdir(sub), 0);
+	assert_true(cg_cache_resolve(&c, st.st_ino, &e) < 0);
+	assert_int_equal(cg_cache_add(&c, 0, "/x", NULL), -EINVAL);
+	assert_int_equal(cg_cache_add(&c, 5, "x", NULL), -EINVAL);
+	cg_cache_free(&c);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+static void test_proc_cgroup(void **state)
+{
+	const char *text = "12:memory:/kubepods/besteffort/podX/abc\n"
+			   "3:cpu,cpuacct:/a/b\n"
+			   "1:name=systemd:/system.slice/x.service\n"
+			   "0::/kubepods/besteffort/podX/def\n";
+	char buf[128];
+	FILE *f;
+	uint64_t ino;
+
+	(void)state;
+	f = fmemopen((void *)text, strlen(text), "r");
+	assert_int_equal(cg_proc_path_parse(f, NULL, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "/kubepods/besteffort/podX/def");
+	rewind(f);
+	assert_int_equal(cg_proc_path_parse(f, "cpuacct", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "/a/b");
+	rewind(f);
+	assert_int_equal(cg_proc_path_parse(f, "name=systemd", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "/system.slice/x.service");
+	rewind(f);
+	assert_int_equal(cg_proc_path_parse(f, "blkio", buf, sizeof(buf)), -ENOENT);
+	rewind(f);
+	assert_int_equal(cg_proc_path_parse(f, "memory", buf, 4), -ENAMETOOLONG);
+	fclose(f);
+	assert_int_equal(cg_pid_path(getpid(), NULL, buf, sizeof(buf)), 0);
+	assert_int_equal(buf[0], '/');
+	assert_int_equal(cg_pid_mntns(getpid(), &ino), 0);
+	assert_true(ino > 0);
+	assert_int_equal(cg_pid_mntns(-5, &ino), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -140,9 +247,12 @@ int main(void)
 		cmocka_unit_test(test_unified),
 		cmocka_unit_test(test_v1_only_and_none),
 		cmocka_unit_test(test_bind_subtree_and_escapes),
+		cmocka_unit_test(test_seen_from_a_cgroup_namespace),
 		cmocka_unit_test(test_level),
 		cmocka_unit_test(test_resolve_real),
 		cmocka_unit_test(test_resolve_without_cgroup2),
+		cmocka_unit_test(test_cache_real),
+		cmocka_unit_test(test_proc_cgroup),
 	};
 
 	return cmocka_run_group_tests_name("cgroup", tests, NULL, NULL);

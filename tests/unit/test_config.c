@@ -100,6 +100,23 @@ static void test_bad_input(void **state)
 	assert_int_equal(PARSE(&c, "stray"), -EINVAL);
 }
 
+static void test_listen_and_check_config(void **state)
+{
+	struct ps_config c;
+
+	(void)state;
+	assert_int_equal(PARSE(&c, "--listen", ":9464", "--check-config"), 0);
+	assert_string_equal(c.listen, ":9464");
+	assert_true(c.check_config);
+	assert_int_equal(PARSE(&c, "--listen", "[::1]:0"), 0);
+	assert_false(c.check_config);
+	assert_int_equal(PARSE(&c, "--listen", "9464"), -EINVAL);
+	assert_int_equal(PARSE(&c, "--listen", "h:99999"), -EINVAL);
+	assert_int_equal(PARSE(&c, "--listen"), -EINVAL);
+	assert_int_equal(PARSE(&c, "probe", "--listen", ":1"), -EINVAL);
+	assert_int_equal(PARSE(&c, "probe", "--check-config"), 0);
+}
+
 static void test_help_and_version(void **state)
 {
 	struct ps_config c;
@@ -120,6 +137,7 @@ int main(void)
 		cmocka_unit_test(test_all_flags),
 		cmocka_unit_test(test_probe_command),
 		cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_listen_and_check_config),
 		cmocka_unit_test(test_help_and_version),
 	};
 

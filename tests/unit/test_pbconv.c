@@ -9,8 +9,12 @@
 
 #include "unit.h"
 #include "exec_fixture.h"
+#include "../../agent/bio.h"
 #include "../../agent/exec.h"
+#include "../../agent/fs.h"
+#include "../../agent/open.h"
 #include "../../agent/pbconv.h"
+#include "../../bpf/cache.h"
 
 static struct exec_event *ev;
 static struct exec_view_buf *vb;
@@ -224,6 +228,270 @@ static void test_reverse_refuses_bad_messages(void **state)
 	assert_int_equal(v.e->method, 0);
 }
 
+/* ---- the other record types: view -> Record -> bytes -> Record -> view -> NDJSON ---- */
+
+static struct {
+	struct open_view_buf open;
+	struct bio_view_buf bio;
+	struct bio_hist_view_buf bio_hist;
+	struct fs_view_buf fs;
+	struct cache_view_buf cache;
+} *rb;
+
+static int setup_more(void **state)
+{
+	(void)state;
+	rb = calloc(1, sizeof(*rb));
+	return rb ? 0 : -1;
+}
+
+static int teardown_more(void **state)
+{
+	(void)state;
+	free(rb);
+	return 0;
+}
+
+typedef void (*render_fn)(FILE *f, const void *view);
+
+static char *render(render_fn fn, const void *view)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&buf, &n);
+
+	assert_non_null(f);
+	fn(f, view);
+	fclose(f);
+	return buf;
+}
+
+static void r_open(FILE *f, const void *v) { ndjson_sink.open(f, v); }
+static void r_bio(FILE *f, const void *v) { ndjson_sink.bio(f, v); }
+static void r_hist(FILE *f, const void *v) { ndjson_sink.bio_hist(f, v); }
+static void r_fs(FILE *f, const void *v) { ndjson_sink.fs(f, v); }
+static void r_cache(FILE *f, const void *v) { ndjson_sink.cache(f, v); }
+
+/* Pack and unpack r; return the copy (free with podsnoop__v1__record__free_unpacked). */
+static Podsnoop__V1__Record *through_bytes(const Podsnoop__V1__Record *r)
+{
+	size_t len = podsnoop__v1__record__get_packed_size(r);
+	uint8_t *p = malloc(len + 1);
+	Podsnoop__V1__Record *back;
+
+	assert_non_null(p);
+	assert_int_equal(podsnoop__v1__record__pack(r, p), len);
+	back = podsnoop__v1__record__unpack(NULL, len, p);
+	free(p);
+	assert_non_null(back);
+	assert_int_equal(back->kind_case, r->kind_case);
+	return back;
+}
+
+/* NDJSON of the original view against NDJSON of what came back */
+static void same_ndjson(render_fn fn, const void *orig, const void *back)
+{
+	char *want = render(fn, orig), *got = render(fn, back);
+
+	assert_string_equal(got, want);
+	free(want);
+	free(got);
+}
+
+static const struct pod_ref test_pod = { "ns1", "web-0", "uid-1", "c1", "cid-1", "containerd" };
+
+static void test_open_round_trip(void **state)
+{
+	static struct open_event e;
+	struct pb_open_buf b;
+	Podsnoop__V1__Record *back;
+	struct open_view v, v2;
+	const char *path = "/etc/\xffpasswd";
+
+	(void)state;
+	for (int variant = 0; variant < 3; variant++) {
+		memset(&e, 0, sizeof(e));
+		strcpy(e.path, path);
+		e.path_len = (__u32)strlen(path) + 1;
+		e.ts_ns = 5;
+		e.cgroup_id = 77;
+		e.mntns_id = 4026531840ull;
+		e.latency_ns = 1234;
+		e.flags = 0x80241;
+		e.mode = 0644;
+		e.ret = variant ? -2 : 3;
+		e.dirfd = -100;
+		e.pid = 10;
+		e.tid = 11;
+		e.uid = 1000;
+		e.syscall = variant == 1 ? OPEN_SC_OPEN : OPEN_SC_OPENAT2;
+		e.rflags = variant == 1 ? OPEN_F_NO_DIRFD | OPEN_F_READ_FAULT :
+			   variant == 2 ? OPEN_F_TRUNCATED : 0;
+		e.method = variant == 2 ? OPEN_M_KPROBE : OPEN_M_SYSCALLS;
+		strcpy(e.comm, "cat");
+		assert_int_equal(open_decode(&e, OPEN_EVENT_HDR_SIZE + e.path_len, &v), 0);
+		v.pod = variant == 0 ? &test_pod : NULL;
+		back = through_bytes(pbconv_open(&b, &v));
+		assert_int_equal(back->open->task->uid, 1000);
+		assert_int_equal(back->open->ret, e.ret);
+		assert_int_equal(pbconv_open_view(back->open, &rb->open, &v2), 0);
+		same_ndjson(r_open, &v, &v2);
+		podsnoop__v1__record__free_unpacked(back, NULL);
+	}
+}
+
+static void test_bio_round_trip(void **state)
+{
+	static struct bio_event e;
+	struct pb_bio_buf b;
+	Podsnoop__V1__Record *back;
+	struct bio_view v, v2;
+
+	(void)state;
+	for (int variant = 0; variant < 3; variant++) {
+		memset(&e, 0, sizeof(e));
+		e.cgroup_id = 99;
+		e.sector = 123456789;
+		e.queue_ns = 5000;
+		e.latency_ns = 70000;
+		e.blkcg_id = variant == 2 ? 1234 : 0;
+		e.bytes = 4096;
+		e.dev = 254u << 20 | 16;
+		e.pid = 55;
+		e.tid = 56;
+		e.status = variant == 1 ? 10 : 0;
+		e.op = variant == 1 ? BIO_OP_FLUSH : BIO_OP_WRITE;
+		e.op_flags = BIO_OPF_SYNC | BIO_OPF_META | (variant == 1 ? BIO_OPF_PREFLUSH : 0);
+		e.attribution = variant == 2 ? BIO_A_BLKCG : BIO_A_SUBMITTER;
+		e.method = variant == 2 ? BIO_M_GETRQ_RAW : BIO_M_IO_START;
+		e.flags = variant == 0 ? BIO_F_QUEUED : variant == 1 ? BIO_F_NO_ISSUE :
+			  BIO_F_BLKCG_V1;
+		strcpy(e.comm, "kworker/u4:2");
+		if (variant == 2) /* a name filling the field, without a NUL */
+			memset(e.disk, 'x', sizeof(e.disk));
+		else
+			strcpy(e.disk, "vda");
+		assert_int_equal(bio_decode(&e, sizeof(e), &v), 0);
+		v.pod = variant == 0 ? &test_pod : NULL;
+		back = through_bytes(pbconv_bio(&b, &v));
+		assert_int_equal(back->bio->dev_major, 254);
+		assert_int_equal(back->bio->dev_minor, 16);
+		assert_int_equal(pbconv_bio_view(back->bio, &rb->bio, &v2), 0);
+		same_ndjson(r_bio, &v, &v2);
+		podsnoop__v1__record__free_unpacked(back, NULL);
+	}
+}
+
+static void test_bio_hist_round_trip(void **state)
+{
+	__u64 slots[BIO_HIST_SLOTS] = { 0 };
+	struct pb_bio_hist_buf b;
+	Podsnoop__V1__Record *back;
+	struct bio_hist_view v = {
+		.cgroup_id = 42, .wall_ns = 1700000000000000000ull, .interval_ns = 10000000000ull,
+		.dev = 7u << 20 | 3, .disk = "loop3", .disk_len = 5, .op = "W", .slots = slots,
+		.count = 0, .sum_ns = 987654321,
+	}, v2;
+
+	(void)state;
+	slots[0] = 1;
+	slots[5] = 17;
+	slots[BIO_HIST_SLOTS - 1] = 2; /* the open-ended last bucket */
+	v.count = 20;
+	v.pod = &test_pod;
+	back = through_bytes(pbconv_bio_hist(&b, &v));
+	assert_int_equal(back->bio_hist->n_buckets, 3);
+	assert_int_equal(back->bio_hist->buckets[0]->lower, 0);
+	assert_int_equal(back->bio_hist->buckets[0]->upper, 1);
+	assert_int_equal(back->bio_hist->buckets[1]->lower, 32);
+	assert_int_equal(back->bio_hist->buckets[1]->upper, 63);
+	assert_int_equal(back->bio_hist->buckets[2]->upper, 0);
+	assert_string_equal(back->bio_hist->unit, "usecs");
+	assert_int_equal(pbconv_bio_hist_view(back->bio_hist, &rb->bio_hist, &v2), 0);
+	same_ndjson(r_hist, &v, &v2);
+	/* a bucket that is not one of the agent's is refused */
+	back->bio_hist->buckets[1]->lower = 33;
+	assert_int_equal(pbconv_bio_hist_view(back->bio_hist, &rb->bio_hist, &v2), -EINVAL);
+	back->bio_hist->buckets[1]->lower = 32;
+	back->bio_hist->buckets[1]->upper = 64;
+	assert_int_equal(pbconv_bio_hist_view(back->bio_hist, &rb->bio_hist, &v2), -EINVAL);
+	podsnoop__v1__record__free_unpacked(back, NULL);
+}
+
+static void test_fs_round_trip(void **state)
+{
+	static struct fs_event e;
+	static char out[FS_PATH_MAX + FS_NAME_MAX + 8];
+	static const char comps[] = "f\xc3\xa9.db\0data\0var\0";
+	struct pb_fs_buf b;
+	Podsnoop__V1__Record *back;
+	struct fs_view v, v2;
+
+	(void)state;
+	for (int variant = 0; variant < 3; variant++) {
+		memset(&e, 0, sizeof(e));
+		memcpy(e.buf, comps, sizeof(comps) - 1);
+		e.path_len = sizeof(comps) - 1;
+		e.latency_ns = 15000000;
+		e.cgroup_id = 9;
+		e.mntns_id = 8;
+		e.ret = variant == 0 ? 65536 : variant == 1 ? -5 : 7;
+		e.offset = 1 << 20;
+		e.size = variant == 1 ? 0 : 65536;
+		e.ino = 131;
+		e.dev = 8u << 20 | 1;
+		e.pid = 3;
+		e.tid = 4;
+		e.op = variant == 0 ? FS_OP_WRITE : variant == 1 ? FS_OP_FSYNC : FS_OP_OPEN;
+		e.fs = variant == 2 ? FS_T_XFS : FS_T_EXT4;
+		e.method = variant == 2 ? FS_M_SYSCALLS : FS_M_FENTRY;
+		e.flags = variant == 1 ? FS_F_DATASYNC | FS_F_PATH_TRUNCATED :
+			  variant == 2 ? FS_F_OVERLAY | FS_F_READ_FAULT : 0;
+		strcpy(e.comm, "postgres");
+		assert_int_equal(fs_decode(&e, FS_EVENT_HDR_SIZE + e.path_len, out, &v), 0);
+		v.pod = variant == 0 ? &test_pod : NULL;
+		back = through_bytes(pbconv_fs(&b, &v));
+		assert_int_equal(back->fs->ret, e.ret);
+		assert_int_equal(pbconv_fs_view(back->fs, &rb->fs, &v2), 0);
+		same_ndjson(r_fs, &v, &v2);
+		podsnoop__v1__record__free_unpacked(back, NULL);
+	}
+}
+
+static void test_cache_round_trip(void **state)
+{
+	struct pb_cache_buf b;
+	Podsnoop__V1__Record *back;
+	struct cache_view v, v2;
+
+	(void)state;
+	for (int variant = 0; variant < 3; variant++) {
+		memset(&v, 0, sizeof(v));
+		v.wall_ns = 1700000000000000001ull;
+		v.interval_ns = 1000000000;
+		v.cgroup_id = 5;
+		v.mntns_id = 6;
+		v.method = variant == 0 ? CACHE_M_FENTRY : CACHE_M_TRACEPOINT;
+		v.accesses_known = variant != 2;
+		v.estimated = variant == 1;
+		v.ratio_known = variant == 0;
+		v.accesses = 1000;
+		v.hits = 990;
+		v.misses = 10;
+		v.dirtied = 3;
+		v.added = 13;
+		v.buf_dirtied = 1;
+		v.hit_ratio = 0.99;
+		v.host_buffers_kb = 1024;
+		v.host_cached_kb = 204800;
+		v.pod = variant == 0 ? &test_pod : NULL;
+		back = through_bytes(pbconv_cache(&b, &v));
+		assert_int_equal(pbconv_cache_view(back->cache, &rb->cache, &v2), 0);
+		same_ndjson(r_cache, &v, &v2);
+		podsnoop__v1__record__free_unpacked(back, NULL);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -232,6 +500,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_args_and_odd_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_args_and_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reverse_refuses_bad_messages, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_round_trip, setup_more, teardown_more),
+		cmocka_unit_test_setup_teardown(test_bio_round_trip, setup_more, teardown_more),
+		cmocka_unit_test_setup_teardown(test_bio_hist_round_trip, setup_more, teardown_more),
+		cmocka_unit_test_setup_teardown(test_fs_round_trip, setup_more, teardown_more),
+		cmocka_unit_test_setup_teardown(test_cache_round_trip, setup_more, teardown_more),
 	};
 
 	return cmocka_run_group_tests_name("pbconv", tests, NULL, NULL);

@@ -78,6 +78,46 @@ act_exec() {
 	:
 }
 
+# open: a file created and read back, and a missing one (ENOENT)
+act_open() {
+	act open "$1" "$3" "$2"
+	run_in "$2" /bin/sh -c ': > "$0" && cat "$0" && cat "$0.missing"' "$DISK/$3" 2>/dev/null
+	:
+}
+
+# bio: 8 O_DIRECT writes of 4 KiB to a file on the disk, then 8 O_DIRECT reads back
+flags_bio="--bio-min-us 0"
+act_bio() {
+	act bio "$1" "$3" "$2"
+	# page dd in from outside the selection: its own reads would count as dd's I/O
+	dd if=/dev/zero of=/dev/null count=1 2>/dev/null
+	run_in "$2" dd if=/dev/zero of="$DISK/$3" bs=4096 count=8 oflag=direct 2>/dev/null
+	run_in "$2" dd if="$DISK/$3" of=/dev/null bs=4096 count=8 iflag=direct 2>/dev/null
+	:
+}
+
+# fs: an fsync-heavy write (open, 4 writes of 4 KiB, fsync) and a read of it with dd,
+# which uses read() (busybox cat would use sendfile, which no fs method sees)
+flags_fs="--fs-min-us 0"
+act_fs() {
+	act fs "$1" "$3" "$2"
+	run_in "$2" dd if=/dev/zero of="$DISK/$3" bs=4096 count=4 conv=fsync 2>/dev/null
+	run_in "$2" dd if="$DISK/$3" of=/dev/null bs=4096 2>/dev/null
+	:
+}
+
+# cache: 64 pages written around the page cache (O_DIRECT), read twice (misses, then
+# hits), and 32 pages written through it (dirtied)
+flags_cache="--interval 1"
+act_cache() {
+	act cache "$1" "$3" "$2"
+	run_in "$2" dd if=/dev/zero of="$DISK/$3.d" bs=4096 count=64 oflag=direct 2>/dev/null
+	run_in "$2" dd if="$DISK/$3.d" of=/dev/null bs=65536 2>/dev/null
+	run_in "$2" dd if="$DISK/$3.d" of=/dev/null bs=65536 2>/dev/null
+	run_in "$2" dd if=/dev/zero of="$DISK/$3.w" bs=4096 count=32 2>/dev/null
+	:
+}
+
 # ---- driver -------------------------------------------------------------------------
 n=0
 # one_run TRACER METHOD TRACERS: run the agent selecting IN, do the activities of

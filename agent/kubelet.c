@@ -1,0 +1,295 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <curl/curl.h>
+#include <cjson/cJSON.h>
+
+#include "bearer.h"
+#include "clock.h"
+#include "kubelet.h"
+
+static const char *str_item(const cJSON *obj, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	return cJSON_IsString(v) && v->valuestring ? v->valuestring : NULL;
+}
+
+/* containerID "containerd://<id>" of a status and of its previous instance */
+static size_t add_ids(const cJSON *statuses, struct kl_container *out, size_t at, size_t cap)
+{
+	const cJSON *s;
+
+	cJSON_ArrayForEach(s, statuses) {
+		const char *name = str_item(s, "name");
+		const cJSON *last = cJSON_GetObjectItemCaseSensitive(s, "lastState");
+		const char *ids[2] = {
+			str_item(s, "containerID"),
+			str_item(cJSON_GetObjectItemCaseSensitive(last, "terminated"), "containerID"),
+		};
+
+		if (!name)
+			continue;
+		for (int i = 0; i < 2; i++) {
+			const char *rt;
+
+			if (!ids[i] || at >= cap ||
+			    cg_parse_runtime_id(ids[i], out[at].id, &rt) != 0)
+				continue;
+			out[at].name = name;
+			out[at].runtime = rt ? rt : "";
+			at++;
+		}
+	}
+	return at;
+}
+
+static int parse_pod(const cJSON *item, struct kl_pod *p)
+{
+	static const char *const lists[] = { "containerStatuses", "initContainerStatuses",
+					     "ephemeralContainerStatuses" };
+	const cJSON *md = cJSON_GetObjectItemCaseSensitive(item, "metadata");
+	const cJSON *status = cJSON_GetObjectItemCaseSensitive(item, "status");
+	const cJSON *labels = cJSON_GetObjectItemCaseSensitive(md, "labels"), *l;
+	size_t cap = 0;
+
+	memset(p, 0, sizeof(*p));
+	p->uid = str_item(md, "uid");
+	p->name = str_item(md, "name");
+	p->namespace_ = str_item(md, "namespace");
+	if (!p->uid || !p->name || !p->namespace_)
+		return -EINVAL;
+	if (cJSON_IsObject(labels) && cJSON_GetArraySize(labels) > 0) {
+		p->labels = calloc((size_t)cJSON_GetArraySize(labels), sizeof(*p->labels));
+		if (!p->labels)
+			return -ENOMEM;
+		cJSON_ArrayForEach(l, labels) {
+			if (!cJSON_IsString(l) || !l->string)
+				continue;
+			p->labels[p->n_labels].key = l->string;
+			p->labels[p->n_labels].value = l->valuestring;
+			p->n_labels++;
+		}
+	}
+	for (int i = 0; i < 3; i++) {
+		const cJSON *arr = cJSON_GetObjectItemCaseSensitive(status, lists[i]);
+
+		if (cJSON_IsArray(arr))
+			cap += 2 * (size_t)cJSON_GetArraySize(arr);
+	}
+	if (cap) {
+		p->containers = calloc(cap, sizeof(*p->containers));
+		if (!p->containers)
+			return -ENOMEM;
+		for (int i = 0; i < 3; i++) {
+			const cJSON *arr = cJSON_GetObjectItemCaseSensitive(status, lists[i]);
+
+			if (cJSON_IsArray(arr))
+				p->n_containers = add_ids(arr, p->containers, p->n_containers, cap);
+		}
+	}
+	return 0;
+}
+
+void kubelet_podlist_free(struct kl_podlist *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->pods[i].labels);
+		free(l->pods[i].containers);
+	}
+	free(l->pods);
+	cJSON_Delete(l->doc);
+	memset(l, 0, sizeof(*l));
+}
+
+int kubelet_parse(const char *json, size_t len, struct kl_podlist *out, char *err, size_t errlen)
+{
+	cJSON *doc, *items, *item;
+	const char *kind;
+	int n, rc;
+
+	memset(out, 0, sizeof(*out));
+	doc = cJSON_ParseWithLength(json, len);
+	if (!doc) {
+		const char *at = cJSON_GetErrorPtr();
+
+		snprintf(err, errlen, "not JSON (error near byte %td of %zu)",
+			 at && at >= json && at <= json + len ? at - json : (ptrdiff_t)-1, len);
+		return -EINVAL;
+	}
+	kind = str_item(doc, "kind");
+	items = cJSON_GetObjectItemCaseSensitive(doc, "items");
+	if ((kind && strcmp(kind, "PodList") != 0) || !cJSON_IsArray(items)) {
+		snprintf(err, errlen, "not a PodList (kind %s, %s)", kind ? kind : "missing",
+			 cJSON_IsArray(items) ? "items present" : "no items array");
+		cJSON_Delete(doc);
+		return -EINVAL;
+	}
+	out->doc = doc;
+	n = cJSON_GetArraySize(items);
+	if (n > 0) {
+		out->pods = calloc((size_t)n, sizeof(*out->pods));
+		if (!out->pods) {
+			kubelet_podlist_free(out);
+			snprintf(err, errlen, "out of memory for %d pods", n);
+			return -ENOMEM;
+		}
+	}
+	cJSON_ArrayForEach(item, items) {
+		rc = parse_pod(item, &out->pods[out->n]);
+		if (rc == -ENOMEM) {
+			out->n++; /* free what it holds */
+			kubelet_podlist_free(out);
+			snprintf(err, errlen, "out of memory");
+			return rc;
+		}
+		if (rc) {
+			free(out->pods[out->n].labels);
+			free(out->pods[out->n].containers);
+			out->skipped++;
+			continue;
+		}
+		out->n++;
+	}
+	return 0;
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *priv)
+{
+	struct kubelet_client *k = priv;
+	size_t n = size * nmemb;
+
+	if (k->len + n + 1 > KUBELET_MAX_RESPONSE)
+		return 0;
+	if (k->len + n + 1 > k->cap) {
+		size_t cap = k->cap ? k->cap : 65536;
+		char *b;
+
+		while (cap < k->len + n + 1)
+			cap *= 2;
+		b = realloc(k->buf, cap);
+		if (!b)
+			return 0;
+		k->buf = b;
+		k->cap = cap;
+	}
+	memcpy(k->buf + k->len, data, n);
+	k->len += n;
+	return n;
+}
+
+int kubelet_open(struct kubelet_client *k, const char *base, const char *token_file,
+		 const char *ca_file, bool insecure, long timeout_ms)
+{
+	size_t n = strlen(base);
+	CURL *h;
+
+	memset(k, 0, sizeof(*k));
+	while (n && base[n - 1] == '/')
+		n--;
+	if (n >= 5 && strncmp(base + n - 5, "/pods", 5) == 0)
+		n -= 5;
+	if (snprintf(k->url, sizeof(k->url), "%.*s/pods", (int)n, base) >= (int)sizeof(k->url))
+		return -ENAMETOOLONG;
+	snprintf(k->token_file, sizeof(k->token_file), "%s",
+		 token_file ? token_file : KUBELET_TOKEN_FILE);
+	h = curl_easy_init();
+	if (!h)
+		return -ENOMEM;
+	k->curl = h;
+	curl_easy_setopt(h, CURLOPT_URL, k->url);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, k);
+	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, ""); /* gzip if offered */
+	if (!ca_file && access(KUBELET_CA_FILE, R_OK) == 0)
+		ca_file = KUBELET_CA_FILE;
+	if (ca_file && *ca_file)
+		curl_easy_setopt(h, CURLOPT_CAINFO, ca_file);
+	if (insecure) {
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	return 0;
+}
+
+void kubelet_close(struct kubelet_client *k)
+{
+	if (k->curl)
+		curl_easy_cleanup(k->curl);
+	free(k->buf);
+	memset(k, 0, sizeof(*k));
+}
+
+/* "Authorization: Bearer <token>", read anew each time: projected tokens rotate. */
+static int auth_header(struct kubelet_client *k, struct curl_slist **hdrs)
+{
+	int err;
+
+	*hdrs = NULL;
+	if (!k->token_file[0])
+		return 0;
+	err = bearer_header(k->token_file, hdrs);
+	/* the default file is optional (read-only port, tests); a given one is not */
+	if (err == -ENODATA || (err == -ENOENT && strcmp(k->token_file, KUBELET_TOKEN_FILE) == 0))
+		return 0;
+	if (err)
+		snprintf(k->err, sizeof(k->err), "kubelet token %s: %s", k->token_file,
+			 err == -EINVAL ? "not one line" : strerror(-err));
+	return err;
+}
+
+int kubelet_fetch(struct kubelet_client *k, struct kl_podlist *out)
+{
+	uint64_t t0 = clock_now_ns(CLOCK_MONOTONIC), dt;
+	struct curl_slist *hdrs;
+	char perr[256];
+	long http = 0;
+	CURLcode rc;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	k->calls++;
+	err = auth_header(k, &hdrs);
+	if (err) {
+		k->errors++;
+		return err;
+	}
+	curl_easy_setopt(k->curl, CURLOPT_HTTPHEADER, hdrs);
+	k->len = 0;
+	rc = curl_easy_perform(k->curl);
+	curl_easy_setopt(k->curl, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(hdrs);
+	dt = clock_now_ns(CLOCK_MONOTONIC) - t0;
+	k->total_ns += dt;
+	if (dt > k->max_ns)
+		k->max_ns = dt;
+	k->last_bytes = k->len;
+	if (rc != CURLE_OK) {
+		k->errors++;
+		snprintf(k->err, sizeof(k->err), "kubelet %s: %s%s", k->url, curl_easy_strerror(rc),
+			 rc == CURLE_WRITE_ERROR ? " (answer too large or out of memory)" : "");
+		return rc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO;
+	}
+	curl_easy_getinfo(k->curl, CURLINFO_RESPONSE_CODE, &http);
+	if (http != 200) {
+		k->errors++;
+		snprintf(k->err, sizeof(k->err), "kubelet %s: HTTP %ld%s", k->url, http,
+			 http == 401 || http == 403 ? " (token not accepted: needs nodes/proxy "
+						      "or nodes/pods get)" : "");
+		return http == 401 || http == 403 ? -EACCES : -EIO;
+	}
+	k->buf[k->len] = '\0';
+	err = kubelet_parse(k->buf, k->len, out, perr, sizeof(perr));
+	if (err) {
+		k->errors++;
+		snprintf(k->err, sizeof(k->err), "kubelet %.400s: %.300s", k->url, perr);
+	}
+	return err;
+}

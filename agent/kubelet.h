@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The kubelet's pod list (GET <url>/pods over HTTPS with the service
+ * account's bearer token and CA), parsed with cJSON into what attribution
+ * needs: pod identity and labels, and every container id the pod has had.
+ * For the metadata thread: calls block up to the timeout.
+ */
+#ifndef PS_KUBELET_H
+#define PS_KUBELET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../cgroup/cgpath.h"
+
+#define KUBELET_TOKEN_FILE "/var/run/secrets/kubernetes.io/serviceaccount/token"
+#define KUBELET_CA_FILE "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
+#define KUBELET_MAX_RESPONSE (256u << 20)
+
+struct kl_container {
+	const char *name;
+	char id[CG_ID_LEN + 1];
+	const char *runtime;	/* from the containerID scheme; "" unknown */
+};
+
+struct kl_label {
+	const char *key, *value;
+};
+
+struct kl_pod {
+	const char *uid, *name, *namespace_;
+	struct kl_label *labels;
+	size_t n_labels;
+	struct kl_container *containers;
+	size_t n_containers;
+};
+
+/* Strings point into the parsed document, freed with the list. */
+struct kl_podlist {
+	struct kl_pod *pods;
+	size_t n;
+	void *doc;		/* the cJSON tree */
+	size_t skipped;		/* items without metadata.uid/name/namespace */
+};
+
+/*
+ * Parse a PodList. -EINVAL (with a reason in err) when it is not JSON or not
+ * a PodList; odd items are skipped and counted, never fatal.
+ */
+int kubelet_parse(const char *json, size_t len, struct kl_podlist *out, char *err, size_t errlen);
+void kubelet_podlist_free(struct kl_podlist *l);
+
+struct kubelet_client {
+	void *curl;
+	char url[512];			/* ".../pods" */
+	char token_file[512];		/* "" for none */
+	char *buf;
+	size_t len, cap;
+	uint64_t calls, errors, total_ns, max_ns, last_bytes;
+	char err[768];
+};
+
+/*
+ * base: "https://node:10250" (a trailing "/pods" is accepted). token_file and
+ * ca_file may be NULL for the service account's; ca_file "" uses the system
+ * CAs; insecure skips certificate checks (for kubelets with self-signed
+ * serving certificates).
+ */
+int kubelet_open(struct kubelet_client *k, const char *base, const char *token_file,
+		 const char *ca_file, bool insecure, long timeout_ms);
+void kubelet_close(struct kubelet_client *k);
+int kubelet_fetch(struct kubelet_client *k, struct kl_podlist *out);
+
+#endif

@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* open tracer, user side: hook choice, configuration, decoding. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+
+#include "open.h"
+#include "open.skel.h"
+#include "clock.h"
+#include "kfeatures.h"
+#include "log.h"
+
+#define OPEN_RINGBUF_BYTES (16u << 20)
+#define OPEN_LEGACY_THREADS 16384	/* threads inside open at once, legacy kernels */
+
+static struct open_bpf *skel;
+static uint64_t malformed;
+
+static bool have_syscalls(void)
+{
+	return feat_tracepoint("syscalls", "sys_enter_openat") &&
+	       feat_tracepoint("syscalls", "sys_exit_openat");
+}
+
+static bool have_fentry(void)
+{
+	return feat_fentry("do_sys_openat2");
+}
+
+static bool have_kprobe(void)
+{
+	return feat_kprobe("do_sys_openat2");
+}
+
+static const struct hook_method methods[] = {
+	{ "syscalls", "tracepoint syscalls/sys_{enter,exit}_open{,at,at2}", have_syscalls },
+	{ "fentry", "fentry/fexit do_sys_openat2 (5.6+; syscall not told apart)", have_fentry },
+	{ "kprobe", "kprobe/kretprobe do_sys_openat2 (5.6+; syscall not told apart)", have_kprobe },
+};
+
+int open_decode(const void *data, size_t size, struct open_view *v)
+{
+	const struct open_event *e = data;
+
+	if (size < OPEN_EVENT_HDR_SIZE || e->path_len > OPEN_PATH_MAX ||
+	    OPEN_EVENT_HDR_SIZE + (size_t)e->path_len > size)
+		return -EINVAL;
+	memset(v, 0, sizeof(*v));
+	v->e = e;
+	v->path = e->path;
+	/* the kernel counts the NUL; never read past what it wrote */
+	v->path_len = strnlen(e->path, e->path_len);
+	v->truncated = e->rflags & OPEN_F_TRUNCATED;
+	v->wall_ns = clock_wall_from_boot(e->ts_ns);
+	return 0;
+}
+
+static int handle_event(void *ctx, void *data, size_t size)
+{
+	struct open_view v;
+
+	(void)ctx;
+	if (open_decode(data, size, &v)) {
+		malformed++;
+		return 0;
+	}
+	out_open(&v);
+	return 0;
+}
+
+/*
+ * Task storage and trusted task pointers (5.11+) keep the per-call state
+ * cheap; without them (or with PODSNOOP_OPEN_LEGACY=1, for tests) the call
+ * in progress is kept in a hash by thread id.
+ */
+static bool want_legacy(enum bpf_prog_type type)
+{
+	if (getenv("PODSNOOP_OPEN_LEGACY"))
+		return true;
+	return libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, NULL) != 1 ||
+	       libbpf_probe_bpf_helper(type, BPF_FUNC_get_current_task_btf, NULL) != 1;
+}
+
+/* Enable one enter/exit pair when the kernel has that syscall's tracepoints. */
+static void enable_pair(struct bpf_program *enter, struct bpf_program *exit, const char *sc)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "sys_enter_%s", sc);
+	if (!feat_tracepoint("syscalls", name))
+		return;
+	snprintf(name, sizeof(name), "sys_exit_%s", sc);
+	if (!feat_tracepoint("syscalls", name))
+		return;
+	bpf_program__set_autoload(enter, true);
+	bpf_program__set_autoload(exit, true);
+}
+
+static int open_start(const struct tracer_env *e, const struct hook_method *m)
+{
+	struct bpf_program *p;
+	int err;
+
+	skel = open_bpf__open();
+	if (!skel)
+		return -errno;
+
+	bpf_object__for_each_program(p, skel->obj)
+		bpf_program__set_autoload(p, false);
+	if (m->available == have_syscalls) {
+		/* open(2) is missing on newer architectures, openat2 before 5.6 */
+		enable_pair(skel->progs.ps_open_enter, skel->progs.ps_open_exit, "open");
+		enable_pair(skel->progs.ps_openat_enter, skel->progs.ps_openat_exit, "openat");
+		enable_pair(skel->progs.ps_openat2_enter, skel->progs.ps_openat2_exit, "openat2");
+	} else if (m->available == have_fentry) {
+		bpf_program__set_autoload(skel->progs.ps_open_fentry, true);
+		bpf_program__set_autoload(skel->progs.ps_open_fexit, true);
+	} else {
+		bpf_program__set_autoload(skel->progs.ps_open_kprobe, true);
+		bpf_program__set_autoload(skel->progs.ps_open_kretprobe, true);
+	}
+
+	skel->rodata->targ_failed_only = e->cfg->open_failed;
+	if (want_legacy(m->available == have_fentry ? BPF_PROG_TYPE_TRACING
+			: m->available == have_kprobe ? BPF_PROG_TYPE_KPROBE
+						      : BPF_PROG_TYPE_TRACEPOINT)) {
+		struct bpf_map *args = skel->maps.ps_open_args;
+
+		pr_info("open: no task storage here: per-call state in a hash by thread id");
+		skel->rodata->targ_legacy = true;
+		err = bpf_map__set_type(args, BPF_MAP_TYPE_HASH);
+		if (!err)
+			err = bpf_map__set_map_flags(args, 0);
+		if (!err)
+			err = bpf_map__set_max_entries(args, OPEN_LEGACY_THREADS);
+		if (err)
+			return err;
+	}
+	return tracer_load_attach(skel->skeleton, skel->maps.ps_open_rb,
+				  &skel->rodata->ps_wakeup_bytes, OPEN_RINGBUF_BYTES, e->cfg,
+				  handle_event);
+}
+
+static void open_detach(void)
+{
+	if (skel)
+		open_bpf__detach(skel);
+}
+
+static void open_destroy(void)
+{
+	open_bpf__destroy(skel);
+	skel = NULL;
+}
+
+static int open_stats_fd(void)
+{
+	return skel ? bpf_map__fd(skel->maps.ps_stats) : -1;
+}
+
+static int open_ringbuf_fd(void)
+{
+	return skel ? bpf_map__fd(skel->maps.ps_open_rb) : -1;
+}
+
+static void open_user_stats(struct ps_stats *s)
+{
+	s->v[PS_STAT_READ_ERR] += malformed;
+}
+
+const struct tracer open_tracer = {
+	.name = "open",
+	.methods = methods,
+	.n_methods = sizeof(methods) / sizeof(methods[0]),
+	.start = open_start,
+	.detach = open_detach,
+	.destroy = open_destroy,
+	.stats_fd = open_stats_fd,
+	.ringbuf_fd = open_ringbuf_fd,
+	.user_stats = open_user_stats,
+};

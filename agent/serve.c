@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "endpoints.h"
+#include "log.h"
+#include "metrics.h"
+#include "serve.h"
+#include "tracer.h"
+#include "tracer_metrics.h"
+
+static bool serving;
+static char attached[256];
+static int n_attached;
+
+int serve_start(const struct ps_config *cfg)
+{
+	int err;
+
+	if (!cfg->listen)
+		return 0;
+	err = tracer_metrics_init();
+	if (err) {
+		pr_err("metrics: %s", strerror(-err));
+		return 1;
+	}
+	health_set("tracers", false, "starting");
+	/* a metadata source replaces this with its own state once it runs */
+	health_set("metadata", true, "off (no metadata source configured)");
+	err = endpoints_start(cfg->listen);
+	if (err) {
+		pr_err("--listen %s: %s", cfg->listen, strerror(-err));
+		return err == -EINVAL ? 2 : 1;
+	}
+	serving = true;
+	pr_info("serving /healthz /readyz /metrics on %s (port %u)", cfg->listen,
+		endpoints_port());
+	return 0;
+}
+
+void serve_tracer_started(size_t i, const char *method)
+{
+	size_t len = strlen(attached);
+
+	if (!serving)
+		return;
+	tracer_metrics_started(i, method);
+	n_attached++;
+	snprintf(attached + len, sizeof(attached) - len, "%s%s=%s", len ? ", " : "",
+		 tracer_table[i]->name, method);
+}
+
+void serve_tracers_ready(void)
+{
+	if (!serving)
+		return;
+	health_set("tracers", n_attached > 0, "%d attached: %s", n_attached, attached);
+	tracer_metrics_set_ready(n_attached > 0);
+}
+
+void serve_tick(void)
+{
+	if (serving)
+		endpoints_heartbeat();
+}
+
+void serve_stop(void)
+{
+	if (!serving)
+		return;
+	endpoints_stop();
+	tracer_metrics_set_ready(false);
+	for (size_t i = 0; i < tracer_count; i++)
+		tracer_metrics_stopped(i);
+	tracer_metrics_free();
+	serving = false;
+}

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * --listen: the agent's side of the HTTP endpoints. main.c calls these at
+ * fixed points of its run; they do nothing when --listen was not given.
+ */
+#ifndef PS_SERVE_H
+#define PS_SERVE_H
+
+#include <stddef.h>
+
+#include "config.h"
+
+/* After the event loop exists (signals blocked): register metrics, bind, serve. 0 or exit code */
+int serve_start(const struct ps_config *cfg);
+/* tracer_table[i] attached with this method. */
+void serve_tracer_started(size_t i, const char *method);
+/* Tracers are started: /readyz turns ready. */
+void serve_tracers_ready(void);
+/* Once a second from the event loop: the /healthz heartbeat. */
+void serve_tick(void);
+/* Before the tracers are destroyed: stop serving. */
+void serve_stop(void);
+
+#endif

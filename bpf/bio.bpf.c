@@ -1,0 +1,500 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Block I/O tracer: a record per slow request (biosnoop) and log2 latency
+ * histograms per (cgroup, disk, op) (biolatency), attributed to the cgroup
+ * the I/O belongs to.
+ *
+ * Attribution is decided where the request is made, in the submitting
+ * task's context (block_io_start, or block_getrq before 6.5): never at
+ * completion, which runs in interrupt context with an unrelated `current`.
+ * When the request's bio carries a blkcg on cgroup v2 that the submitter is
+ * not inside (cgroup writeback: a flusher kworker writing pages a pod
+ * dirtied), the I/O is charged to that blkcg's cgroup instead. The state
+ * lives in a hash keyed by the request until block_rq_complete.
+ *
+ * Hook sets, picked by the agent before load: tp_btf or raw_tp, with
+ * block_io_start (6.5+) or block_getrq as the start, and block_rq_insert /
+ * block_rq_issue with or without the request_queue argument they had
+ * before 5.11.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "common.bpf.h"
+#include "core_fixes.bpf.h"
+#include "bio.h"
+
+#define PS_EEXIST 17
+
+const volatile __u64 targ_min_ns = BIO_MIN_US_DEF * 1000ull;
+const volatile __u8 targ_method = BIO_M_IO_START;
+const volatile bool targ_getrq = false; /* start state is keyed by bio, moved to the request */
+
+/* Which histogram map is being filled; the agent flips it each interval and drains the other. */
+__u32 hist_gen = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20); /* resized by the agent */
+} ps_bio_rb SEC(".maps");
+
+/* What is known of a request between its start and its completion. */
+struct bio_rq {
+	__u64 start_ns;
+	__u64 insert_ns;
+	__u64 issue_ns;
+	__u64 cgroup_id;
+	__u64 mntns_id;
+	__u64 blkcg_id;
+	__u64 sector;
+	__u32 bytes;
+	__u32 pid;
+	__u32 tid;
+	__u8 attribution;
+	__u8 flags;
+	__u16 pad;
+	char comm[16];
+};
+
+/* Requests in flight, by address; more than any sum of queue depths here. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct bio_rq);
+} ps_bio_inflight SEC(".maps");
+
+/* block_getrq methods: between block_getrq (a bio) and the request's first insert/issue. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096); /* 1 when unused */
+	__type(key, __u64);
+	__type(value, struct bio_rq);
+} ps_bio_bios SEC(".maps");
+
+/* Two generations of histograms: one filled, one drained by the agent. Resized by the agent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BIO_HIST_ENTRIES_DEF);
+	__type(key, struct bio_hist_key);
+	__type(value, struct bio_hist_val);
+} ps_bio_hist0 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BIO_HIST_ENTRIES_DEF);
+	__type(key, struct bio_hist_key);
+	__type(value, struct bio_hist_val);
+} ps_bio_hist1 SEC(".maps");
+
+static const struct bio_hist_val zero_hist = {};
+
+static __always_inline bool filter_active(void)
+{
+	struct ps_filter_cfg *cfg;
+	__u32 zero = 0;
+
+	cfg = bpf_map_lookup_elem(&ps_filter_cfg, &zero);
+	return cfg && cfg->flags;
+}
+
+/*
+ * Selection for I/O charged to a cgroup rather than a task: the cgroup or
+ * one of its ancestors is selected. Mount-namespace selectors cannot match
+ * (no task), and --exclude-host alone lets it through (it is no host task).
+ */
+static __always_inline bool cgroup_selected(struct cgroup *cg, __u32 cg_level)
+{
+	struct ps_filter_cfg *cfg;
+	__u32 zero = 0, levels;
+	__u64 id;
+	__u32 lvl;
+
+	cfg = bpf_map_lookup_elem(&ps_filter_cfg, &zero);
+	if (!cfg || !cfg->flags)
+		return true;
+	if (!(cfg->flags & PS_F_CGROUP))
+		return !(cfg->flags & PS_F_MNTNS);
+	levels = cfg->cgroup_levels;
+	for (lvl = 0; lvl < PS_CGROUP_MAX_LEVEL; lvl++) {
+		if (!(levels & (1u << lvl)))
+			continue;
+		if (lvl > cg_level)
+			break;
+		id = ps_cgroup_ancestor_id(cg, lvl);
+		if (id && bpf_map_lookup_elem(&ps_cgroup_ids, &id))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Who a new request belongs to, in the submitter's context. Returns whether
+ * it is selected.
+ */
+static __always_inline bool submit_info(struct bio *bio, struct bio_rq *r)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 id = bpf_get_current_pid_tgid();
+	struct cgroup *blk_cg = NULL;
+	__u32 level;
+
+	r->start_ns = bpf_ktime_get_ns();
+	r->pid = id >> 32;
+	r->tid = (__u32)id;
+	bpf_get_current_comm(&r->comm, sizeof(r->comm));
+
+	/* bi_blkg exists with CONFIG_BLK_CGROUP */
+	if (bio && bpf_core_field_exists(bio->bi_blkg))
+		blk_cg = BPF_CORE_READ(bio, bi_blkg, blkcg, css.cgroup);
+	if (blk_cg) {
+		/* on a hybrid node the io controller may sit on a v1 hierarchy: other ids */
+		if (BPF_CORE_READ(blk_cg, root) != BPF_CORE_READ(task, cgroups, dfl_cgrp, root)) {
+			r->flags |= BIO_F_BLKCG_V1;
+		} else {
+			level = BPF_CORE_READ(blk_cg, level);
+			r->blkcg_id = BPF_CORE_READ(blk_cg, kn, id);
+			/*
+			 * The root blkcg says nothing; a blkcg the submitter is
+			 * inside is coarser than the submitter's own cgroup.
+			 */
+			if (level > 0 && level < PS_CGROUP_MAX_LEVEL &&
+			    bpf_get_current_ancestor_cgroup_id(level) != r->blkcg_id) {
+				r->attribution = BIO_A_BLKCG;
+				r->cgroup_id = r->blkcg_id;
+				r->mntns_id = 0;
+				return cgroup_selected(blk_cg, level);
+			}
+		}
+	}
+	r->attribution = BIO_A_SUBMITTER;
+	r->cgroup_id = bpf_get_current_cgroup_id();
+	r->mntns_id = ps_task_mntns(task);
+	return ps_current_selected();
+}
+
+static __always_inline int on_start(struct request *rq)
+{
+	struct bio_rq r = {};
+	__u64 key = (__u64)rq;
+
+	if (!submit_info(BPF_CORE_READ(rq, bio), &r)) {
+		/* a stale entry of an earlier request at this address must not stick */
+		bpf_map_delete_elem(&ps_bio_inflight, &key);
+		return 0;
+	}
+	if (bpf_map_update_elem(&ps_bio_inflight, &key, &r, BPF_ANY))
+		ps_count(ps_stats_get(), PS_STAT_MAP_FULL);
+	return 0;
+}
+
+static __always_inline int on_getrq(struct bio *bio)
+{
+	struct bio_rq r = {};
+	__u64 key = (__u64)bio;
+
+	if (!submit_info(bio, &r)) {
+		bpf_map_delete_elem(&ps_bio_bios, &key);
+		return 0;
+	}
+	if (bpf_map_update_elem(&ps_bio_bios, &key, &r, BPF_ANY))
+		ps_count(ps_stats_get(), PS_STAT_MAP_FULL);
+	return 0;
+}
+
+/* The in-flight state of rq; made on first sight when no start was seen. */
+static __always_inline struct bio_rq *rq_entry(struct request *rq)
+{
+	__u64 key = (__u64)rq, bkey;
+	struct bio_rq *r, fresh = {};
+
+	if (targ_getrq) {
+		bkey = (__u64)BPF_CORE_READ(rq, bio);
+		r = bpf_map_lookup_elem(&ps_bio_bios, &bkey);
+		if (r) {
+			long err = bpf_map_update_elem(&ps_bio_inflight, &key, r, BPF_ANY);
+
+			bpf_map_delete_elem(&ps_bio_bios, &bkey);
+			if (err) {
+				ps_count(ps_stats_get(), PS_STAT_MAP_FULL);
+				return NULL;
+			}
+			return bpf_map_lookup_elem(&ps_bio_inflight, &key);
+		}
+	}
+	r = bpf_map_lookup_elem(&ps_bio_inflight, &key);
+	if (r)
+		return r;
+	/*
+	 * Started before we attached, or made without a submitter (the flush
+	 * sequence, passthrough commands): unattributed, so never selected.
+	 */
+	if (filter_active())
+		return NULL;
+	fresh.start_ns = bpf_ktime_get_ns();
+	fresh.attribution = BIO_A_NONE;
+	if (bpf_map_update_elem(&ps_bio_inflight, &key, &fresh, BPF_NOEXIST) == -PS_EEXIST)
+		return bpf_map_lookup_elem(&ps_bio_inflight, &key);
+	r = bpf_map_lookup_elem(&ps_bio_inflight, &key);
+	if (!r)
+		ps_count(ps_stats_get(), PS_STAT_MAP_FULL);
+	return r;
+}
+
+static __always_inline int on_insert(struct request *rq)
+{
+	struct bio_rq *r = rq_entry(rq);
+
+	if (r) {
+		r->insert_ns = bpf_ktime_get_ns();
+		r->flags |= BIO_F_QUEUED;
+	}
+	return 0;
+}
+
+static __always_inline int on_issue(struct request *rq)
+{
+	struct bio_rq *r = rq_entry(rq);
+
+	if (r) {
+		r->issue_ns = bpf_ktime_get_ns();
+		/* at completion these already move with partial completions */
+		r->sector = BPF_CORE_READ(rq, __sector);
+		r->bytes = BPF_CORE_READ(rq, __data_len);
+	}
+	return 0;
+}
+
+static __always_inline __u64 log2_u64(__u64 v)
+{
+	__u64 r = 0, shift;
+
+	shift = (v > 0xffffffffull) << 5; v >>= shift; r |= shift;
+	shift = (v > 0xffff) << 4; v >>= shift; r |= shift;
+	shift = (v > 0xff) << 3; v >>= shift; r |= shift;
+	shift = (v > 0xf) << 2; v >>= shift; r |= shift;
+	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
+	r |= (v >> 1);
+	return r;
+}
+
+static __always_inline void hist_add_to(void *map, struct bio_hist_key *k, __u64 ns,
+					struct gendisk *disk)
+{
+	struct bio_hist_val *v;
+	__u64 slot;
+	long err;
+
+	v = bpf_map_lookup_elem(map, k);
+	if (!v) {
+		err = bpf_map_update_elem(map, k, &zero_hist, BPF_NOEXIST);
+		if (err && err != -PS_EEXIST) {
+			/* bounded: what does not fit is counted, never silently dropped */
+			ps_count(ps_stats_get(), PS_STAT_MAP_FULL);
+			return;
+		}
+		v = bpf_map_lookup_elem(map, k);
+		if (!v)
+			return;
+		if (!err)
+			bpf_core_read_str(v->disk, sizeof(v->disk), &disk->disk_name);
+	}
+	/* 64-bit all the way: older verifiers lose a bound checked on a 32-bit copy */
+	slot = log2_u64(ns / 1000);
+	if (slot >= BIO_HIST_SLOTS)
+		slot = BIO_HIST_SLOTS - 1;
+	barrier_var(slot);
+	__sync_fetch_and_add(&v->slots[slot], 1);
+	__sync_fetch_and_add(&v->count, 1);
+	__sync_fetch_and_add(&v->sum_ns, ns);
+}
+
+static __always_inline void decode_op(__u32 cmd, struct bio_event *e)
+{
+	__u8 f = 0;
+
+	switch (cmd & 0xff) { /* REQ_OP_MASK: the low 8 bits since 4.10 */
+	case 0:
+		e->op = BIO_OP_READ;
+		break;
+	case 1:
+		e->op = BIO_OP_WRITE;
+		break;
+	case 2:
+		e->op = BIO_OP_FLUSH;
+		break;
+	case 3:
+		e->op = BIO_OP_DISCARD;
+		break;
+	case 5:
+		e->op = BIO_OP_DISCARD;
+		f |= BIO_OPF_SECURE;
+		break;
+	default:
+		e->op = BIO_OP_OTHER;
+	}
+	if (cmd & (1u << bpf_core_enum_value(enum req_flag_bits, __REQ_SYNC)))
+		f |= BIO_OPF_SYNC;
+	if (cmd & (1u << bpf_core_enum_value(enum req_flag_bits, __REQ_META)))
+		f |= BIO_OPF_META;
+	if (cmd & (1u << bpf_core_enum_value(enum req_flag_bits, __REQ_FUA)))
+		f |= BIO_OPF_FUA;
+	if (cmd & (1u << bpf_core_enum_value(enum req_flag_bits, __REQ_PREFLUSH)))
+		f |= BIO_OPF_PREFLUSH;
+	if (cmd & (1u << bpf_core_enum_value(enum req_flag_bits, __REQ_RAHEAD)))
+		f |= BIO_OPF_RAHEAD;
+	e->op_flags = f;
+}
+
+static __always_inline int on_complete(struct request *rq, int status, unsigned int nr_bytes)
+{
+	struct ps_stats *s = ps_stats_get();
+	__u64 key = (__u64)rq, now;
+	struct bio_hist_key hk;
+	struct gendisk *disk;
+	struct bio_event e;
+	struct bio_rq *r;
+
+	/* a partial completion: the request goes on */
+	if (nr_bytes < BPF_CORE_READ(rq, __data_len))
+		return 0;
+	ps_count(s, PS_STAT_SEEN);
+	r = bpf_map_lookup_elem(&ps_bio_inflight, &key);
+	if (!r) {
+		ps_count(s, PS_STAT_FILTERED); /* not selected, or started before we attached */
+		return 0;
+	}
+	now = bpf_ktime_get_ns();
+	__builtin_memset(&e, 0, sizeof(e));
+	e.ts_ns = bpf_ktime_get_boot_ns();
+	e.cgroup_id = r->cgroup_id;
+	e.mntns_id = r->mntns_id;
+	e.blkcg_id = r->blkcg_id;
+	e.sector = r->sector;
+	e.bytes = r->bytes;
+	e.pid = r->pid;
+	e.tid = r->tid;
+	e.attribution = r->attribution;
+	e.flags = r->flags;
+	__builtin_memcpy(e.comm, r->comm, sizeof(e.comm));
+	if (r->issue_ns) {
+		e.latency_ns = now - r->issue_ns;
+		if ((r->flags & BIO_F_QUEUED) && r->insert_ns <= r->issue_ns)
+			e.queue_ns = r->issue_ns - r->insert_ns;
+	} else {
+		e.flags |= BIO_F_NO_ISSUE;
+		e.latency_ns = now - r->start_ns;
+		e.sector = BPF_CORE_READ(rq, __sector);
+		e.bytes = BPF_CORE_READ(rq, __data_len);
+	}
+	bpf_map_delete_elem(&ps_bio_inflight, &key);
+
+	e.status = status;
+	e.method = targ_method;
+	decode_op(BPF_CORE_READ(rq, cmd_flags), &e);
+	disk = ps_rq_disk(rq);
+	e.dev = (BPF_CORE_READ(disk, major) << 20) | BPF_CORE_READ(disk, first_minor);
+	bpf_core_read_str(e.disk, sizeof(e.disk), &disk->disk_name);
+
+	/* device time, as biolatency: requests never issued are not in it */
+	if (!(e.flags & BIO_F_NO_ISSUE)) {
+		hk.cgroup_id = e.cgroup_id;
+		hk.dev = e.dev;
+		hk.op = e.op;
+		if (*(volatile __u32 *)&hist_gen & 1)
+			hist_add_to(&ps_bio_hist1, &hk, e.latency_ns, disk);
+		else
+			hist_add_to(&ps_bio_hist0, &hk, e.latency_ns, disk);
+	}
+
+	if (e.latency_ns < targ_min_ns) {
+		ps_count(s, PS_STAT_FILTERED);
+		return 0;
+	}
+	ps_output(&ps_bio_rb, s, &e, sizeof(e));
+	return 0;
+}
+
+/* block_io_start (6.5+): in blk_mq_bio_to_request, the submitter's context */
+SEC("tp_btf/block_io_start")
+int BPF_PROG(ps_bio_start, struct request *rq)
+{
+	return on_start(rq);
+}
+
+SEC("raw_tp/block_io_start")
+int BPF_PROG(ps_bio_start_r, struct request *rq)
+{
+	return on_start(rq);
+}
+
+/* block_getrq: a new request for this bio, in the submitter's context */
+SEC("tp_btf/block_getrq")
+int BPF_PROG(ps_bio_getrq, struct bio *bio)
+{
+	return on_getrq(bio);
+}
+
+SEC("raw_tp/block_getrq")
+int BPF_PROG(ps_bio_getrq_r, struct bio *bio)
+{
+	return on_getrq(bio);
+}
+
+/* before 5.11: block_getrq(q, bio, rw) */
+SEC("tp_btf/block_getrq")
+int BPF_PROG(ps_bio_getrq_q, struct request_queue *q, struct bio *bio, int rw)
+{
+	return on_getrq(bio);
+}
+
+SEC("raw_tp/block_getrq")
+int BPF_PROG(ps_bio_getrq_qr, struct request_queue *q, struct bio *bio, int rw)
+{
+	return on_getrq(bio);
+}
+
+/*
+ * block_rq_insert and block_rq_issue, each as tp_btf and raw_tp, with the
+ * request alone and (before 5.11) after the request_queue: NAME, NAME_r,
+ * NAME_q, NAME_qr.
+ */
+#define PS_RQ_HOOKS(tp, name, fn)						\
+	SEC("tp_btf/" tp)							\
+	int BPF_PROG(name, struct request *rq)					\
+	{									\
+		return fn(rq);							\
+	}									\
+	SEC("raw_tp/" tp)							\
+	int BPF_PROG(name##_r, struct request *rq)				\
+	{									\
+		return fn(rq);							\
+	}									\
+	SEC("tp_btf/" tp)							\
+	int BPF_PROG(name##_q, struct request_queue *q, struct request *rq)	\
+	{									\
+		return fn(rq);							\
+	}									\
+	SEC("raw_tp/" tp)							\
+	int BPF_PROG(name##_qr, struct request_queue *q, struct request *rq)	\
+	{									\
+		return fn(rq);							\
+	}
+
+PS_RQ_HOOKS("block_rq_insert", ps_bio_insert, on_insert)
+PS_RQ_HOOKS("block_rq_issue", ps_bio_issue, on_issue)
+
+SEC("tp_btf/block_rq_complete")
+int BPF_PROG(ps_bio_done, struct request *rq, int error, unsigned int nr_bytes)
+{
+	return on_complete(rq, error, nr_bytes);
+}
+
+SEC("raw_tp/block_rq_complete")
+int BPF_PROG(ps_bio_done_r, struct request *rq, int error, unsigned int nr_bytes)
+{
+	return on_complete(rq, error, nr_bytes);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

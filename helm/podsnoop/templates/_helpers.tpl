@@ -1,0 +1,136 @@
+{{/* Names and labels, the usual way. */}}
+{{- define "podsnoop.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "podsnoop.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else if contains (include "podsnoop.name" .) .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name (include "podsnoop.name" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "podsnoop.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "podsnoop.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "podsnoop.labels" -}}
+{{ include "podsnoop.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{- define "podsnoop.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{/*
+The agent's command line, one list item per word. Flags of features being
+built in parallel (attribution, shipping, block I/O, fs) are named here and
+nowhere else, so renaming one is a one-line change.
+*/}}
+{{- define "podsnoop.args" -}}
+- --listen
+- {{ printf ":%d" (int .Values.metrics.port) | quote }}
+{{- with .Values.tracers }}
+- --tracers
+- {{ join "," . | quote }}
+{{- end }}
+{{- range $tracer, $method := .Values.hooks }}
+- --hook
+- {{ printf "%s=%s" $tracer $method | quote }}
+{{- end }}
+{{- if .Values.excludeHost }}
+- --exclude-host
+{{- end }}
+{{- range .Values.cgroups }}
+- --cgroup
+- {{ . | quote }}
+{{- end }}
+{{- with .Values.output }}
+- --output
+- {{ . | quote }}
+{{- end }}
+{{- if gt (int .Values.verbose) 0 }}
+- {{ repeat (int .Values.verbose) "v" | printf "-%s" | quote }}
+{{- end }}
+{{- range .Values.filters.namespaces }}
+- --namespace
+- {{ . | quote }}
+{{- end }}
+{{- with .Values.filters.labelSelector }}
+- --selector
+- {{ . | quote }}
+{{- end }}
+{{- with .Values.metadata.criSocket }}
+- --cri-socket
+- {{ . | quote }}
+{{- end }}
+{{- if .Values.metadata.kubelet.enabled }}
+- --kubelet
+- {{ .Values.metadata.kubelet.url | quote }}
+{{- end }}
+{{- if .Values.collector.url }}
+- --collector
+- {{ .Values.collector.url | quote }}
+{{- if .Values.collector.tokenSecret.name }}
+- --collector-token-file
+- /etc/podsnoop/collector/token
+{{- end }}
+- --spool-dir
+- /var/lib/podsnoop/spool
+- --spool-max-bytes
+- {{ int64 .Values.spool.maxBytes | quote }}
+{{- end }}
+{{- with .Values.thresholds }}
+{{- if not (kindIs "invalid" .bioMinUs) }}
+- --bio-min-us
+- {{ int64 .bioMinUs | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" .fsMinUs) }}
+- --fs-min-us
+- {{ int64 .fsMinUs | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" .interval) }}
+- --interval
+- {{ int64 .interval | quote }}
+{{- end }}
+{{- end }}
+{{- range .Values.extraArgs }}
+- {{ . | quote }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Capabilities: see the chart's README for why each is there.
+*/}}
+{{- define "podsnoop.capabilities" -}}
+drop:
+  - ALL
+add:
+  - BPF
+  - PERFMON
+  - SYS_PTRACE
+{{- if .Values.securityContext.legacyKernel }}
+  - SYS_ADMIN
+  - SYS_RESOURCE
+{{- end }}
+{{- range .Values.securityContext.extraCapabilities }}
+  - {{ . }}
+{{- end }}
+{{- end -}}
+
+{{/* The RBAC resource kubelet checks for GET /pods. */}}
+{{- define "podsnoop.kubeletResource" -}}
+{{- $r := .Values.metadata.kubelet.authzResource -}}
+{{- if eq $r "auto" -}}
+{{- if semverCompare ">=1.33.0-0" .Capabilities.KubeVersion.Version -}}nodes/pods{{- else -}}nodes/proxy{{- end -}}
+{{- else -}}
+{{- $r -}}
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,2 @@
+{{- define "fixture.greet" -}}hello {{ . }}{{- end -}}
+{{- define "fixture.loop" -}}{{ include "fixture.loop" . }}{{- end -}}

@@ -1,0 +1,248 @@
+"""helm/podsnoop rendered by build/helm-render (helm's template engine rebuilt
+from Debian's Go packages: no helm binary exists here), then checked:
+yamllint, structure (mounts/volumes, probes/--listen, privileges), values
+schema, and the rendered args run through the real agent's flag parser."""
+import json
+import os
+import re
+import subprocess
+
+import pytest
+from chart_render import (CAPS, CHART, PENDING_FLAGS, agent_container, check_args_with_agent,
+                          docs, one, render, split_pending)
+from podsnoop_harness import AGENT, REPO
+
+FIXTURE = os.path.join(REPO, "tests", "data", "helm-fixture")
+YAMLLINT_CONF = os.path.join(REPO, "helm", "yamllint.yaml")
+
+
+def objects(*args):
+    r = render(*args)
+    lint(r.stdout)
+    return [o for _, o in docs(r.stdout)]
+
+
+def lint(text):
+    p = subprocess.run(["yamllint", "-f", "parsable", "-c", YAMLLINT_CONF, "-"], input=text,
+                       capture_output=True, text=True)
+    assert p.returncode == 0, "yamllint:\n" + p.stdout + p.stderr
+
+
+def test_pending_flags_are_really_pending():
+    help_text = subprocess.run([AGENT, "--help"], capture_output=True, text=True).stdout
+    landed = [f for f in PENDING_FLAGS if re.search(r"(^|\s)%s\b" % re.escape(f), help_text)]
+    assert not landed, ("these flags exist in the agent now: remove them from PENDING_FLAGS "
+                        "so the chart's use of them is checked: %s" % landed)
+
+
+def test_defaults_render_lint_and_least_privilege():
+    objs = objects()
+    assert sorted(o["kind"] for o in objs) == ["DaemonSet"]   # no RBAC, no Service by default
+    ds = one(objs, "DaemonSet")
+    assert ds["spec"]["updateStrategy"] == {"type": "RollingUpdate",
+                                            "rollingUpdate": {"maxUnavailable": 1}}
+    pod, c = agent_container(objs)
+    assert pod["hostPID"] is True
+    assert pod["hostNetwork"] is False
+    assert pod["automountServiceAccountToken"] is False and "serviceAccountName" not in pod
+    assert pod["priorityClassName"] == "system-node-critical"
+    assert {"operator": "Exists"} in pod["tolerations"]
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    sc = c["securityContext"]
+    assert sc["privileged"] is False and sc["allowPrivilegeEscalation"] is False
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["capabilities"]["drop"] == ["ALL"]
+    assert set(sc["capabilities"]["add"]) == CAPS
+    env = {e["name"]: e for e in c["env"]}
+    assert env["NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
+    assert env["HOST_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.hostIP"
+    assert c["resources"]["limits"]["memory"] and c["resources"]["requests"]["cpu"]
+    ann = ds["spec"]["template"]["metadata"]["annotations"]
+    assert ann["prometheus.io/scrape"] == "true" and ann["prometheus.io/port"] == "9464"
+
+
+def test_every_mount_has_a_volume_and_host_mounts_are_read_only():
+    for extra in ([], ["--set", "collector.url=https://c.example:8443/v1",
+                       "--set", "collector.tokenSecret.name=tok"]):
+        pod, c = agent_container(objects(*extra))
+        vols = {v["name"]: v for v in pod["volumes"]}
+        mounts = {m["name"]: m for m in c["volumeMounts"]}
+        assert set(mounts) <= set(vols), "mounts without a volume: %s" % (set(mounts) - set(vols))
+        assert set(vols) <= set(mounts), "volumes never mounted: %s" % (set(vols) - set(mounts))
+        paths = {m["mountPath"]: m for m in c["volumeMounts"]}
+        for ro in ("/sys/kernel/btf", "/sys/fs/cgroup", "/sys/kernel/tracing",
+                   "/run/containerd/containerd.sock"):
+            assert paths[ro].get("readOnly") is True, ro
+            assert vols[paths[ro]["name"]]["hostPath"]["path"] == ro
+        assert vols["cri-socket"]["hostPath"]["type"] == "Socket"
+        if extra:
+            spool = paths["/var/lib/podsnoop/spool"]
+            assert not spool.get("readOnly")
+            assert vols["spool"]["hostPath"] == {"path": "/var/lib/podsnoop/spool",
+                                                 "type": "DirectoryOrCreate"}
+            assert vols["collector-token"]["secret"]["secretName"] == "tok"
+            assert paths["/etc/podsnoop/collector"]["readOnly"] is True
+        else:
+            assert "spool" not in vols      # no collector: no writable host path at all
+            assert all(m.get("readOnly") for m in c["volumeMounts"])
+
+
+@pytest.mark.parametrize("port", [9464, 18080])
+def test_probe_ports_match_listen(port):
+    pod, c = agent_container(objects("--set", "metrics.port=%d" % port))
+    args = c["args"]
+    listen = args[args.index("--listen") + 1]
+    assert listen == ":%d" % port
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        get = c[probe]["httpGet"]
+        assert get["path"] == path
+        target = ports[get["port"]] if isinstance(get["port"], str) else get["port"]
+        assert target == port
+    out, _ = check_args_with_agent(args)
+    assert "listen: :%d\n" % port in out
+
+
+def test_args_are_flags_the_agent_accepts():
+    values = {"tracers": ["exec"], "hooks": {"exec": "sched_btf"}, "cgroups": ["/kubepods"],
+              "output": "ndjson", "verbose": 2, "extraArgs": ["--drain-ms", "20"],
+              "filters": {"namespaces": ["team-a", "team-b"], "labelSelector": "app=web,tier=fe"},
+              "metadata": {"kubelet": {"enabled": True}},
+              "collector": {"url": "https://collector:8443", "tokenSecret": {"name": "t"}},
+              "thresholds": {"bioMinUs": 1000, "fsMinUs": 10000, "interval": 10}}
+    path = os.path.join(REPO, "build", "test-chart-values.json")
+    with open(path, "w") as f:
+        json.dump(values, f)
+    _, c = agent_container(objects("-f", path))
+    args = c["args"]
+    out, pending = check_args_with_agent(args)
+    assert "tracers: exec=sched_btf\n" in out
+    assert "cgroup: /kubepods\n" in out and "exclude-host: yes\n" in out
+    assert "drain-ms: 20\n" in out
+    assert "bio-min-us: 1000\n" in out and "interval: 10\n" in out
+    assert set(pending) == set(PENDING_FLAGS)           # every pending flag is exercised
+    assert args[args.index("--kubelet") + 1] == "https://$(HOST_IP):10250"
+    assert args.count("--namespace") == 2
+    assert args[args.index("--spool-max-bytes") + 1] == "268435456"
+    assert "-vv" in args
+
+
+def test_agent_rejects_a_bad_rendered_flag():
+    """The check above can fail: a flag the agent does not know is refused."""
+    _, c = agent_container(objects("--set", "extraArgs={--no-such-flag}"))
+    kept, _ = split_pending(c["args"])
+    p = subprocess.run([AGENT, "--check-config"] + kept, capture_output=True, text=True)
+    assert p.returncode == 2 and "unknown option '--no-such-flag'" in p.stderr
+
+
+@pytest.mark.parametrize("kube,resource", [("1.30.2", "nodes/proxy"), ("1.33.0", "nodes/pods")])
+def test_kubelet_rbac_only_when_enabled(kube, resource):
+    objs = objects("--kube-version", kube, "--set", "metadata.kubelet.enabled=true")
+    assert sorted(o["kind"] for o in objs) == ["ClusterRole", "ClusterRoleBinding",
+                                              "DaemonSet", "ServiceAccount"]
+    role = one(objs, "ClusterRole")
+    assert role["rules"] == [{"apiGroups": [""], "resources": [resource], "verbs": ["get"]}]
+    binding = one(objs, "ClusterRoleBinding")
+    sa = one(objs, "ServiceAccount")
+    assert binding["subjects"][0]["name"] == sa["metadata"]["name"]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    pod, _ = agent_container(objs)
+    assert pod["serviceAccountName"] == sa["metadata"]["name"]
+    assert pod["automountServiceAccountToken"] is True
+    forced = objects("--kube-version", kube, "--set", "metadata.kubelet.enabled=true",
+                     "--set", "metadata.kubelet.authzResource=nodes/proxy")
+    assert one(forced, "ClusterRole")["rules"][0]["resources"] == ["nodes/proxy"]
+
+
+def test_service_monitor_needs_the_api_and_matches_the_port():
+    p = render("--set", "metrics.serviceMonitor.enabled=true", check=False)
+    assert p.returncode == 1 and "no monitoring.coreos.com/v1 API" in p.stderr
+    objs = objects("--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.port=9555",
+                   "--api-versions", "monitoring.coreos.com/v1")
+    svc, sm = one(objs, "Service"), one(objs, "ServiceMonitor")
+    assert svc["spec"]["clusterIP"] == "None"
+    assert svc["spec"]["ports"][0] == {"name": "metrics", "port": 9555, "targetPort": "metrics"}
+    assert sm["spec"]["endpoints"][0]["port"] == "metrics"
+    ds = one(objs, "DaemonSet")
+    assert sm["spec"]["selector"]["matchLabels"] == ds["spec"]["selector"]["matchLabels"]
+    assert svc["spec"]["selector"] == ds["spec"]["selector"]["matchLabels"]
+    # helm's install order: Service before DaemonSet, unknown kinds last
+    assert [o["kind"] for o in objs] == ["Service", "DaemonSet", "ServiceMonitor"]
+
+
+def test_legacy_kernel_and_seccomp_values():
+    _, c = agent_container(objects("--set", "securityContext.legacyKernel=true"))
+    assert set(c["securityContext"]["capabilities"]["add"]) == CAPS | {"SYS_ADMIN", "SYS_RESOURCE"}
+    pod, _ = agent_container(objects("--set", "securityContext.seccompProfile.type=Localhost",
+                                     "--set", "securityContext.seccompProfile.localhostProfile="
+                                              "podsnoop.json"))
+    assert pod["securityContext"]["seccompProfile"] == {"type": "Localhost",
+                                                        "localhostProfile": "podsnoop.json"}
+
+
+@pytest.mark.parametrize("bad,msg", [
+    (["--set", "metrics.port=70000"], "metrics.port"),
+    (["--set", "output=xml"], "output"),
+    (["--set", "tracers={Exec!}"], "tracers.0"),
+    (["--set", "nosuchkey=1"], "Additional property nosuchkey"),
+    (["--set", "filters.labelSelector=app"], "filters.labelSelector"),
+    (["--set", "securityContext.seccompProfile.type=Localhost"], "localhostProfile"),
+    (["--set", "securityContext.extraCapabilities={CAP_NET_ADMIN}"], "extraCapabilities"),
+    (["--set", "collector.url=ftp://x"], "collector.url"),
+])
+def test_schema_rejects_bad_values(bad, msg):
+    p = render(*bad, check=False)
+    assert p.returncode == 1
+    assert "values don't meet the specifications of the schema(s)" in p.stderr
+    assert msg in p.stderr, p.stderr
+
+
+def test_values_yaml_lints():
+    with open(os.path.join(CHART, "values.yaml")) as f:
+        lint(f.read())
+
+
+# ---- the renderer's own helm semantics, on a fixture chart
+
+def test_renderer_helm_functions():
+    r = render("--release", "rel", "--namespace", "ns1", "--kube-version", "1.29.3",
+               "--set", "nested.drop=null", "--set", "name=over", chart=FIXTURE)
+    objs = docs(r.stdout)
+    # helm's install order: ServiceAccount before ConfigMap; comment-only document dropped
+    assert [(s, o["kind"]) for s, o in objs] == [("fixture/templates/sa.yaml", "ServiceAccount"),
+                                                 ("fixture/templates/cm.yaml", "ConfigMap")]
+    data = objs[1][1]["data"]
+    assert objs[1][1]["metadata"] == {"name": "rel-cm", "namespace": "ns1"}
+    assert data["include"] == "hello over"
+    assert data["tpl"] == "over-rel"                      # tpl sees .Values and .Release
+    assert data["chart"] == "fixture-1.2.3-9.9"
+    assert data["template"] == "fixture/templates/cm.yaml"
+    assert data["missing"] == ""                          # missingkey=zero, no "<no value>"
+    assert data["kube"] == "v1.29.3"
+    assert data["nested"] == "keep: 1\n"                  # null in --set deleted the key
+    assert data["list"] == '["a","b"]'
+
+
+def test_renderer_required_fail_and_recursion():
+    p = render("--set", "mode=fail", chart=FIXTURE, check=False)
+    assert p.returncode == 1
+    assert re.search(r"execution error at \(fixture/templates/cm.yaml:\d+:\d+\): "
+                     r"needed must be set", p.stderr), p.stderr
+    ok = render("--set", "mode=fail", "--set", "needed=yes", chart=FIXTURE)
+    assert "needed: yes" in ok.stdout
+    p = render("--set", "mode=recurse", chart=FIXTURE, check=False)
+    assert p.returncode == 1 and "nested reference name: fixture.loop" in p.stderr
+    p = render("--set", "mode=bogus", chart=FIXTURE, check=False)
+    assert p.returncode == 1 and "mode" in p.stderr
+
+
+def test_renderer_values_files_coalesce(tmp_path):
+    f1, f2 = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    f1.write_text("nested:\n  keep: 5\n  new: x\n")
+    f2.write_text("nested:\n  new: null\nname: fromfile\n")
+    r = render("-f", str(f1), "-f", str(f2), "--set-string", "list={1}", "--show-values",
+               chart=FIXTURE)
+    v = json.loads(r.stdout)
+    assert v["nested"] == {"keep": 5, "drop": 2}
+    assert v["name"] == "fromfile"
+    assert v["list"] == "{1}"                             # --set-string keeps the text
