@@ -32,12 +32,14 @@
 
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "pbconv.h"
 #include "ship.h"
 #include "ship_batch.h"
 #include "ship_http.h"
 #include "ship_queue.h"
 #include "ship_spool.h"
+#include "tracer_metrics.h"
 #include "version.h"
 
 #define NS_PER_MS 1000000ull
@@ -62,6 +64,21 @@ static bool ratelim_ok(struct ratelim *rl, uint64_t now)
 	rl->held = 0;
 	return true;
 }
+
+/* /metrics (names reserved in metrics.h) */
+#define BATCHES_HELP "Batches by outcome: sent (2xx), retried (attempts that failed and " \
+		     "will be retried), failed (refused by the collector, or dropped)."
+static struct metric m_sent = METRIC_COUNTER("podsnoop_ship_batches_total", BATCHES_HELP,
+					     "result", "sent");
+static struct metric m_retried = METRIC_COUNTER("podsnoop_ship_batches_total", BATCHES_HELP,
+						"result", "retried");
+static struct metric m_failed = METRIC_COUNTER("podsnoop_ship_batches_total", BATCHES_HELP,
+					       "result", "failed");
+static struct metric m_spool = METRIC_GAUGE("podsnoop_spool_bytes",
+	"Bytes of batches waiting in --spool-dir.");
+static struct metric m_latency = METRIC_HISTOGRAM("podsnoop_collector_latency_seconds",
+	"Time from sending a batch to the collector's answer (2xx or not).", 1e-3);
+static bool metrics_done;
 
 static struct ship {
 	const struct ship_config *cfg;
@@ -138,6 +155,7 @@ static void close_batch(struct ship *s)
 			pr_err("ship: cannot encode a batch: %s; %" PRIu64 " records lost",
 			       strerror(-err), sum(s->bb.counts));
 	} else if (shipq_push(&s->q, b)) {
+		metric_inc(&m_failed);
 		/* every bound is full: drop the newest; seq and loss counters stay */
 		stage = s->have_spool && atomic_load(&s->spool_full) ? "spool" : "ship_queue";
 		count_lost(s, b->counts, stage, "full");
@@ -269,6 +287,7 @@ static int spool_batch(struct ship *s, struct batch *b)
 			pr_err("spool: cannot write to %s: %s", s->cfg->spool_dir, strerror(-err));
 	} else {
 		s->spooled_batches++;
+		metric_set(&m_spool, (int64_t)s->spool.bytes);
 	}
 	return err;
 }
@@ -343,6 +362,7 @@ static void done_with(struct ship *s, struct batch *b)
 	if (b->spool_id) {
 		spool_remove_head(&s->spool, b->spool_id);
 		atomic_store(&s->spool_full, false);
+		metric_set(&m_spool, (int64_t)s->spool.bytes);
 	}
 	batch_free(b);
 	s->cur = NULL;
@@ -355,6 +375,7 @@ static void on_sent(struct ship *s, struct batch *b)
 	s->fails = 0;
 	s->sent_batches++;
 	s->sent_bytes += b->len;
+	metric_inc(&m_sent);
 	done_with(s, b);
 }
 
@@ -366,6 +387,7 @@ static void on_rejected(struct ship *s, struct batch *b, const struct http_resul
 
 	s->fails = 0;
 	s->rejected_batches++;
+	metric_inc(&m_failed);
 	if (r->status == 401 || r->status == 403)
 		hint = " (check --collector-token-file)";
 	else if (r->status == 413)
@@ -402,6 +424,7 @@ static void on_failed(struct ship *s, struct batch *b, const struct http_result 
 		snprintf(what, sizeof(what), "%s", r->msg);
 	s->fails++;
 	s->retries++;
+	metric_inc(&m_retried);
 	if (s->fails == 1 || ratelim_ok(&s->fail_log, mono_ns()))
 		pr_warn("collector %s: %s; retrying in %" PRIu64 " ms (%u failed attempts; "
 			"batches wait in %s)", s->cfg->url, what, delay_ms, s->fails,
@@ -431,7 +454,10 @@ static int deliver(struct ship *s, struct batch *b)
 			if ((deadline - now) / NS_PER_MS < timeout)
 				timeout = (uint32_t)((deadline - now) / NS_PER_MS) + 1;
 		}
+		now = mono_ns();
 		http_post(&s->http, b->body, b->len, timeout, on_progress, s, &r);
+		if (r.status) /* an answer came */
+			metric_observe(&m_latency, (mono_ns() - now) / NS_PER_MS);
 		if (r.aborted)
 			return DEADLINE;
 		if (r.verdict == HTTP_SENT) {
@@ -476,6 +502,7 @@ static void park_rest(struct ship *s)
 	s->cur = NULL;
 	while (b || (b = shipq_pop(&s->q))) {
 		if (spool_batch(s, b)) {
+			metric_inc(&m_failed);
 			if (!batch_load_meta(b))
 				for (int t = 0; t < REC_MAX; t++)
 					lost[t] += b->counts[t];
@@ -505,6 +532,59 @@ static void *ship_main(void *arg)
 			break;
 	park_rest(s);
 	return NULL;
+}
+
+/* ---- /metrics ---- */
+
+/* Our loss stages in podsnoop_events_lost_total's vocabulary (metrics.h). */
+static const char *metric_stage(const char *stage)
+{
+	if (!strcmp(stage, "ship_queue"))
+		return "shipping_queue";
+	if (!strcmp(stage, "spool"))
+		return "spool_full";
+	if (!strcmp(stage, "collector"))
+		return "rejected";
+	return stage; /* ship_encode, shutdown */
+}
+
+/* The shipper's losses since start, summed per (tracer, stage): on the HTTP thread. */
+static void lost_samples(struct mw *w)
+{
+	struct loss_ent all[LOSS_KEYS_MAX];
+	bool done[LOSS_KEYS_MAX] = { false };
+	size_t n = loss_tally_all(&S.losses, all);
+
+	for (size_t i = 0; i < n; i++) {
+		const char *stage = metric_stage(all[i].stage);
+		uint64_t total = 0;
+
+		/* the kernel's own stages come from the tracers' counters */
+		if (done[i] || !strncmp(all[i].stage, "kernel_", 7))
+			continue;
+		for (size_t j = i; j < n; j++) {
+			if (!strcmp(all[j].tracer, all[i].tracer) &&
+			    !strcmp(metric_stage(all[j].stage), stage)) {
+				total += all[j].total;
+				done[j] = true;
+			}
+		}
+		mw_u64(w, (const char *[]){ "tracer", all[i].tracer, "stage", stage, NULL }, total);
+	}
+}
+
+static void metrics_start(struct ship *s)
+{
+	if (!metrics_done) { /* the registry keeps them for the life of the process */
+		metrics_register(&m_sent);
+		metrics_register(&m_retried);
+		metrics_register(&m_failed);
+		metrics_register(&m_spool);
+		metrics_register(&m_latency);
+		metrics_done = true;
+	}
+	metric_set(&m_spool, s->have_spool ? (int64_t)s->spool.bytes : 0);
+	tracer_metrics_set_lost_extra(lost_samples);
 }
 
 /* ---- start and stop ---- */
@@ -625,6 +705,7 @@ int ship_start(const struct ps_config *pcfg)
 		goto fail_thread;
 	}
 	s->started = true;
+	metrics_start(s);
 	pr_info("shipping to %s as agent %s of node %s%s%s", cfg->url, s->agent_id, s->node,
 		s->have_spool ? ", spool " : "", s->have_spool ? cfg->spool_dir : "");
 	return 0;
@@ -654,6 +735,7 @@ void ship_stop(void)
 	if (!s->started)
 		return;
 	close_batch(s);
+	tracer_metrics_set_lost_extra(NULL); /* the tally goes away below */
 	shipq_stop(&s->q, mono_ns() + s->cfg->flush_timeout_ms * NS_PER_MS);
 	pthread_join(s->thread, NULL);
 

@@ -112,6 +112,17 @@ size_t loss_tally_take(struct loss_tally *t, struct loss_ent *out)
 	return n;
 }
 
+size_t loss_tally_all(struct loss_tally *t, struct loss_ent *out)
+{
+	size_t n;
+
+	pthread_mutex_lock(&t->mu);
+	n = t->n;
+	memcpy(out, t->e, n * sizeof(*out));
+	pthread_mutex_unlock(&t->mu);
+	return n;
+}
+
 void loss_tally_commit(struct loss_tally *t, const struct loss_ent *snap, size_t n)
 {
 	pthread_mutex_lock(&t->mu);

@@ -51,6 +51,8 @@ void loss_tally_add(struct loss_tally *t, const char *tracer, const char *stage,
 void loss_tally_readd(struct loss_tally *t, const struct loss_ent *e, size_t n);
 /* Copy the entries with a count to out (at most LOSS_KEYS_MAX); returns how many. */
 size_t loss_tally_take(struct loss_tally *t, struct loss_ent *out);
+/* Copy every entry (their totals), whatever their pending count; returns how many. */
+size_t loss_tally_all(struct loss_tally *t, struct loss_ent *out);
 /* A batch carrying snap was queued: those counts are on their way. */
 void loss_tally_commit(struct loss_tally *t, const struct loss_ent *snap, size_t n);
 

@@ -30,6 +30,12 @@ static struct metric build_info = METRIC_GAUGE("podsnoop_build_info",
 static struct metric ready = METRIC_GAUGE("podsnoop_ready",
 	"1 once every selected tracer is attached and the agent is tracing.");
 static bool registered;
+static void (*lost_extra)(struct mw *w);
+
+void tracer_metrics_set_lost_extra(void (*fn)(struct mw *w))
+{
+	__atomic_store_n(&lost_extra, fn, __ATOMIC_RELEASE);
+}
 
 /* Map the consumer and producer position pages of a BPF ring buffer, read-only. */
 static void map_positions(size_t i, int fd)
@@ -106,7 +112,8 @@ static void collect(struct mw *w, void *priv)
 		       "Events written to the tracer's ring buffer.", PS_STAT_EMITTED, s, ok);
 	mw_family(w, "podsnoop_events_lost_total", MT_COUNTER,
 		  "Events lost, by tracer and stage (kernel_ringbuf: ring buffer full; "
-		  "kernel_map_full: in-flight or histogram map full).");
+		  "kernel_map_full: in-flight or histogram map full; shipping: "
+		  "shipping_queue, spool_full, rejected, ship_encode, shutdown).");
 	for (size_t i = 0; i < tracer_count; i++) {
 		const char *name = tracer_table[i]->name;
 
@@ -116,6 +123,12 @@ static void collect(struct mw *w, void *priv)
 		       s[i].v[PS_STAT_LOST]);
 		mw_u64(w, (const char *[]){ "tracer", name, "stage", "kernel_map_full", NULL },
 		       s[i].v[PS_STAT_MAP_FULL]);
+	}
+	{
+		void (*extra)(struct mw *w) = __atomic_load_n(&lost_extra, __ATOMIC_ACQUIRE);
+
+		if (extra)
+			extra(w);
 	}
 	counter_family(w, "podsnoop_read_errors_total",
 		       "Events emitted with a field that could not be read (flagged in the record).",

@@ -13,6 +13,12 @@ void tracer_metrics_started(size_t i, const char *method);
 /* Stop reading tracer_table[i] (before it is destroyed). */
 void tracer_metrics_stopped(size_t i);
 void tracer_metrics_set_ready(bool ready);
+/*
+ * More samples of podsnoop_events_lost_total ({tracer, stage}), written
+ * after the kernel's at each scrape: the shipper's losses. NULL: none.
+ */
+struct mw;
+void tracer_metrics_set_lost_extra(void (*fn)(struct mw *w));
 /* Unmap the ring buffer position pages (after the HTTP server stopped). */
 void tracer_metrics_free(void);
 

@@ -15,6 +15,7 @@ import time
 import pytest
 from podsnoop_harness import Agent, Cgroup, host_mntns, unique
 from ship_harness import Collector, compile_schema, decode_body, free_port, make_ca
+from test_endpoints import get, parse_text, sample
 
 # fast retries, so the faults heal in seconds
 FAST = ["--batch-ms", "200", "--retry-min-ms", "50", "--retry-max-ms", "500",
@@ -364,7 +365,8 @@ def test_spool_limit_drops_counted_exactly(cgroup, tmp_path):
     port, spool = free_port(), str(tmp_path / "spool")
     url = "http://127.0.0.1:%d/v1/batches" % port
     with ship_agent(cgroup, url, "--spool-dir", spool, "--spool-max-bytes", "3000",
-                    "--queue-max-bytes", "4000", "--batch-records", "5") as a:
+                    "--queue-max-bytes", "4000", "--batch-records", "5",
+                    "--listen", "127.0.0.1:0") as a:
         run_execs(cgroup, tag, n)
         deadline = time.time() + 30
         while not any("batch of" in l and "dropped" in l for l in a.stderr):
@@ -372,6 +374,14 @@ def test_spool_limit_drops_counted_exactly(cgroup, tmp_path):
             time.sleep(0.1)
         time.sleep(1)  # the last records reach a batch (counted either way)
         sizes = [os.path.getsize(f) for f in glob.glob(spool + "/*.batch")]
+        m = parse_text(get(a.listen_port(), "/metrics")[2])
+        assert sample(m, "podsnoop_spool_bytes") == sum(sizes)
+        assert sample(m, "podsnoop_ship_batches_total", result="retried") >= 1
+        assert sample(m, "podsnoop_ship_batches_total", result="sent") == 0
+        lost_metric = sum(v for (name, labels), v in m.items()
+                          if name == "podsnoop_events_lost_total" and
+                          ("tracer", "exec") in labels and
+                          dict(labels)["stage"] in ("spool_full", "shipping_queue"))
         with Collector(str(tmp_path), port=port) as c:
             c.wait_for(lambda c: losses(c.batches(), tracer="exec", stage="spool") > 0,
                        what="the loss counters")
@@ -388,6 +398,7 @@ def test_spool_limit_drops_counted_exactly(cgroup, tmp_path):
     assert 3000 - max(sizes) < sum(sizes) <= 3000   # the spool was full, never over
     assert records + sum(lost.values()) == n + 1, "delivered %d + counted lost %s != %d\n%s" % (
         records, lost, n + 1, "".join(a.stderr))
+    assert lost_metric == sum(lost.values())    # /metrics said the same before delivery
     gap_free(c.batches(agent_id(a)))       # dropped batches do not use up a number
     assert not any("not reported to the collector" in l for l in a.stderr)
 
