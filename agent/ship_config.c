@@ -30,8 +30,9 @@ void ship_config_usage(FILE *f)
 {
 	fputs(
 "Shipping to a collector (protobuf batches over HTTP; README.md, \"Shipping\"):\n"
-"      --collector URL       POST batches to URL (http:// or https://); local\n"
-"                            output is then off unless --output is given too\n"
+"      --collector URL       POST batches to URL (http:// or https://; without a\n"
+"                            path: " SHIP_DEFAULT_PATH "); local output is then off\n"
+"                            unless --output is given too\n"
 "      --collector-token-file FILE\n"
 "                            send \"Authorization: Bearer <contents>\" (re-read\n"
 "                            when the file changes)\n"
@@ -148,11 +149,23 @@ int ship_config_opt(struct ship_config *sc, int opt, const char *arg, ship_err_f
 		return 0;
 	}
 	switch (opt) {
-	case OPT_COLLECTOR:
-		if (strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8))
+	case OPT_COLLECTOR: {
+		static char with_path[2048];
+		const char *host = strstr(arg, "://");
+
+		if ((strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8)) || !host[3] ||
+		    host[3] == '/')
 			return err_fn("--collector: '%s' is not an http:// or https:// URL", arg);
+		/* a bare http(s)://host[:port] means the reference collector's path */
+		if (!strpbrk(host + 3, "/?#")) {
+			if ((size_t)snprintf(with_path, sizeof(with_path), "%s%s", arg,
+					     SHIP_DEFAULT_PATH) >= sizeof(with_path))
+				return err_fn("--collector: URL too long");
+			arg = with_path;
+		}
 		sc->url = arg;
 		return 0;
+	}
 	case OPT_COLLECTOR_TOKEN:
 		return parse_path("--collector-token-file", arg, &sc->token_file, err_fn);
 	case OPT_COLLECTOR_CA:

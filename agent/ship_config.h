@@ -11,6 +11,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* where batches go on a --collector URL given without a path */
+#define SHIP_DEFAULT_PATH "/v1/batches"
+
 struct ship_config {
 	const char *url;		/* --collector; NULL: no shipping */
 	const char *token_file;

@@ -93,6 +93,11 @@ static void test_flags(void **state)
 	assert_int_equal(c.ship.gzip_level, 6);
 	assert_false(c.output_given);
 
+	/* a bare host gets the reference collector's path */
+	assert_int_equal(PARSE(&c, "--collector", "https://c:8443"), 0);
+	assert_string_equal(c.ship.url, "https://c:8443/v1/batches");
+	assert_int_equal(PARSE(&c, "--collector", "http://c/"), 0);
+	assert_string_equal(c.ship.url, "http://c/");
 	assert_int_equal(PARSE(&c, "-o", "ndjson"), 0);
 	assert_null(c.ship.url);
 	assert_int_equal(c.ship.batch_ms, 1000);
@@ -105,6 +110,8 @@ static void test_bad_flags(void **state)
 	(void)state;
 	assert_int_equal(PARSE(&c, "--collector", "ftp://x"), -EINVAL);
 	assert_int_equal(PARSE(&c, "--collector", "collector:80"), -EINVAL);
+	assert_int_equal(PARSE(&c, "--collector", "http://"), -EINVAL);
+	assert_int_equal(PARSE(&c, "--collector", "https:///v1"), -EINVAL);
 	assert_int_equal(PARSE(&c, "--spool-dir", "/s"), -EINVAL);	/* needs --collector */
 	assert_int_equal(PARSE(&c, "--collector", "http://x", "--batch-bytes", "1K"), -EINVAL);
 	assert_int_equal(PARSE(&c, "--collector", "http://x", "--batch-bytes", "1X"), -EINVAL);
