@@ -69,11 +69,11 @@ bool feat_tracepoint(const char *category, const char *name)
 	return access(path, F_OK) == 0;
 }
 
+static struct btf *btf;
+static bool tried;
+
 static struct btf *vmlinux_btf(void)
 {
-	static struct btf *btf;
-	static bool tried;
-
 	if (!tried) {
 		tried = true;
 		btf = btf__load_vmlinux_btf();
@@ -81,6 +81,13 @@ static struct btf *vmlinux_btf(void)
 			btf = NULL;
 	}
 	return btf;
+}
+
+void feat_release(void)
+{
+	btf__free(btf);
+	btf = NULL;
+	tried = false;
 }
 
 bool feat_btf(void)

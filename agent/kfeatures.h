@@ -16,6 +16,12 @@ bool feat_tracefs_mounted_by_us(void);
 
 bool feat_tracepoint(const char *category, const char *name);
 bool feat_btf(void);			/* /sys/kernel/btf/vmlinux is usable */
+/*
+ * Free the parsed vmlinux BTF the probes keep (about the size of
+ * /sys/kernel/btf/vmlinux, 5 MiB here) once the hooks are chosen; a later
+ * probe parses it again.
+ */
+void feat_release(void);
 /* A BTF-typed tracepoint (tp_btf/<name>): needs the btf_trace_<name> typedef. */
 bool feat_tp_btf(const char *name);
 bool feat_btf_type(const char *name, int kind);
