@@ -179,7 +179,7 @@ $(OUT)/asan/tests/%: tests/unit/%.c tests/unit/unit.h $(ASAN_OBJS) | $(OUT)/asan
 # Small programs the integration tests run (workloads with exact properties).
 $(OUT)/tests/helpers/%: tests/helpers/%.c
 	$(call msg,CC,$@)
-	$(Q)mkdir -p $(@D) && $(CC) $(CFLAGS) -MMD -MP $< -o $@
+	$(Q)mkdir -p $(@D) && $(CC) $(CFLAGS) -MMD -MP $< -pthread -o $@
 
 unit: $(UNIT_BINS) $(ASAN_BINS)
 

@@ -325,3 +325,20 @@ def test_mounts_tracefs_when_missing(cgroup, progdir):
         assert a.stop() == 0
     assert rec["args"] == [prog, "after-mount"]
     assert any("mounted tracefs at /sys/kernel/tracing" in l for l in a.stderr), a.stderr
+
+
+def test_exec_from_a_non_leader_thread(cgroup, progdir):
+    """execve from a second thread returns under the leader's pid: the record
+    must still come out (the in-flight entry is re-keyed at sched_process_exec)."""
+    helper = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "build",
+                          "tests", "helpers", "exec_thread")
+    prog = make_program(progdir)
+    with Agent("--tracers", "exec", "--cgroup", cgroup.path) as a:
+        p = cgroup.run([helper, prog, "from-thread"], capture_output=True, check=True)
+        thread_tid = int(p.stdout.split()[0])
+        rec = a.wait_for(lambda r: r.get("filename") == prog)
+        a.stop()
+    assert rec["args"] == [prog, "from-thread"] and rec["retval"] == 0
+    assert rec["pid"] == rec["tid"] != thread_tid
+    s = a.summary("exec")
+    assert s["map_full"] == 0
