@@ -82,6 +82,44 @@ static __always_inline __u64 ps_current_mntns(void)
 }
 
 /*
+ * Is one of the current task's cgroup v2 ancestors (or its own cgroup) in the
+ * id set? Walks up from the task's cgroup through trusted BTF pointers
+ * (bpf_get_current_task_btf, 5.11+): a few loads per level, where each
+ * bpf_get_current_ancestor_cgroup_id() call costs ~35 ns on slow VMs (its
+ * RCU calls). Stops as soon as no selected level is left at or above the
+ * cgroup in hand, so a task shallower than every selected cgroup (the host's,
+ * in the root or a slice) is rejected without a map lookup. Measured in
+ * bench/README.md ("open: the cost of filtering out").
+ */
+static __always_inline bool ps_cgroup_walk_selected(__u32 levels)
+{
+	struct cgroup *c = bpf_get_current_task_btf()->cgroups->dfl_cgrp;
+	struct cgroup_subsys_state *parent;
+	__u32 lvl;
+	__u64 id;
+	int i;
+
+	for (i = 0; i < PS_CGROUP_MAX_LEVEL && c; i++) {
+		lvl = c->level;
+		if (lvl < PS_CGROUP_MAX_LEVEL) {
+			/* bits 0..lvl: 2u << 31 wraps to 0, so lvl 31 keeps them all */
+			if (!(levels & ((2u << lvl) - 1)))
+				return false;
+			if (levels & (1u << lvl)) {
+				id = c->kn->id;
+				if (bpf_map_lookup_elem(&ps_cgroup_ids, &id))
+					return true;
+			}
+		}
+		parent = c->self.parent;
+		if (!parent)
+			return false;
+		c = parent->cgroup;
+	}
+	return false;
+}
+
+/*
  * Is the current task selected? Selections are a union: a task matches when
  * its cgroup is (under) a selected cgroup or its mount namespace is selected.
  * --exclude-host then removes tasks in the host mount namespace.
@@ -110,7 +148,11 @@ static __always_inline bool ps_current_selected(void)
 		return false;
 
 	levels = cfg->cgroup_levels;
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf))
+		return ps_cgroup_walk_selected(levels);
 	for (lvl = 0; lvl < PS_CGROUP_MAX_LEVEL; lvl++) {
+		if (!(levels >> lvl))
+			break; /* no selected level this deep */
 		if (!(levels & (1u << lvl)))
 			continue;
 		/* 0 once lvl is deeper than the task's own cgroup */

@@ -147,16 +147,27 @@ static __always_inline void fill_header(struct open_event *e, const struct open_
 
 static __always_inline int open_exit(long ret)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid(), zero = 0, len;
 	struct open_args *a, args;
 	struct open_event *e;
+	struct task_struct *t;
+	__u32 tid = 0, zero = 0, len;
 	struct ps_stats *s;
 	long n;
 
-	if (targ_legacy)
+	if (targ_legacy) {
+		tid = (__u32)bpf_get_current_pid_tgid();
 		a = bpf_map_lookup_elem(&ps_open_args, &tid);
-	else
-		a = bpf_task_storage_get(&ps_open_args, bpf_get_current_task_btf(), 0, 0);
+	} else {
+		/*
+		 * Every task pays this return hook: a task that no BPF program
+		 * ever gave storage to (never selected) is let go after one
+		 * load instead of the ~25 ns of bpf_task_storage_get().
+		 */
+		t = bpf_get_current_task_btf();
+		if (!t->bpf_storage)
+			return 0;
+		a = bpf_task_storage_get(&ps_open_args, t, 0, 0);
+	}
 	if (!a || !a->ts_ns)
 		return 0; /* not selected, or entered before we attached */
 	args = *a;
