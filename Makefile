@@ -10,6 +10,7 @@
 #   make deps       only install missing Debian packages
 #   make image      build/podsnoop-image.tar: OCI image archive of the agent (no engine needed)
 #   make chart      build/helm-render: renders helm/podsnoop offline (helm's template engine)
+#   make bench      install what the benchmarks need, run them all (bench/run.py; BENCH_ARGS=...)
 
 .DELETE_ON_ERROR:
 # keep the generated BPF objects and skeletons: they are inputs of later builds
@@ -42,6 +43,10 @@ PKGS_TEST  := libcmocka-dev python3 python3-pytest python3-protobuf python3-grpc
 	mount coreutils xfsprogs btrfs-progs openssl \
 	prometheus yamllint golang-go golang-github-masterminds-sprig-dev \
 	golang-k8s-sigs-yaml-dev golang-github-xeipuuv-gojsonschema-dev
+# ... and to run the benchmarks (bench/run.py): the peers compared against, the CRI testbed
+PKGS_BENCH := python3 libbpf-tools util-linux containerd runc busybox-static python3-grpcio \
+	python3-protobuf protobuf-compiler
+BENCH_ARGS ?=
 
 # vmlinux.h: the checked-in one, or one generated from VMLINUX_BTF=/path.
 ifneq ($(VMLINUX_BTF),)
@@ -75,21 +80,23 @@ GEN_OBJS   := $(GEN_SRCS:.c=.o)
 LIB_OBJS   := $(patsubst %.c,$(OUT)/%.o,$(LIB_SRCS)) $(GEN_OBJS)
 MAIN_OBJ   := $(OUT)/agent/main.o
 COLL_OBJS  := $(OUT)/collector/collector.o
-BENCH_BINS := $(OUT)/bench/loadgen
+BENCH_BINS := $(patsubst bench/%.c,$(OUT)/bench/%,$(filter-out %.bpf.c,$(wildcard bench/*.c))) \
+	$(patsubst bench/%.bpf.c,$(OUT)/bench/%.bpf.o,$(wildcard bench/*.bpf.c))
 ASAN_OBJS  := $(patsubst %.c,$(OUT)/asan/%.o,$(LIB_SRCS)) $(GEN_OBJS)
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 ASAN_BINS  := $(patsubst tests/unit/%.c,$(OUT)/asan/tests/%,$(UNIT_SRCS))
 HELPERS    := $(patsubst tests/helpers/%.c,$(OUT)/tests/helpers/%,$(wildcard tests/helpers/*.c))
 
-.PHONY: all run test unit deps clean image image-rootfs chart
+.PHONY: all run test unit deps clean image image-rootfs chart bench
 all: $(OUT)/podsnoop $(OUT)/podsnoop-collector $(BENCH_BINS)
 
 deps:
-	@tests/deps.sh $(PKGS_BUILD) $(if $(filter test,$(MAKECMDGOALS)),$(PKGS_TEST))
+	@tests/deps.sh $(PKGS_BUILD) $(if $(filter test,$(MAKECMDGOALS)),$(PKGS_TEST)) \
+		$(if $(filter bench,$(MAKECMDGOALS)),$(PKGS_BENCH))
 
 # Installing packages first must not race the build: order it explicitly.
-ifneq ($(filter run test deps,$(MAKECMDGOALS)),)
+ifneq ($(filter run test deps bench,$(MAKECMDGOALS)),)
 $(BPF_OBJS) $(LIB_OBJS) $(MAIN_OBJ) $(ASAN_OBJS) $(VMLINUX_H) $(GEN_SRCS) $(COLL_OBJS): | deps
 $(OUT)/helm-render $(OUT)/podsnoop-image.tar: | deps
 endif
@@ -149,10 +156,14 @@ $(OUT)/podsnoop-collector: $(COLL_OBJS) $(OUT)/libpodsnoop.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(COLLECTOR_LDLIBS) $(LDLIBS) -o $@
 
-# The shipping benchmark's load generator (bench/open_bench.py builds its own).
-$(OUT)/bench/loadgen: bench/loadgen.c | $(OUT)/bench
+# Workloads and load generators of the benchmarks; tp_floor loads a BPF object.
+$(OUT)/bench/%: bench/%.c | $(OUT)/bench
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -MMD -MP $< -o $@
+	$(Q)$(CC) $(CFLAGS) -MMD -MP $< -o $@ $(if $(filter tp_floor,$*),-lbpf -lelf -lz)
+
+$(OUT)/bench/%.bpf.o: bench/%.bpf.c $(VMLINUX_H) | $(OUT)/bench
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -MMD -MP -c $< -o $@
 
 # Unit tests, plain and under AddressSanitizer + UBSan.
 $(OUT)/asan/agent/%.o: agent/%.c | $(SKELS) $(GEN_HDRS) $(OUT)/asan/agent
@@ -192,6 +203,11 @@ test: all unit $(HELPERS) $(OUT)/podsnoop-image.tar $(OUT)/helm-render
 clean:
 	rm -rf $(OUT)
 
+# Benchmarks (bench/README.md): every scenario, results in build/bench/results.json,
+# the table printed and written into README.md's "Performance" section.
+bench: all
+	$(Q)/usr/bin/python3 bench/run.py $(BENCH_ARGS)
+
 # The container image: the agent, its shared libraries and the loader (image/mkimage.py).
 VERSION := $(shell sed -n 's/^\#define PODSNOOP_VERSION "\(.*\)"/\1/p' agent/version.h)
 IMAGE   ?= localhost/podsnoop:$(VERSION)
@@ -215,4 +231,5 @@ $(OUT)/helm-render: $(wildcard helm/render/*.go) | $(OUT)
 include tests/kernel-matrix/kernel-matrix.mk
 
 -include $(BPF_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(GEN_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(ASAN_OBJS:.o=.d) \
-	$(UNIT_BINS:=.d) $(ASAN_BINS:=.d) $(HELPERS:=.d) $(COLL_OBJS:.o=.d) $(BENCH_BINS:=.d)
+	$(UNIT_BINS:=.d) $(ASAN_BINS:=.d) $(HELPERS:=.d) $(COLL_OBJS:.o=.d) \
+	$(patsubst %.o,%.d,$(patsubst %,%.d,$(filter-out %.o,$(BENCH_BINS))) $(filter %.o,$(BENCH_BINS)))

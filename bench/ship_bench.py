@@ -1,194 +1,211 @@
 #!/usr/bin/python3
-"""Shipping benchmark: exec records at a controlled rate from a test cgroup,
-through the agent (--collector), to the reference collector on loopback.
+"""Throughput end to end: an exec-record storm from several load generators
+(build/bench/loadgen: execve() of a missing path, no fork, so each call is one
+exec record) in a traced cgroup, through the agent (--tracers exec --cgroup
+..., attribution, batches) to the reference collector on loopback. Rates
+alternate round by round (10k/s, 100k/s, as fast as the generators go, ...).
 
-For each rate it reports: records generated and delivered, records lost (by
-the kernel ring buffer and by shipping, as the agent reports them), agent
-CPU (share of one core over the load window) and RSS (max sampled VmRSS and
-VmHWM), and bytes per record: gzipped protobuf as sent, protobuf before
-gzip, the collector's NDJSON (which is the agent's --output ndjson), and
-that NDJSON gzipped at level 1.
+Per rate: records generated and delivered (the collector's count), losses by
+stage (kernel ring buffer and maps from the agent's summary, shipping as the
+agent reported them to the collector), agent CPU over the load (all threads,
+the delivery tail included, from /proc/PID/stat) and per record, agent RSS
+(max sampled VmRSS, and VmHWM), collector CPU, bytes per record on the wire.
 
-Load: build/bench/loadgen (failed execve of a missing path, no fork), so
-every record is an exec record with retval -2 and argv [psload, TAG, N].
-These records are much alike (only N changes): gzip does better on them
-than on a real node's execs. Run as root, from the repository:
-
-  make && /usr/bin/python3 bench/ship_bench.py [--rates 10000,100000] [--duration 60]
-      [--varied] [--procs N]
-
-A rate of 0 runs the load generator as fast as it goes.
+The generators run at nice 10: the collector shares this machine's CPUs here,
+while in production it has its own.
+Run as root:  make bench  or  bench/ship_bench.py [--rates 10000,100000,0]
+  [--duration 10] [--procs 2] [--rounds 5] [--repetitive]
 """
-import argparse
 import os
 import re
-import signal
+import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import zlib
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
-from podsnoop_harness import BUILD, Agent, Cgroup, unique  # noqa: E402
-from ship_harness import Collector  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import (Cgroup, Config, Shipped, alternate, collector_counts, cpu_s,  # noqa: E402
+                      fmt_range, markdown_table, need, podsnoop_counts, scenario_main, stats,
+                      status_kb, total, unique, tool)
 
-LOADGEN = os.path.join(BUILD, "bench", "loadgen")
-HZ = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_s(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / HZ   # utime + stime
+LOADGEN = tool("loadgen")
+NICE = shutil.which("nice") or "/usr/bin/nice"  # by path: a PATH search execs (records) too
+EXECS_PER_GENERATOR = 2  # the exec of nice and nice's exec of loadgen are records too
 
 
-def status_kb(pid, key):
-    with open("/proc/%d/status" % pid) as f:
-        for l in f:
-            if l.startswith(key + ":"):
-                return int(l.split()[1])
-    return 0
+def rate_name(rate):
+    return "max" if rate == 0 else ("%dk/s" % (rate // 1000) if rate % 1000 == 0 else
+                                    "%d/s" % rate)
 
 
-def ndjson_sizes(path, tag, sample_bytes=64 << 20):
-    """Records of this run in the collector's output: count, bytes, gzip -1 bytes of a sample."""
-    n = size = 0
-    sample = bytearray()
-    needle = ('"psload","%s-' % tag).encode()
-    with open(path, "rb") as f:
-        for line in f:
-            if needle in line:
-                n += 1
-                size += len(line)
-                if len(sample) < sample_bytes:
-                    sample += line
-    gz = len(zlib.compress(bytes(sample), 1)) / max(1, len(sample)) * size if sample else 0
-    return n, size, gz
+class Sampler:
+    """Max VmRSS, RssAnon, RssFile of a process, sampled every 0.2 s."""
+
+    def __init__(self, pid):
+        self.pid, self.max = pid, {"VmRSS": 0, "RssAnon": 0, "RssFile": 0}
+        self.done = threading.Event()
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def run(self):
+        while True:
+            for k in self.max:
+                try:
+                    self.max[k] = max(self.max[k], status_kb(self.pid, k))
+                except OSError:
+                    return
+            if self.done.wait(0.2):
+                return
+
+    def stop(self):
+        self.done.set()
+        self.t.join()
+        return self.max
 
 
-def run(rate, duration, workdir, agent_args, varied, procs, nice):
-    tag = unique("bench")
-    res = {"rate": rate, "duration_s": duration}
-    with Cgroup() as cg, Collector(workdir, name="bench-%d" % rate) as col:
-        agent = Agent("--tracers", "exec", "--cgroup", cg.path, "--collector", col.url,
-                      *agent_args)
-        try:
-            pid = agent.proc.pid
-            time.sleep(1)
-            rss_max = [0, 0, 0]
-            done = threading.Event()
+def run(args):
+    need(LOADGEN)
+    rates = [int(r) for r in args.rates.split(",")]
+    cur = {}
 
-            def sample():
-                while not done.wait(0.5):
-                    rss_max[0] = max(rss_max[0], status_kb(pid, "VmRSS"))
-                    rss_max[1] = max(rss_max[1], status_kb(pid, "RssAnon"))
-                    rss_max[2] = max(rss_max[2], status_kb(pid, "RssFile"))
-            sampler = threading.Thread(target=sample, daemon=True)
-            c0, t0 = cpu_s(pid), time.time()
-            cc0 = cpu_s(col.proc.pid)
-            sampler.start()
-            gens = [cg.popen(["nice", "-n", str(nice), LOADGEN, str(rate // procs), str(duration),
-                              "%s-%d" % (tag, i)] +
-                             (["varied"] if varied else []), stdout=subprocess.PIPE)
-                    for i in range(procs)]
-            outs = [g.communicate()[0].decode() for g in gens]
-            t1 = time.time()
-            sent = [re.search(r"sent (\d+) in ([\d.]+) s", o) for o in outs]
-            res["generated"] = sum(int(m.group(1)) for m in sent)
-            res["achieved_rate"] = res["generated"] / max(float(m.group(2)) for m in sent)
-            # wait for the tail to arrive (the agent closes batches within --batch-ms)
-            deadline = time.time() + 60
-            while time.time() < deadline:
-                n = sum(int(re.search(r"batch \d+: (\d+) records", l).group(1))
-                        for l in list(col.stderr) if re.search(r"batch \d+: \d+ records", l))
-                if n >= res["generated"]:
-                    break
-                time.sleep(0.5)
-            res["delivery_tail_s"] = time.time() - t1
-            # all the CPU spent on this load, the tail included, over the load's duration
-            c1, cc1 = cpu_s(pid), cpu_s(col.proc.pid)
-            done.set()
-            sampler.join()
-            res["agent_cpu_pct"] = 100.0 * (c1 - c0) / (t1 - t0)
-            res["agent_cpu_us_per_rec"] = 1e6 * (c1 - c0) / max(1, res["generated"])
-            res["collector_cpu_pct"] = 100.0 * (cc1 - cc0) / (t1 - t0)
-            res["agent_rss_max_kb"], res["agent_anon_max_kb"], res["agent_file_max_kb"] = rss_max
-            res["agent_vmhwm_kb"] = status_kb(pid, "VmHWM")
-            agent.stop()
-        finally:
-            if agent.proc.poll() is None:
-                agent.stop(signal.SIGKILL)
-        col.stop()
-        s = agent.summary("exec")
-        res["kernel_lost"] = s["lost"] + s["map_full"]
-        res["agent_log_losses"] = [l.strip() for l in agent.stderr
-                                   if "lost" in l or "dropped" in l]
-        summ = [l for l in col.stderr if "accepted" in l][-1]
-        m = re.search(r"\((\d+) records, (\d+) bytes, (\d+) decompressed\).*?(\d+) records "
-                      r"reported lost", summ)
-        records, gz, raw, lost = map(int, m.groups())
-        n_json, json_bytes, json_gz = ndjson_sizes(col.out, tag)
-        res["delivered"] = n_json
-        res["reported_lost"] = lost
-        res["wire_gzip_B_per_rec"] = gz / max(1, records)
-        res["protobuf_B_per_rec"] = raw / max(1, records)
-        res["ndjson_B_per_rec"] = json_bytes / max(1, n_json)
-        res["ndjson_gzip1_B_per_rec"] = json_gz / max(1, n_json)
-        res["zero_loss"] = (res["delivered"] == res["generated"] and lost == 0 and
-                            res["kernel_lost"] == 0)
-        os.unlink(col.out)
-    return res
+    def start(rate):
+        def f():
+            cur["s"] = Shipped("--tracers", "exec", "--cgroup", cg.path)
+            return cur["s"]
+        return f
+
+    def counts(err):
+        c = podsnoop_counts(err, "exec")
+        c.update(collector_counts(err))
+        c["agent_log_losses"] = [l.split("podsnoop: ", 1)[-1].strip() for l in err.splitlines()
+                                 if re.search(r"\blost\b|dropped", l) and
+                                 not re.search(r"(lost|dropped) 0\b", l)][:10]
+        return c
+
+    def workload(c):
+        s = cur["s"]
+        rate, pid, cpid = c.rate, s.agent.pid, s.collector.pid
+        tag = unique("load")
+        time.sleep(0.5)
+        sampler = Sampler(pid)
+        c0, cc0, t0 = cpu_s(pid), cpu_s(cpid), time.monotonic()
+        gens = [cg.popen([NICE, "-n", str(args.nice), LOADGEN, str(rate // args.procs),
+                          str(args.duration), "%s-%d" % (tag, i)] +
+                         ([] if args.repetitive else ["varied"]), stdout=subprocess.PIPE)
+                for i in range(args.procs)]
+        outs = [g.communicate()[0].decode() for g in gens]
+        t1 = time.monotonic()
+        sent = [re.search(r"sent (\d+) in ([\d.]+) s", o) for o in outs]
+        generated = sum(int(m.group(1)) for m in sent)
+        # the tail: until the agent has nothing left in flight (the collector's count
+        # is only known at its exit), bounded; CPU over load + tail
+        deadline = time.monotonic() + 30
+        prev = -1
+        while time.monotonic() < deadline:
+            now = cpu_s(pid)
+            if now == prev:
+                break
+            prev = now
+            time.sleep(1.0)
+        c1, cc1 = cpu_s(pid), cpu_s(cpid)
+        rss = sampler.stop()
+        return {"value": generated / max(float(m.group(2)) for m in sent),
+                "generated": generated, "expected": generated + EXECS_PER_GENERATOR * args.procs,
+                "load_s": t1 - t0,
+                "agent_cpu_pct": 100.0 * (c1 - c0) / (t1 - t0),
+                "agent_cpu_us_per_rec": 1e6 * (c1 - c0) / max(1, generated),
+                "collector_cpu_pct": 100.0 * (cc1 - cc0) / (t1 - t0),
+                "rss_max_kb": rss["VmRSS"], "anon_max_kb": rss["RssAnon"],
+                "file_max_kb": rss["RssFile"], "vmhwm_kb": status_kb(pid, "VmHWM")}
+
+    with Cgroup() as cg:
+        cs = []
+        for rate in rates:
+            c = Config(rate_name(rate), "%s, %d generators" % (
+                "as fast as they go" if rate == 0 else "%d records/s" % rate, args.procs),
+                start(rate), counts)
+            c.rate = rate
+            cs.append(c)
+        rounds = alternate(cs, args.rounds, workload, label="throughput", strict=False)
+
+    rows, res_cfgs, checks = [], {}, []
+    for c in cs:
+        runs = rounds["samples"][c.name]
+        for r in runs:
+            r["undelivered"] = r["expected"] - r["delivered"]
+            r["zero_loss"] = (r["undelivered"] == 0 and r["lost"] == 0 and
+                              r["reported_lost"] == 0)
+        st = {k: stats([r[k] for r in runs]) for k in (
+            "value", "agent_cpu_pct", "agent_cpu_us_per_rec", "rss_max_kb", "vmhwm_kb",
+            "collector_cpu_pct")}
+        zero = sum(1 for r in runs if r["zero_loss"])
+        wire = total(runs, "wire_bytes") / max(1, total(runs, "delivered"))
+        lost_cell = "none" if zero == len(runs) else (
+            "kernel %d, shipping %d, not delivered %d" % (
+                total(runs, "lost"), total(runs, "reported_lost"), total(runs, "undelivered")))
+        rows.append([c.name, c.desc, fmt_range(st["value"], "%.0f"),
+                     "%d of %d" % (zero, len(runs)), lost_cell,
+                     fmt_range(st["agent_cpu_pct"], "%.1f"),
+                     fmt_range(st["agent_cpu_us_per_rec"], "%.2f"),
+                     fmt_range({k: v / 1024 for k, v in st["rss_max_kb"].items()}, "%.1f"),
+                     "%.1f" % (st["vmhwm_kb"]["max"] / 1024),
+                     fmt_range(st["collector_cpu_pct"], "%.1f"), "%.1f" % wire])
+        res_cfgs[c.name] = {"rate": c.rate, "desc": c.desc, "stats": st, "runs": runs,
+                            "zero_loss_runs": zero, "wire_B_per_rec": wire}
+    table = markdown_table(
+        ["rate", "load", "achieved records/s, median (min-max)", "runs with zero loss",
+         "lost", "agent CPU % of a core", "agent CPU us/record", "agent RSS MiB, max sampled",
+         "VmHWM MiB (max)", "collector CPU %", "wire B/record"], rows)
+    notes = []
+    best = max((c for c in cs if res_cfgs[c.name]["zero_loss_runs"] == len(
+        res_cfgs[c.name]["runs"])), key=lambda c: res_cfgs[c.name]["stats"]["value"]["min"],
+        default=None)
+    if best is not None:
+        notes.append("highest rate delivered with zero loss in every round: %.0f records/s "
+                     "(%s)" % (res_cfgs[best.name]["stats"]["value"]["min"], best.name))
+    lossy = [c for c in cs if res_cfgs[c.name]["zero_loss_runs"] < len(res_cfgs[c.name]["runs"])]
+    for c in lossy:
+        for r in res_cfgs[c.name]["runs"]:
+            if not r["zero_loss"]:
+                notes.append("%s: %d generated, %d delivered; kernel lost %d (ring %d, maps %d), "
+                             "shipping reported %d lost; agent: %s" % (
+                                 c.name, r["generated"], r["delivered"] -
+                                 EXECS_PER_GENERATOR * args.procs, r["lost"], r["lost_ring"],
+                                 r["lost_map"], r["reported_lost"],
+                                 "; ".join(r["agent_log_losses"]) or "-"))
+    t100 = next((c for c in cs if c.rate == 100000), None)
+    if t100 is not None:
+        s = res_cfgs[t100.name]
+        cpu, rss = s["stats"]["agent_cpu_pct"]["median"], s["stats"]["rss_max_kb"]["max"] / 1024
+        ok = (s["zero_loss_runs"] == len(s["runs"]) and cpu < 25 and rss * 1.048576 < 32)
+        checks.append({"config": t100.name, "target": "100k events/s end to end, zero loss, "
+                       "< 25% of a core, < 32 MB RSS", "met": ok, "agent_cpu_pct": cpu,
+                       "rss_max_mib": rss, "zero_loss_runs": s["zero_loss_runs"]})
+        notes.append("target 100k/s, zero loss, < 25%% of a core, < 32 MB RSS: %s (%d of %d "
+                     "rounds zero loss, CPU %.1f%% median, RSS max %.1f MiB = %.1f MB)" % (
+                         "met" if ok else "MISSED", s["zero_loss_runs"], len(s["runs"]), cpu,
+                         rss, rss * 1.048576))
+    return {"scenario": "throughput", "title": "throughput: exec records from %d load generators "
+            "(%s), %g s per run, through the agent to the collector on loopback" % (
+                args.procs, "repetitive" if args.repetitive else "varied", args.duration),
+            "params": {"rates": rates, "duration_s": args.duration, "procs": args.procs,
+                       "nice": args.nice, "varied": not args.repetitive},
+            "rounds": len(rounds["samples"][cs[0].name]), "configs": res_cfgs,
+            "targets": checks, "notes": notes, "other_bpf": rounds["foreign"],
+            "rounds_disturbed": rounds["disturbed"], "loadavg": stats(rounds["load"]),
+            "table": table}
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rates", default="10000,100000")
-    ap.add_argument("--duration", type=float, default=60)
-    ap.add_argument("--agent-args", default="", help="extra agent flags, space-separated")
-    ap.add_argument("--procs", type=int, default=1,
-                    help="load generator processes, sharing the rate (default 1)")
-    ap.add_argument("--nice", type=int, default=10,
-                    help="niceness of the load generators (default 10): the collector, "
-                    "which has its own machine in production, shares this one")
-    ap.add_argument("--varied", action="store_true",
-                    help="loadgen adds a random id and varied arguments to each exec")
-    args = ap.parse_args()
-    if os.geteuid() != 0:
-        sys.exit("run as root")
-    for b in (LOADGEN, os.path.join(BUILD, "podsnoop"), os.path.join(BUILD, "podsnoop-collector")):
-        if not os.access(b, os.X_OK):
-            sys.exit("%s missing: run make first" % b)
-    with tempfile.TemporaryDirectory(prefix="ps-bench-") as d:
-        print("kernel %s, %d CPUs; loadgen: failed execve, argv [psload, TAG, N%s]" %
-              (os.uname().release, os.cpu_count(), ", ID, ..." if args.varied else ""))
-        for rate in [int(r) for r in args.rates.split(",")]:
-            r = run(rate, args.duration, d, args.agent_args.split(), args.varied, args.procs,
-                  args.nice)
-            print("\n== target %d records/s for %g s (%d load generator%s at nice %d)" % (
-                rate, args.duration, args.procs, "s" if args.procs > 1 else "", args.nice))
-            print("  generated %d (%.0f/s achieved), delivered %d, lost: kernel %d, "
-                  "reported by shipping %d -> %s" % (
-                      r["generated"], r["achieved_rate"], r["delivered"], r["kernel_lost"],
-                      r["reported_lost"], "ZERO LOSS" if r["zero_loss"] else "LOSS"))
-            print("  delivered %.0f records/s end to end (last batch %.1f s after the load)" % (
-                r["delivered"] / (args.duration + r["delivery_tail_s"]), r["delivery_tail_s"]))
-            print("  agent CPU %.1f%% of one core (%.2f us/record), RSS max %.1f MiB "
-                  "(VmHWM %.1f MiB; max anonymous %.1f MiB, max file-backed %.1f MiB, of which "
-                  "the exec ring buffer, mapped twice, is 16 MiB); collector CPU %.1f%%" % (
-                      r["agent_cpu_pct"], r["agent_cpu_us_per_rec"], r["agent_rss_max_kb"] / 1024,
-                      r["agent_vmhwm_kb"] / 1024, r["agent_anon_max_kb"] / 1024,
-                      r["agent_file_max_kb"] / 1024, r["collector_cpu_pct"]))
-            print("  bytes/record: protobuf+gzip on the wire %.1f, protobuf %.1f, "
-                  "NDJSON %.1f, NDJSON gzip -1 %.1f" % (
-                      r["wire_gzip_B_per_rec"], r["protobuf_B_per_rec"],
-                      r["ndjson_B_per_rec"], r["ndjson_gzip1_B_per_rec"]))
-            for l in r["agent_log_losses"]:
-                print("  agent: " + l)
-            sys.stdout.flush()
+def add_args(ap):
+    ap.add_argument("--rates", default="10000,100000,0",
+                    help="records/s, comma-separated; 0: as fast as the generators go")
+    ap.add_argument("--duration", type=float, default=10, help="seconds of load per run")
+    ap.add_argument("--procs", type=int, default=2, help="load generator processes")
+    ap.add_argument("--nice", type=int, default=10, help="niceness of the generators")
+    ap.add_argument("--repetitive", action="store_true",
+                    help="argv [psload, TAG, N] only (gzip does better than on real execs)")
 
 
 if __name__ == "__main__":
-    main()
+    scenario_main(run, __doc__, add_args)

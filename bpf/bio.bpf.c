@@ -210,7 +210,7 @@ static __always_inline bool submit_info(struct bio *bio, struct bio_rq *r)
 	if (!ps_current_selected())
 		return false;
 	r->attribution = BIO_A_SUBMITTER;
-	r->cgroup_id = bpf_get_current_cgroup_id();
+	r->cgroup_id = ps_current_cgroup_id();
 	r->mntns_id = ps_current_mntns();
 	submitter(r);
 	return true;

@@ -44,7 +44,7 @@ static __always_inline void cache_add(struct ps_stats *s, int which, __u64 n)
 	struct cache_key key;
 	struct cache_val *v;
 
-	key.cgroup_id = bpf_get_current_cgroup_id();
+	key.cgroup_id = ps_current_cgroup_id();
 	key.mntns_id = ps_task_mntns((struct task_struct *)bpf_get_current_task());
 	v = bpf_map_lookup_elem(&ps_cache_cg, &key);
 	if (!v) {

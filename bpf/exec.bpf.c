@@ -55,7 +55,7 @@ static __always_inline void fill_header(struct exec_event *e, __u32 method)
 	__u64 ugid = bpf_get_current_uid_gid();
 
 	e->ts_ns = bpf_ktime_get_boot_ns();
-	e->cgroup_id = bpf_get_current_cgroup_id();
+	e->cgroup_id = ps_current_cgroup_id();
 	e->mntns_id = ps_task_mntns(task);
 	e->pid = id >> 32;
 	e->tid = (__u32)id;

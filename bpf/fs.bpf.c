@@ -264,7 +264,7 @@ static __always_inline int fs_end(__u32 op, __s64 ret, __u32 method)
 	id = bpf_get_current_pid_tgid();
 	e->ts_ns = p->ts_ns;
 	e->latency_ns = delta;
-	e->cgroup_id = bpf_get_current_cgroup_id();
+	e->cgroup_id = ps_current_cgroup_id();
 	e->mntns_id = ps_task_mntns(task);
 	e->ret = ret;
 	e->offset = p->offset;

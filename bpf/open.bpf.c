@@ -126,7 +126,7 @@ static __always_inline void fill_header(struct open_event *e, const struct open_
 	e->rflags = a->rflags;
 	e->method = a->method;
 	e->ret = ret;
-	e->cgroup_id = bpf_get_current_cgroup_id();
+	e->cgroup_id = ps_current_cgroup_id();
 	if (targ_legacy) {
 		id = bpf_get_current_pid_tgid();
 		e->pid = id >> 32;

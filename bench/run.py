@@ -1,0 +1,147 @@
+#!/usr/bin/python3
+"""Every benchmark in one run (`make bench`): open, exec, block I/O, throughput,
+attribution delay, start-up. Each scenario alternates its configurations round
+by round and compares against the untraced runs of the same rounds.
+
+Writes build/bench/results.json (after each scenario, so a failure keeps what
+was measured) and bench/results/latest.json, prints every table, and rewrites
+the "Performance" section of README.md between its markers (--no-readme: not).
+
+  make bench [BENCH_ARGS="--only open,exec --rounds 7 --no-readme"]
+  /usr/bin/python3 bench/run.py [--only LIST] [--skip LIST] [--rounds N] [--quick]
+"""
+import argparse
+import importlib
+import os
+import re
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib  # noqa: E402
+
+README = os.path.join(benchlib.REPO, "README.md")
+LATEST = os.path.join(benchlib.REPO, "bench", "results", "latest.json")
+BEGIN, END = "<!-- bench:begin (make bench rewrites this part) -->", "<!-- bench:end -->"
+
+# name, module, rounds, parameters for `make bench`; --quick: a smoke run of the machinery
+SCENARIOS = [
+    ("open", "open_bench", 9, {"opens": 200000, "no_peers": False}, {"opens": 20000}),
+    ("exec", "exec_bench", 7, {"execs": 4000, "no_peers": False}, {"execs": 300}),
+    ("bio", "bio_bench", 7, {"reads": 40000, "size_mb": 256, "no_peers": False},
+     {"reads": 3000}),
+    ("throughput", "ship_bench", 5, {"rates": "10000,100000,0", "duration": 10, "procs": 2,
+                                     "nice": 10, "repetitive": False}, {"duration": 2}),
+    ("attribution", "attrib_delay", 5, {"pods": 4}, {"pods": 1}),
+    ("startup", "startup_bench", 5, {"no_peers": False}, {}),
+]
+
+
+def render(results):
+    """The Performance section: machine, date, how to reproduce, every table."""
+    m = results["machine"]
+    out = [BEGIN, "",
+           "Measured %s with `make bench` (%.0f minutes; `bench/run.py`, results in "
+           "`bench/results/latest.json`) on: Linux %s, %s, %d CPUs (%s%s), %s GiB, "
+           "clocksource %s; podsnoop %s, Debian libbpf-tools %s. Load average %.1f at the "
+           "start." % (m["date"], results["duration_s"] / 60, m["kernel"], m["os"], m["cpus"],
+                       m["cpu"], ", virtual machine" if m["virtualized"] else "",
+                       m["memory_gib"], m["clocksource"], m["podsnoop_commit"],
+                       m["libbpf_tools"] or "-", m["loadavg_start"]), ""]
+    if m["other_bpf"]:
+        out += ["Other BPF programs attached during the whole run (not ours; they are in every "
+                "configuration, the untraced one included): " + "; ".join(m["other_bpf"]) + ".",
+                ""]
+    out += ["Every scenario alternates its configurations round by round (A, B, C, A, B, "
+            "C, ...; the order rotates), so all figures of a table come from the same "
+            "minutes; ratios are the median (min-max) of per-round ratios to the untraced "
+            "run of the same round. A round during which another program attached or "
+            "detached BPF programs is run again.", ""]
+    for name, *_ in SCENARIOS:
+        r = results["scenarios"].get(name)
+        if not r:
+            continue
+        out += ["**%s** (%d rounds%s)" % (r["title"], r["rounds"], "; %d thrown away" % r[
+            "rounds_thrown_away"] if r.get("rounds_thrown_away") else ""), "", r["table"], ""]
+        out += ["- " + n for n in r.get("notes", [])]
+        out.append("")
+    out.append(END)
+    return "\n".join(out)
+
+
+def update_readme(section):
+    with open(README) as f:
+        text = f.read()
+    if BEGIN in text and END in text:
+        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: section, text,
+                      flags=re.S)
+    else:
+        text = text.rstrip("\n") + "\n\n## Performance\n\n" + section + "\n"
+    with open(README, "w") as f:
+        f.write(text)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    names = [s[0] for s in SCENARIOS]
+    ap.add_argument("--only", help="scenarios to run, comma-separated: " + ",".join(names))
+    ap.add_argument("--skip", default="", help="scenarios to leave out")
+    ap.add_argument("--rounds", type=int, help="rounds for every scenario (default: per "
+                    "scenario, at least 5)")
+    ap.add_argument("--quick", action="store_true",
+                    help="small counts and 2 rounds: checks the machinery, measures nothing")
+    ap.add_argument("--json", default=os.path.join(benchlib.BENCH_BUILD, "results.json"))
+    ap.add_argument("--no-readme", action="store_true", help="leave README.md as it is")
+    args = ap.parse_args()
+    only = args.only.split(",") if args.only else names
+    skip = args.skip.split(",") if args.skip else []
+    for n in only + skip:
+        if n not in names:
+            ap.error("no scenario %r (scenarios: %s)" % (n, ", ".join(names)))
+    benchlib.need(benchlib.AGENT)
+    t0 = time.time()
+    results = {"machine": benchlib.machine(), "command": " ".join(sys.argv),
+               "scenarios": {}, "failed": {}}
+    print("podsnoop benchmarks: " + benchlib.describe_machine(results["machine"]))
+    for o in results["machine"]["other_bpf"]:
+        print("  other BPF programs attached: " + o)
+    for name, module, rounds, params, quick in SCENARIOS:
+        if name not in only or name in skip:
+            continue
+        p = dict(params, **(quick if args.quick else {}))
+        p["rounds"] = args.rounds or (2 if args.quick else rounds)
+        print("\n== %s (%d rounds)" % (name, p["rounds"]), flush=True)
+        try:
+            res = importlib.import_module(module).run(argparse.Namespace(**p))
+        except Exception as e:  # noqa: BLE001  (the other scenarios still run)
+            import traceback
+            traceback.print_exc()
+            results["failed"][name] = repr(e)
+            continue
+        res["params"] = dict(res.get("params", {}), rounds=p["rounds"])
+        results["scenarios"][name] = res
+        print("\n" + res["table"])
+        for n in res.get("notes", []):
+            print("- " + n)
+        results["duration_s"] = time.time() - t0
+        benchlib.write_json(args.json, results)
+    results["duration_s"] = time.time() - t0
+    results["machine"]["loadavg_end"] = os.getloadavg()[0]
+    benchlib.write_json(args.json, results)
+    # README.md and latest.json show one complete run, never a mix of runs
+    full = not args.quick and set(results["scenarios"]) == set(names)
+    if full:
+        benchlib.write_json(LATEST, results)
+        if not args.no_readme:
+            update_readme(render(results))
+            print("\nREADME.md: Performance section rewritten")
+    print("\nresults: %s%s (%.1f minutes)" % (args.json, " and " + LATEST if full else "",
+                                             results["duration_s"] / 60))
+    if results["failed"]:
+        print("FAILED scenarios: " + ", ".join(results["failed"]))
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
