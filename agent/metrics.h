@@ -169,6 +169,18 @@ struct hist_agg *hist_agg_new(const char *const *label_names, size_t n_labels,
 int hist_agg_add(struct hist_agg *a, const char *const *values, const uint64_t *slots,
 		 uint64_t sum_units);
 size_t hist_agg_series(const struct hist_agg *a);
+/*
+ * Kept from scrape to scrape, a hist_agg holds cumulative series (kernel maps
+ * drained every interval, Prometheus counters that only grow). Each add
+ * stamps its series with `now` (any clock); hist_agg_expire() drops the
+ * series last added to before `before`, making room for new label sets (what
+ * was folded into _other stays there). Returns how many were dropped.
+ */
+int hist_agg_add_at(struct hist_agg *a, const char *const *values, const uint64_t *slots,
+		    uint64_t sum_units, uint64_t now);
+size_t hist_agg_expire(struct hist_agg *a, uint64_t before);
+/* The unit of sums, in seconds, when it differs from the slots' (slots in us, sums in ns). */
+void hist_agg_set_sum_unit(struct hist_agg *a, double unit);
 /* Write every series (sorted by label values) as samples of the current family. */
 void hist_agg_write(struct mw *w, const struct hist_agg *a, double unit);
 void hist_agg_free(struct hist_agg *a);
