@@ -127,6 +127,50 @@ def test_args_are_flags_the_agent_accepts():
     assert "-vv" in args
 
 
+def test_tls_and_kubelet_values_map_to_agent_flags():
+    """collector.caSecret, collector.clientCertSecret and
+    metadata.kubelet.insecureSkipVerify: each becomes a flag the agent's own
+    parser takes, pointing at a file the pod mounts read-only from the Secret."""
+    pod, c = agent_container(objects(
+        "--set", "collector.url=https://collector:8443",
+        "--set", "collector.caSecret.name=coll-ca", "--set", "collector.caSecret.key=root.pem",
+        "--set", "collector.clientCertSecret.name=coll-tls",
+        "--set", "metadata.kubelet.enabled=true",
+        "--set", "metadata.kubelet.insecureSkipVerify=true"))
+    args = c["args"]
+    out, _ = check_args_with_agent(args)
+    assert "collector-ca: /etc/podsnoop/collector-ca/ca.crt\n" in out
+    assert "collector-cert: /etc/podsnoop/collector-client/tls.crt\n" in out
+    assert "collector-key: /etc/podsnoop/collector-client/tls.key\n" in out
+    assert "kubelet-insecure: yes\n" in out
+    vols = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+    for flag in ("--collector-ca", "--collector-cert", "--collector-key"):
+        path = args[args.index(flag) + 1]
+        m = mounts[os.path.dirname(path)]
+        assert m["readOnly"] is True
+        items = {i["path"]: i["key"] for i in vols[m["name"]]["secret"]["items"]}
+        assert os.path.basename(path) in items, (flag, items)
+    assert vols["collector-ca"]["secret"] == {"secretName": "coll-ca", "defaultMode": 0o444,
+                                              "items": [{"key": "root.pem", "path": "ca.crt"}]}
+    assert vols["collector-client"]["secret"]["secretName"] == "coll-tls"
+    assert vols["collector-client"]["secret"]["defaultMode"] == 0o400
+    assert [i["key"] for i in vols["collector-client"]["secret"]["items"]] == ["tls.crt",
+                                                                               "tls.key"]
+    # the negative: none of them unless asked for
+    pod, c = agent_container(objects("--set", "collector.url=https://collector:8443",
+                                     "--set", "metadata.kubelet.enabled=true"))
+    out, _ = check_args_with_agent(c["args"])
+    for flag in ("--collector-ca", "--collector-cert", "--collector-key", "--kubelet-insecure"):
+        assert flag not in c["args"]
+    assert "collector-ca: system\n" in out and "kubelet-insecure: no\n" in out
+    assert {"collector-ca", "collector-client"}.isdisjoint(v["name"] for v in pod["volumes"])
+    # and no TLS files without a collector at all
+    _, c = agent_container(objects("--set", "collector.caSecret.name=coll-ca"))
+    assert "--collector-ca" not in c["args"]
+    assert not [m for m in c["volumeMounts"] if m["name"] == "collector-ca"]
+
+
 def test_agent_rejects_a_bad_rendered_flag():
     """The check above can fail: a flag the agent does not know is refused."""
     _, c = agent_container(objects("--set", "extraArgs={--no-such-flag}"))
@@ -189,6 +233,9 @@ def test_legacy_kernel_and_seccomp_values():
     (["--set", "securityContext.seccompProfile.type=Localhost"], "localhostProfile"),
     (["--set", "securityContext.extraCapabilities={CAP_NET_ADMIN}"], "extraCapabilities"),
     (["--set", "collector.url=ftp://x"], "collector.url"),
+    (["--set", "collector.caSecret.key="], "collector.caSecret.key"),
+    (["--set", "collector.clientCertSecret.certKey="], "collector.clientCertSecret.certKey"),
+    (["--set", "metadata.kubelet.insecureSkipVerify=maybe"], "insecureSkipVerify"),
 ])
 def test_schema_rejects_bad_values(bad, msg):
     p = render(*bad, check=False)
