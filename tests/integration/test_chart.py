@@ -71,10 +71,13 @@ def test_every_mount_has_a_volume_and_host_mounts_are_read_only():
         assert set(vols) <= set(mounts), "volumes never mounted: %s" % (set(vols) - set(mounts))
         paths = {m["mountPath"]: m for m in c["volumeMounts"]}
         for ro in ("/sys/kernel/btf", "/sys/fs/cgroup", "/sys/kernel/tracing",
-                   "/run/containerd/containerd.sock"):
+                   "/run/containerd"):
             assert paths[ro].get("readOnly") is True, ro
             assert vols[paths[ro]["name"]]["hostPath"]["path"] == ro
-        assert vols["cri-socket"]["hostPath"]["type"] == "Socket"
+        # the socket's directory: a restarted runtime's new socket shows there
+        assert vols["cri-socket"]["hostPath"]["type"] == "Directory"
+        args = c["args"]
+        assert args[args.index("--cri-socket") + 1] == "/run/containerd/containerd.sock"
         if extra:
             spool = paths["/var/lib/podsnoop/spool"]
             assert not spool.get("readOnly")
@@ -287,9 +290,11 @@ def test_renderer_values_files_coalesce(tmp_path):
     f1, f2 = tmp_path / "a.yaml", tmp_path / "b.yaml"
     f1.write_text("nested:\n  keep: 5\n  new: x\n")
     f2.write_text("nested:\n  new: null\nname: fromfile\n")
-    r = render("-f", str(f1), "-f", str(f2), "--set-string", "list={1}", "--show-values",
+    r = render("-f", str(f1), "-f", str(f2), "--set-string", "list={1,true}", "--show-values",
+               "--set-string", "tag=007", "--set", "nested.zero=007", "--set", "nested.t=True",
                chart=FIXTURE)
     v = json.loads(r.stdout)
-    assert v["nested"] == {"keep": 5, "drop": 2}
+    assert v["nested"] == {"keep": 5, "drop": 2, "zero": "007", "t": True}
     assert v["name"] == "fromfile"
-    assert v["list"] == "{1}"                             # --set-string keeps the text
+    assert v["tag"] == "007"
+    assert v["list"] == ["1", "true"]                     # helm's strvals: a list of strings
