@@ -208,6 +208,11 @@ def test_agent_runs_as_the_chart_says(deployed):
     code, out, _ = deployed.ctd.cri.exec_sync(deployed.pod.container_id,
                                               ["/usr/bin/podsnoop", "--version"])
     assert code == 0 and out.startswith("podsnoop ")
+    # README's troubleshooting: `kubectl exec <pod> -- podsnoop probe` (found on PATH)
+    code, out, err = deployed.ctd.cri.exec_sync(deployed.pod.container_id,
+                                                ["podsnoop", "probe"])
+    assert code == 0, err
+    assert "btf      yes" in out and "\nexec: syscalls\n" in out and "\nbio: io_start\n" in out
 
 
 def test_probes_answer(deployed):
