@@ -602,6 +602,11 @@ void config_print(const struct ps_config *cfg, FILE *f)
 		fprintf(f, "selector: %s\n", cfg->selectors[i]);
 	fprintf(f, "cri-socket: %s\nkubelet: %s\n", cfg->cri_socket ? cfg->cri_socket : "auto",
 		cfg->kubelet_url ? cfg->kubelet_url : "off");
+	if (cfg->kubelet_url)
+		fprintf(f, "kubelet-token: %s\nkubelet-ca: %s\nkubelet-insecure: %s\n",
+			cfg->kubelet_token ? cfg->kubelet_token : "default",
+			cfg->kubelet_ca ? cfg->kubelet_ca : "default",
+			cfg->kubelet_insecure ? "yes" : "no");
 	fprintf(f, "attrib-wait-ms: %u\nmeta-resync: %u\nmeta-grace: %u\nattribute-by: %s\n",
 		cfg->attrib_wait_ms, cfg->meta_resync_s, cfg->meta_grace_s,
 		cfg->attribute_by == ATTRIB_BY_MNTNS ? "mntns" :

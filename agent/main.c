@@ -103,6 +103,27 @@ static void print_summary(void)
 	attrib_summary();
 }
 
+/* Where the node's mount namespace came from, when not from its init. */
+static void log_host_mntns(const struct host_mntns *h)
+{
+	struct privs pv = { 0 };
+
+	if (h->from == HOST_MNTNS_INIT)
+		return;
+	privs_read(&pv);
+	if (h->from == HOST_MNTNS_KTHREADD) {
+		pr_info("--exclude-host: /proc/1/ns/mnt: %s; the node's mount namespace is "
+			"kthreadd's (/proc/2/ns/mnt)", strerror(h->err_init));
+		return;
+	}
+	pr_warn("--exclude-host: /proc/1/ns/mnt: %s, /proc/2/ns/mnt: %s (%s); taking the "
+		"agent's own mount namespace as the host's (wrong if the agent runs in a "
+		"container)", strerror(h->err_init),
+		h->err_kthreadd == ESRCH ? "not kthreadd" : strerror(h->err_kthreadd),
+		h->err_init == EACCES || h->err_kthreadd == EACCES ? privs_ptrace_hint(&pv) :
+								       "no hostPID?");
+}
+
 /* Load --cgroup/--mntns/--exclude-host into the filter maps. Exit code or 0. */
 static int apply_selection(void)
 {
@@ -148,23 +169,15 @@ static int apply_selection(void)
 		}
 	}
 	if (cfg.exclude_host) {
-		bool fallback;
-		int err1;
+		struct host_mntns h;
 
-		/* with hostPID, pid 1 is the node's init; our own ns is the host's only outside a pod */
-		err = privs_host_mntns(&id, &fallback, &err1);
+		err = privs_host_mntns(&h);
 		if (err) {
 			pr_err("--exclude-host: /proc/self/ns/mnt: %s", strerror(-err));
 			return 1;
 		}
-		if (fallback) {
-			struct privs pv = { 0 };
-
-			privs_read(&pv);
-			pr_warn("--exclude-host: /proc/1/ns/mnt: %s (%s); taking the agent's own "
-				"mount namespace as the host's (wrong if the agent runs in a container)",
-				strerror(err1), err1 == EACCES ? privs_ptrace_hint(&pv) : "no hostPID?");
-		}
+		log_host_mntns(&h);
+		id = h.ino;
 		err = filter_exclude_host(id);
 		if (err) {
 			pr_err("--exclude-host: %s", strerror(-err));

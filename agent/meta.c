@@ -36,6 +36,7 @@
 #include "filter.h"
 #include "kubelet.h"
 #include "log.h"
+#include "privs.h"
 #include "selector.h"
 #include "snapshot.h"
 
@@ -1165,13 +1166,14 @@ static int setup_selection(const struct ps_config *cfg)
 
 int meta_start(const struct ps_config *cfg, int wait_ms)
 {
+	struct host_mntns host;
 	struct timespec until;
-	struct stat st;
 	int err;
 
 	M.cfg = cfg;
-	if (stat("/proc/self/ns/mnt", &st) == 0)
-		M.host_mntns = st.st_ino;
+	/* the node's, also when the agent runs in a pod (hostPID) */
+	if (privs_host_mntns(&host) == 0)
+		M.host_mntns = host.ino;
 	err = cg_layout_detect(&M.layout);
 	if (err)
 		return err;

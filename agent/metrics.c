@@ -218,8 +218,8 @@ void mw_f64(struct mw *w, const char *const *labels, double v)
 	fputc('\n', w->f);
 }
 
-void mw_hist_log2(struct mw *w, const char *const *labels, const uint64_t *slots,
-		  size_t n_slots, double unit, uint64_t sum_units)
+static void hist_log2(struct mw *w, const char *const *labels, const uint64_t *slots,
+		      size_t n_slots, double unit, double sum_s)
 {
 	uint64_t cum = 0;
 	char le[64];
@@ -236,10 +236,16 @@ void mw_hist_log2(struct mw *w, const char *const *labels, const uint64_t *slots
 	put_series(w, "_bucket", labels, "le", "+Inf");
 	fprintf(w->f, "%" PRIu64 "\n", cum);
 	put_series(w, "_sum", labels, NULL, NULL);
-	put_double(w->f, scale((double)sum_units, unit));
+	put_double(w->f, sum_s);
 	fputc('\n', w->f);
 	put_series(w, "_count", labels, NULL, NULL);
 	fprintf(w->f, "%" PRIu64 "\n", cum);
+}
+
+void mw_hist_log2(struct mw *w, const char *const *labels, const uint64_t *slots,
+		  size_t n_slots, double unit, uint64_t sum_units)
+{
+	hist_log2(w, labels, slots, n_slots, unit, scale((double)sum_units, unit));
 }
 
 static void note_folded(struct mw *w, uint64_t n)
@@ -263,6 +269,7 @@ struct series {
 	char *key;		/* the label values, each NUL-terminated, back to back */
 	size_t key_len;
 	uint64_t sum;
+	uint64_t stamp;		/* `now` of the last add */
 	uint64_t slots[];
 };
 
@@ -270,10 +277,11 @@ struct hist_agg {
 	const char *const *names;
 	size_t n_labels, n_slots, max_series;
 	size_t n_series, cap;	/* cap: hash table size, a power of two */
+	double sum_unit;	/* 0: the slots' unit */
 	struct series **table;
 	struct series *other;	/* the folded series, made on first need */
 	uint64_t folded;	/* distinct label sets folded */
-	char **folded_keys;	/* to count each distinct set once */
+	char **folded_keys;	/* to count each distinct set once, at most max_series */
 	size_t n_folded_keys, folded_cap;
 };
 
@@ -337,12 +345,18 @@ static void series_add(const struct hist_agg *a, struct series *s, const uint64_
 	s->sum += sum;
 }
 
-/* Count a label set folded into _other once, however many inputs carry it. */
+/*
+ * Count a label set folded into _other once, however many inputs carry it.
+ * Up to max_series of them are remembered (a persistent aggregation must not
+ * grow without bound): beyond that the count stays put, a lower bound.
+ */
 static int note_folded_key(struct hist_agg *a, const char *key, size_t len)
 {
 	for (size_t i = 0; i < a->n_folded_keys; i++)
 		if (memcmp(a->folded_keys[i], key, len) == 0 && a->folded_keys[i][len] == 1)
 			return 0;
+	if (a->n_folded_keys >= a->max_series && a->n_folded_keys >= 16)
+		return 0;
 	if (a->n_folded_keys == a->folded_cap) {
 		size_t cap = a->folded_cap ? 2 * a->folded_cap : 16;
 		char **k = realloc(a->folded_keys, cap * sizeof(*k));
@@ -366,6 +380,12 @@ static int note_folded_key(struct hist_agg *a, const char *key, size_t len)
 int hist_agg_add(struct hist_agg *a, const char *const *values, const uint64_t *slots,
 		 uint64_t sum_units)
 {
+	return hist_agg_add_at(a, values, slots, sum_units, 0);
+}
+
+int hist_agg_add_at(struct hist_agg *a, const char *const *values, const uint64_t *slots,
+		    uint64_t sum_units, uint64_t now)
+{
 	char key[HIST_AGG_MAX_LABELS * (HIST_AGG_MAX_VALUE + 1)];
 	size_t len = 0, idx;
 
@@ -383,6 +403,7 @@ int hist_agg_add(struct hist_agg *a, const char *const *values, const uint64_t *
 
 		if (s->key_len == len && memcmp(s->key, key, len) == 0) {
 			series_add(a, s, slots, sum_units);
+			s->stamp = now;
 			return 0;
 		}
 		idx = (idx + 1) & (a->cap - 1);
@@ -407,8 +428,57 @@ int hist_agg_add(struct hist_agg *a, const char *const *values, const uint64_t *
 	if (!a->table[idx])
 		return -ENOMEM;
 	series_add(a, a->table[idx], slots, sum_units);
+	a->table[idx]->stamp = now;
 	a->n_series++;
 	return 0;
+}
+
+static void free_folded_keys(struct hist_agg *a)
+{
+	for (size_t i = 0; i < a->n_folded_keys; i++)
+		free(a->folded_keys[i]);
+	a->n_folded_keys = 0;
+}
+
+size_t hist_agg_expire(struct hist_agg *a, uint64_t before)
+{
+	struct series **table = calloc(a->cap, sizeof(*table));
+	size_t kept = 0, dropped = 0;
+
+	if (!table)
+		return 0; /* nothing expires this time */
+	for (size_t i = 0; i < a->cap; i++) {
+		struct series *s = a->table[i];
+		size_t idx;
+
+		if (!s)
+			continue;
+		if (s->stamp < before) {
+			free(s->key);
+			free(s);
+			dropped++;
+			continue;
+		}
+		idx = fnv1a(s->key, s->key_len) & (a->cap - 1);
+		while (table[idx])
+			idx = (idx + 1) & (a->cap - 1);
+		table[idx] = s;
+		kept++;
+	}
+	free(a->table);
+	a->table = table;
+	a->n_series = kept;
+	if (dropped) {
+		/* label sets folded so far may have a series of their own from now on */
+		free_folded_keys(a);
+		a->folded = 0;
+	}
+	return dropped;
+}
+
+void hist_agg_set_sum_unit(struct hist_agg *a, double unit)
+{
+	a->sum_unit = unit;
 }
 
 size_t hist_agg_series(const struct hist_agg *a)
@@ -438,7 +508,8 @@ static void write_series(struct mw *w, const struct hist_agg *a, const struct se
 		v += strlen(v) + 1;
 	}
 	labels[2 * n] = NULL;
-	mw_hist_log2(w, labels, s->slots, a->n_slots, unit, s->sum);
+	hist_log2(w, labels, s->slots, a->n_slots, unit,
+		  scale((double)s->sum, a->sum_unit > 0 ? a->sum_unit : unit));
 }
 
 void hist_agg_write(struct mw *w, const struct hist_agg *a, double unit)
@@ -474,8 +545,7 @@ void hist_agg_free(struct hist_agg *a)
 		free(a->other->key);
 		free(a->other);
 	}
-	for (size_t i = 0; i < a->n_folded_keys; i++)
-		free(a->folded_keys[i]);
+	free_folded_keys(a);
 	free(a->folded_keys);
 	free(a->table);
 	free(a);

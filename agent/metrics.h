@@ -27,17 +27,17 @@
  *    elsewhere (BPF maps, ring buffer positions) or whose label sets come
  *    and go (pods). It must not take locks the event path holds for long.
  *
- *	static void bio_collect(struct mw *w, void *priv)
+ *	static void ship_collect(struct mw *w, void *priv)
  *	{
- *		struct hist_agg *a = hist_agg_new(BIO_LABELS, 512);
- *		for (each (cgroup, disk, op) slot array read from the BPF map)
- *			hist_agg_add(a, (const char *[]){ ns, pod, ctr, disk, op },
- *				     slots, n, sum);
- *		mw_family(w, "podsnoop_bio_latency_seconds", MT_HISTOGRAM, "...");
- *		hist_agg_write(w, a, 1e-6);	// slots in microseconds
- *		hist_agg_free(a);
+ *		mw_family(w, "podsnoop_spool_bytes", MT_GAUGE, "...");
+ *		mw_u64(w, NULL, spool_bytes());
  *	}
- *	metrics_add_collector(bio_collect, NULL);
+ *	metrics_add_collector(ship_collect, NULL);
+ *
+ *    Per-pod histograms from log2 slots: a hist_agg (below) bounds the
+ *    series; kept from scrape to scrape it sums intervals into cumulative
+ *    series (agent/bio_metrics.c: podsnoop_bio_latency_seconds from the
+ *    bio_hist records, fed by a sink, written by a collector).
  *
  * Names in use or reserved, so parallel work stays consistent:
  *   podsnoop_events_{seen,filtered,emitted}_total{tracer}
@@ -46,7 +46,8 @@
  *                                              spool_full, rejected
  *   podsnoop_read_errors_total{tracer}, podsnoop_ringbuf_{fill_ratio,size_bytes}{tracer}
  *   podsnoop_tracer_info{tracer,method}, podsnoop_build_info{version}, podsnoop_ready
- *   podsnoop_attribution_total{result="hit|miss"}
+ *   podsnoop_attribution_total{result="hit|partial|miss"},
+ *   podsnoop_attribution_waits_total{result}, podsnoop_cri_latency_seconds{method}
  *   podsnoop_ship_batches_total{result="sent|retried|failed"}, podsnoop_spool_bytes,
  *   podsnoop_collector_latency_seconds (histogram)
  *   podsnoop_bio_latency_seconds{namespace,pod,container,disk,op} (histogram)
@@ -169,6 +170,18 @@ struct hist_agg *hist_agg_new(const char *const *label_names, size_t n_labels,
 int hist_agg_add(struct hist_agg *a, const char *const *values, const uint64_t *slots,
 		 uint64_t sum_units);
 size_t hist_agg_series(const struct hist_agg *a);
+/*
+ * Kept from scrape to scrape, a hist_agg holds cumulative series (kernel maps
+ * drained every interval, Prometheus counters that only grow). Each add
+ * stamps its series with `now` (any clock); hist_agg_expire() drops the
+ * series last added to before `before`, making room for new label sets (what
+ * was folded into _other stays there). Returns how many were dropped.
+ */
+int hist_agg_add_at(struct hist_agg *a, const char *const *values, const uint64_t *slots,
+		    uint64_t sum_units, uint64_t now);
+size_t hist_agg_expire(struct hist_agg *a, uint64_t before);
+/* The unit of sums, in seconds, when it differs from the slots' (slots in us, sums in ns). */
+void hist_agg_set_sum_unit(struct hist_agg *a, double unit);
 /* Write every series (sorted by label values) as samples of the current family. */
 void hist_agg_write(struct mw *w, const struct hist_agg *a, double unit);
 void hist_agg_free(struct hist_agg *a);

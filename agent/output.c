@@ -45,7 +45,8 @@ void out_exec(struct exec_view *v)
 	if (!out_attribute(v->e->cgroup_id, v->e->mntns_id, &v->pod))
 		return;
 	for (int i = 0; i < n_sinks; i++)
-		sinks[i].ops->exec(sinks[i].priv, v);
+		if (sinks[i].ops->exec)
+			sinks[i].ops->exec(sinks[i].priv, v);
 }
 
 void out_open(struct open_view *v)
@@ -98,13 +99,15 @@ void out_cache(struct cache_view *v)
 void out_loss(const struct loss_rec *l)
 {
 	for (int i = 0; i < n_sinks; i++)
-		sinks[i].ops->loss(sinks[i].priv, l);
+		if (sinks[i].ops->loss)
+			sinks[i].ops->loss(sinks[i].priv, l);
 }
 
 void out_flush(void)
 {
 	for (int i = 0; i < n_sinks; i++)
-		sinks[i].ops->flush(sinks[i].priv);
+		if (sinks[i].ops->flush)
+			sinks[i].ops->flush(sinks[i].priv);
 }
 
 const char *exec_method_name(uint32_t method)

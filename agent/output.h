@@ -142,14 +142,15 @@ struct loss_rec {
 	uint64_t total;		/* since start */
 };
 
+/* Every member may be NULL: that sink takes no records of the type. */
 struct sink_ops {
 	void (*exec)(void *priv, const struct exec_view *v);
 	void (*open)(void *priv, const struct open_view *v);
 	void (*bio)(void *priv, const struct bio_view *v);
 	void (*bio_hist)(void *priv, const struct bio_hist_view *v);
 	void (*loss)(void *priv, const struct loss_rec *l);
-	void (*fs)(void *priv, const struct fs_view *v);		/* optional */
-	void (*cache)(void *priv, const struct cache_view *v);	/* optional */
+	void (*fs)(void *priv, const struct fs_view *v);
+	void (*cache)(void *priv, const struct cache_view *v);
 	void (*flush)(void *priv);
 };
 

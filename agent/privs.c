@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -8,6 +9,9 @@
 #include <linux/capability.h>
 
 #include "privs.h"
+
+/* include/linux/sched.h: I am a kernel thread */
+#define PF_KTHREAD_FLAG 0x00200000ull
 
 #ifndef CAP_PERFMON
 #define CAP_PERFMON 38
@@ -71,28 +75,72 @@ bool privs_can_trace(const struct privs *p, char *why, size_t n)
 	return false;
 }
 
-int privs_host_mntns(uint64_t *ino, bool *fallback, int *err_pid1)
+bool privs_is_kthreadd(const char *stat, size_t len)
+{
+	const char *end = stat + len, *p;
+	unsigned long long flags;
+	char state;
+	int ppid;
+
+	/* "2 (kthreadd) S 0 0 0 0 -1 FLAGS ...": comm may hold spaces, ')' ends it last */
+	if (len < 13 || memcmp(stat, "2 (kthreadd) ", 13) != 0)
+		return false;
+	for (p = end; p > stat && p[-1] != ')'; p--)
+		;
+	if (p - stat != 12)
+		return false; /* a ')' later in the line: not the kernel's own kthreadd */
+	if (sscanf(p, " %c %d %*d %*d %*d %*d %llu", &state, &ppid, &flags) != 3)
+		return false;
+	return ppid == 0 && (flags & PF_KTHREAD_FLAG);
+}
+
+/* pid 2 is kthreadd, a kernel thread in the initial namespaces, when we see the node's pids */
+static int kthreadd_mntns(uint64_t *ino)
+{
+	char buf[512];
+	struct stat st;
+	ssize_t n;
+	int fd = open("/proc/2/stat", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0 || !privs_is_kthreadd(buf, (size_t)n))
+		return ESRCH;
+	if (stat("/proc/2/ns/mnt", &st))
+		return errno;
+	*ino = st.st_ino;
+	return 0;
+}
+
+int privs_host_mntns(struct host_mntns *h)
 {
 	struct stat st;
 
-	*fallback = false;
-	*err_pid1 = 0;
+	memset(h, 0, sizeof(*h));
+	h->from = HOST_MNTNS_INIT;
 	if (stat("/proc/1/ns/mnt", &st) == 0) {
-		*ino = st.st_ino;
+		h->ino = st.st_ino;
 		return 0;
 	}
-	*err_pid1 = errno;
-	*fallback = true;
+	h->err_init = errno;
+	h->from = HOST_MNTNS_KTHREADD;
+	h->err_kthreadd = kthreadd_mntns(&h->ino);
+	if (!h->err_kthreadd)
+		return 0;
+	h->from = HOST_MNTNS_SELF;
 	if (stat("/proc/self/ns/mnt", &st))
 		return -errno;
-	*ino = st.st_ino;
+	h->ino = st.st_ino;
 	return 0;
 }
 
 const char *privs_ptrace_hint(const struct privs *p)
 {
 	return privs_has(p, CAP_SYS_PTRACE) ?
-		       "denied even with CAP_SYS_PTRACE (a security module or user namespace)" :
+		       "denied even with CAP_SYS_PTRACE (a non-dumpable process, a security module "
+		       "or a user namespace)" :
 		       "reading another process's namespaces needs CAP_SYS_PTRACE";
 }
 

@@ -31,12 +31,25 @@ bool privs_kernel_knows(const struct privs *p, int cap);
 bool privs_can_trace(const struct privs *p, char *why, size_t n);
 
 /*
- * The host's mount namespace inode: /proc/1/ns/mnt (with hostPID, pid 1 is the
- * node's init), else the agent's own when that is unreadable (-EACCES without
- * CAP_SYS_PTRACE) -- correct only when the agent is not in a container.
- * *fallback tells which one was used; -errno when neither can be read.
+ * The node's mount namespace inode, for --exclude-host and attribution by
+ * mount namespace. With hostPID: /proc/1/ns/mnt (the node's init), else
+ * /proc/2/ns/mnt when pid 2 is kthreadd (a kernel thread: always in the
+ * initial namespaces; some inits are unreadable, e.g. non-dumpable ones),
+ * else the agent's own -- correct only when the agent is not in a container.
+ * Reading another process's ns links needs CAP_SYS_PTRACE unless our
+ * capabilities cover its own (never for pid 1 or kthreadd from a pod).
  */
-int privs_host_mntns(uint64_t *ino, bool *fallback, int *err_pid1);
+enum host_mntns_from { HOST_MNTNS_INIT, HOST_MNTNS_KTHREADD, HOST_MNTNS_SELF };
+struct host_mntns {
+	uint64_t ino;
+	enum host_mntns_from from;
+	int err_init;		/* errno of /proc/1/ns/mnt; 0 when it was read */
+	int err_kthreadd;	/* errno of /proc/2/ns/mnt; ESRCH: pid 2 is not kthreadd */
+};
+/* 0, or -errno when not even /proc/self/ns/mnt can be read. */
+int privs_host_mntns(struct host_mntns *h);
+/* Is this /proc/2/stat content the kernel's kthreadd (ppid 0, PF_KTHREAD)? */
+bool privs_is_kthreadd(const char *stat, size_t len);
 /* Seccomp mode of this process (/proc/self/status): 0 none, 1 strict, 2 filter; -1 unknown. */
 int privs_seccomp_mode(void);
 /*
@@ -45,7 +58,7 @@ int privs_seccomp_mode(void);
  * a CAP_BPF rule block bpf(2) even when CAP_BPF is granted).
  */
 const char *privs_eperm_hint(void);
-/* Why /proc/1/ns/mnt was unreadable with EACCES, for the log line. */
+/* Why an ns link of another process was unreadable with EACCES, for the log line. */
 const char *privs_ptrace_hint(const struct privs *p);
 
 #endif

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bio_metrics.h"
 #include "endpoints.h"
 #include "log.h"
 #include "metrics.h"
@@ -24,6 +25,13 @@ int serve_start(const struct ps_config *cfg)
 	if (err) {
 		pr_err("metrics: %s", strerror(-err));
 		return 1;
+	}
+	if (cfg->tracers & (1u << tracer_index("bio"))) {
+		err = bio_metrics_start();
+		if (err) {
+			pr_err("metrics: podsnoop_bio_latency_seconds: %s", strerror(-err));
+			return 1;
+		}
 	}
 	health_set("tracers", false, "starting");
 	/* a metadata source replaces this with its own state once it runs */
@@ -70,6 +78,7 @@ void serve_stop(void)
 	if (!serving)
 		return;
 	endpoints_stop();
+	bio_metrics_stop();
 	tracer_metrics_set_ready(false);
 	for (size_t i = 0; i < tracer_count; i++)
 		tracer_metrics_stopped(i);

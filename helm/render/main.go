@@ -25,7 +25,8 @@
 //     apiVersion, kind and metadata.name.
 //
 // Not reproduced: subcharts and dependencies, hooks, lookup against a
-// cluster, .Files.Glob/AsConfig, --set's index syntax (a[0]=x).
+// cluster, .Files.Glob/AsConfig, --set's index syntax (a[0]=x), several
+// assignments in one --set (a=1,b=2) and backslash escapes in --set values.
 package main
 
 import (
@@ -173,32 +174,38 @@ func coalesce(dst, src values) values {
 	return dst
 }
 
-// parseSetValue types a --set value as helm's strvals does: true/false,
-// null, integers; {a,b} is a list; anything else a string.
+// parseSetValue types a --set value as helm's strvals does: {a,b} is a list
+// (with --set-string too, of strings); then, without --set-string, true,
+// false and null in any case, integers not written with a leading zero;
+// anything else a string.
 func parseSetValue(s string, asString bool) interface{} {
-	if asString {
-		return s
-	}
 	if strings.HasPrefix(s, "{") && strings.HasSuffix(s, "}") {
 		inner := strings.TrimSuffix(strings.TrimPrefix(s, "{"), "}")
 		out := []interface{}{}
 		if inner != "" {
 			for _, part := range strings.Split(inner, ",") {
-				out = append(out, parseSetValue(part, false))
+				out = append(out, parseSetValue(part, asString))
 			}
 		}
 		return out
 	}
-	switch s {
+	if asString {
+		return s
+	}
+	switch strings.ToLower(s) {
 	case "true":
 		return true
 	case "false":
 		return false
 	case "null":
 		return nil
+	case "0":
+		return int64(0)
 	}
-	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return i
+	if s != "" && s[0] != '0' {
+		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return i
+		}
 	}
 	return s
 }

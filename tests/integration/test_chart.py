@@ -71,10 +71,13 @@ def test_every_mount_has_a_volume_and_host_mounts_are_read_only():
         assert set(vols) <= set(mounts), "volumes never mounted: %s" % (set(vols) - set(mounts))
         paths = {m["mountPath"]: m for m in c["volumeMounts"]}
         for ro in ("/sys/kernel/btf", "/sys/fs/cgroup", "/sys/kernel/tracing",
-                   "/run/containerd/containerd.sock"):
+                   "/run/containerd"):
             assert paths[ro].get("readOnly") is True, ro
             assert vols[paths[ro]["name"]]["hostPath"]["path"] == ro
-        assert vols["cri-socket"]["hostPath"]["type"] == "Socket"
+        # the socket's directory: a restarted runtime's new socket shows there
+        assert vols["cri-socket"]["hostPath"]["type"] == "Directory"
+        args = c["args"]
+        assert args[args.index("--cri-socket") + 1] == "/run/containerd/containerd.sock"
         if extra:
             spool = paths["/var/lib/podsnoop/spool"]
             assert not spool.get("readOnly")
@@ -125,6 +128,50 @@ def test_args_are_flags_the_agent_accepts():
     assert args.count("--namespace") == 2
     assert args[args.index("--spool-max-bytes") + 1] == "268435456"
     assert "-vv" in args
+
+
+def test_tls_and_kubelet_values_map_to_agent_flags():
+    """collector.caSecret, collector.clientCertSecret and
+    metadata.kubelet.insecureSkipVerify: each becomes a flag the agent's own
+    parser takes, pointing at a file the pod mounts read-only from the Secret."""
+    pod, c = agent_container(objects(
+        "--set", "collector.url=https://collector:8443",
+        "--set", "collector.caSecret.name=coll-ca", "--set", "collector.caSecret.key=root.pem",
+        "--set", "collector.clientCertSecret.name=coll-tls",
+        "--set", "metadata.kubelet.enabled=true",
+        "--set", "metadata.kubelet.insecureSkipVerify=true"))
+    args = c["args"]
+    out, _ = check_args_with_agent(args)
+    assert "collector-ca: /etc/podsnoop/collector-ca/ca.crt\n" in out
+    assert "collector-cert: /etc/podsnoop/collector-client/tls.crt\n" in out
+    assert "collector-key: /etc/podsnoop/collector-client/tls.key\n" in out
+    assert "kubelet-insecure: yes\n" in out
+    vols = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+    for flag in ("--collector-ca", "--collector-cert", "--collector-key"):
+        path = args[args.index(flag) + 1]
+        m = mounts[os.path.dirname(path)]
+        assert m["readOnly"] is True
+        items = {i["path"]: i["key"] for i in vols[m["name"]]["secret"]["items"]}
+        assert os.path.basename(path) in items, (flag, items)
+    assert vols["collector-ca"]["secret"] == {"secretName": "coll-ca", "defaultMode": 0o444,
+                                              "items": [{"key": "root.pem", "path": "ca.crt"}]}
+    assert vols["collector-client"]["secret"]["secretName"] == "coll-tls"
+    assert vols["collector-client"]["secret"]["defaultMode"] == 0o400
+    assert [i["key"] for i in vols["collector-client"]["secret"]["items"]] == ["tls.crt",
+                                                                               "tls.key"]
+    # the negative: none of them unless asked for
+    pod, c = agent_container(objects("--set", "collector.url=https://collector:8443",
+                                     "--set", "metadata.kubelet.enabled=true"))
+    out, _ = check_args_with_agent(c["args"])
+    for flag in ("--collector-ca", "--collector-cert", "--collector-key", "--kubelet-insecure"):
+        assert flag not in c["args"]
+    assert "collector-ca: system\n" in out and "kubelet-insecure: no\n" in out
+    assert {"collector-ca", "collector-client"}.isdisjoint(v["name"] for v in pod["volumes"])
+    # and no TLS files without a collector at all
+    _, c = agent_container(objects("--set", "collector.caSecret.name=coll-ca"))
+    assert "--collector-ca" not in c["args"]
+    assert not [m for m in c["volumeMounts"] if m["name"] == "collector-ca"]
 
 
 def test_agent_rejects_a_bad_rendered_flag():
@@ -189,6 +236,9 @@ def test_legacy_kernel_and_seccomp_values():
     (["--set", "securityContext.seccompProfile.type=Localhost"], "localhostProfile"),
     (["--set", "securityContext.extraCapabilities={CAP_NET_ADMIN}"], "extraCapabilities"),
     (["--set", "collector.url=ftp://x"], "collector.url"),
+    (["--set", "collector.caSecret.key="], "collector.caSecret.key"),
+    (["--set", "collector.clientCertSecret.certKey="], "collector.clientCertSecret.certKey"),
+    (["--set", "metadata.kubelet.insecureSkipVerify=maybe"], "insecureSkipVerify"),
 ])
 def test_schema_rejects_bad_values(bad, msg):
     p = render(*bad, check=False)
@@ -240,9 +290,11 @@ def test_renderer_values_files_coalesce(tmp_path):
     f1, f2 = tmp_path / "a.yaml", tmp_path / "b.yaml"
     f1.write_text("nested:\n  keep: 5\n  new: x\n")
     f2.write_text("nested:\n  new: null\nname: fromfile\n")
-    r = render("-f", str(f1), "-f", str(f2), "--set-string", "list={1}", "--show-values",
+    r = render("-f", str(f1), "-f", str(f2), "--set-string", "list={1,true}", "--show-values",
+               "--set-string", "tag=007", "--set", "nested.zero=007", "--set", "nested.t=True",
                chart=FIXTURE)
     v = json.loads(r.stdout)
-    assert v["nested"] == {"keep": 5, "drop": 2}
+    assert v["nested"] == {"keep": 5, "drop": 2, "zero": "007", "t": True}
     assert v["name"] == "fromfile"
-    assert v["list"] == "{1}"                             # --set-string keeps the text
+    assert v["tag"] == "007"
+    assert v["list"] == ["1", "true"]                     # helm's strvals: a list of strings

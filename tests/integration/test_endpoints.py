@@ -1,5 +1,6 @@
 """--listen: /healthz, /readyz and /metrics of the real agent, scraped by
 Debian's real Prometheus on loopback and read back through its query API."""
+import json
 import socket
 import subprocess
 import threading
@@ -7,9 +8,11 @@ import time
 import urllib.error
 import urllib.request
 
+import biohist
 import pytest
 from podsnoop_harness import Agent, make_program, run_agent_once
 from prometheus_server import Prometheus
+from test_bio import DIRECT_IO, PY, dev_of, loop_device
 
 
 def get(port, path, method="GET"):
@@ -134,6 +137,65 @@ def test_prometheus_scrapes_the_agent(cgroup, progdir):
                       "podsnoop_ringbuf_fill_ratio"):
                 assert n in names, n
         assert a.stop() == 0
+
+
+def test_prometheus_scrapes_block_io_latency_histograms(cgroup):
+    """podsnoop_bio_latency_seconds, scraped by Prometheus: the kernel's
+    histograms are drained every --interval (1 s here), the metric adds them
+    up: after two bursts of O_DIRECT I/O a few intervals apart, its buckets
+    are, bucket by bucket, the sum of the bio_hist records (a loop device of
+    its own: nothing else touches it), and its count the number of requests.
+    I/O to the same disk from outside the selected cgroup is not in it. A
+    plain cgroup has no pod: namespace, pod and container are empty."""
+    def io(writes, reads):
+        cgroup.run([PY, "-c", DIRECT_IO, dev, json.dumps(writes), json.dumps(reads)],
+                   check=True, capture_output=True)
+
+    def hists(a, op):
+        return [r for r in a.records() if r.get("type") == "bio_hist" and r["disk"] == disk and
+                r["op"] == op]
+
+    def requests(a, op):
+        return [r for r in a.records() if r.get("type") == "bio" and r["disk"] == disk and
+                r["op"].lstrip("F")[:1] == op]
+
+    with loop_device() as dev:
+        disk, _ = dev_of(dev)
+        sel = '{namespace="",pod="",container="",disk="%s",op="%%s"}' % disk
+        with Agent("--tracers", "bio", "--bio-min-us", "0", "--interval", "1", "--cgroup",
+                   cgroup.path, "--cri-socket", "none", "--listen", "127.0.0.1:0") as a:
+            port = a.listen_port()
+            with Prometheus(["127.0.0.1:%d" % port], job="podsnoop") as prom:
+                io([4096] * 6 + [65536] * 2, [4096] * 5)
+                # outside the cgroup, same disk: filtered in the kernel
+                subprocess.run([PY, "-c", DIRECT_IO, dev, json.dumps([8192] * 7), "[]"],
+                               check=True, capture_output=True)
+                prom.wait_for_query("podsnoop_bio_latency_seconds_count" + sel % "W",
+                                    lambda r: r and r[0][1] == 8)
+                first = hists(a, "W")
+                io([4096] * 3, [16384] * 4)
+                got = prom.wait_for_query("podsnoop_bio_latency_seconds_count" + sel % "W",
+                                          lambda r: r and r[0][1] == 11)
+                assert got[0][0]["job"] == "podsnoop"
+                prom.wait_for_query("podsnoop_bio_latency_seconds_count" + sel % "R",
+                                    lambda r: r and r[0][1] == 9)
+                for op in ("W", "R"):
+                    buckets = biohist.from_query(
+                        prom.query("podsnoop_bio_latency_seconds_bucket" + sel % op))
+                    assert buckets == biohist.from_records(hists(a, op)), op
+                    assert buckets[float("inf")] == len(requests(a, op))
+                    total = prom.query("podsnoop_bio_latency_seconds_sum" + sel % op)[0][1]
+                    assert abs(total - sum(h["sum_ns"] for h in hists(a, op)) / 1e9) < 1e-9
+                # the second burst came in a later interval: the metric summed them
+                assert first and len({h["ts_ns"] for h in hists(a, "W")}) > len(first)
+                q = prom.query('histogram_quantile(0.5, podsnoop_bio_latency_seconds_bucket'
+                               '{disk="%s",op="W"})' % disk)
+                assert 0 < q[0][1] < 67.2
+                assert prom.query('podsnoop_metrics_series_folded'
+                                  '{family="podsnoop_bio_latency_seconds"}')[0][1] == 0
+            assert a.stop() == 0
+    assert {r["cgroup_id"] for r in a.records() if r.get("type") == "bio_hist" and
+            r["disk"] == disk} == {cgroup.id}
 
 
 def test_scrapes_in_parallel_with_events_lose_nothing(cgroup, progdir):

@@ -805,7 +805,8 @@ class Containerd:
             if p == me:
                 continue
             cmd = _proc_cmdline(p)
-            if not cmd:
+            # containerd and its shims only: an agent given the socket is not a stray
+            if not cmd or not os.path.basename(cmd[0]).startswith("containerd"):
                 continue
             if any(a == self.socket or a == self.config_path for a in cmd) and pid_alive(p):
                 out.append(p)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <linux/capability.h>
 
 #include "unit.h"
@@ -224,6 +225,73 @@ static void test_hist_agg_limits(void **state)
 	hist_agg_free(a);
 }
 
+/* A hist_agg kept across scrapes: cumulative, idle series expire, the bound holds. */
+static struct hist_agg *persistent;
+
+static void collect_persistent(struct mw *w, void *priv)
+{
+	(void)priv;
+	mw_family(w, "t_bio_seconds", MT_HISTOGRAM, "Block I/O latency.");
+	hist_agg_write(w, persistent, 1e-6);
+}
+
+static void test_hist_agg_persistent(void **state)
+{
+	const uint64_t one[4] = { 1, 0, 0, 0 }, two[4] = { 0, 2, 0, 0 };
+	const char *web[] = { "ns", "web", "app", "vda", "R" }, *db[] = { "ns", "db", "pg", "vda", "W" };
+	const char *job[] = { "ns", "job", "run", "vda", "W" };
+	char *s;
+
+	(void)state;
+	persistent = hist_agg_new(bio_labels, 5, 4, 2);
+	assert_non_null(persistent);
+	hist_agg_set_sum_unit(persistent, 1e-9); /* slots in us, sums in ns */
+	assert_int_equal(metrics_add_collector(collect_persistent, NULL), 0);
+	/* interval 1 (time 10) and 2 (time 20): counts add up, the sum is exact in seconds */
+	assert_int_equal(hist_agg_add_at(persistent, web, one, 1500, 10), 0);
+	assert_int_equal(hist_agg_add_at(persistent, db, two, 7000, 10), 0);
+	assert_int_equal(hist_agg_add_at(persistent, web, two, 6000, 20), 0);
+	s = render();
+	assert_non_null(strstr(s, "t_bio_seconds_bucket{namespace=\"ns\",pod=\"web\",container=\"app\","
+				  "disk=\"vda\",op=\"R\",le=\"3e-06\"} 3\n"));
+	assert_non_null(strstr(s, "t_bio_seconds_sum{namespace=\"ns\",pod=\"web\",container=\"app\","
+				  "disk=\"vda\",op=\"R\"} 7.5e-06\n"));
+	free(s);
+	/* full (2 series): a third label set folds */
+	assert_int_equal(hist_agg_add_at(persistent, job, one, 1000, 30), 0);
+	assert_int_equal(hist_agg_series(persistent), 3);
+	s = render();
+	assert_non_null(strstr(s, "container=\"_other\",disk=\"_other\",op=\"_other\"} 1\n"));
+	assert_non_null(strstr(s, "podsnoop_metrics_series_folded{family=\"t_bio_seconds\"} 1\n"));
+	free(s);
+	/* db was last added to at 10: expiring before 15 drops it alone */
+	assert_int_equal(hist_agg_expire(persistent, 15), 1);
+	assert_int_equal(hist_agg_expire(persistent, 15), 0);
+	assert_int_equal(hist_agg_add_at(persistent, job, one, 1000, 40), 0);
+	s = render();
+	assert_null(strstr(s, "pod=\"db\""));
+	/* job has its own series now, from zero; what it folded before stays in _other */
+	assert_non_null(strstr(s, "t_bio_seconds_count{namespace=\"ns\",pod=\"job\",container=\"run\","
+				  "disk=\"vda\",op=\"W\"} 1\n"));
+	assert_non_null(strstr(s, "container=\"_other\",disk=\"_other\",op=\"_other\"} 1\n"));
+	assert_non_null(strstr(s, "podsnoop_metrics_series_folded{family=\"t_bio_seconds\"} 0\n"));
+	/* web survived the rehash and is still found: its counts keep growing */
+	free(s);
+	assert_int_equal(hist_agg_add_at(persistent, web, one, 500, 50), 0);
+	assert_int_equal(hist_agg_series(persistent), 3);
+	s = render();
+	assert_non_null(strstr(s, "t_bio_seconds_count{namespace=\"ns\",pod=\"web\",container=\"app\","
+				  "disk=\"vda\",op=\"R\"} 4\n"));
+	free(s);
+	/* everything idle: all go, the table stays usable */
+	assert_int_equal(hist_agg_expire(persistent, 1000), 2);
+	assert_int_equal(hist_agg_series(persistent), 1); /* _other */
+	assert_int_equal(hist_agg_add_at(persistent, db, one, 1, 1001), 0);
+	assert_int_equal(hist_agg_series(persistent), 2);
+	hist_agg_free(persistent);
+	persistent = NULL;
+}
+
 static void test_parse_addr(void **state)
 {
 	char host[64];
@@ -310,6 +378,31 @@ static void test_privs(void **state)
 	assert_true(privs_has(&p, CAP_SYS_ADMIN));
 }
 
+static void test_privs_kthreadd(void **state)
+{
+#define KT(s) privs_is_kthreadd((s), strlen(s))
+	struct host_mntns h;
+	struct stat self;
+
+	(void)state;
+	assert_true(KT("2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 3 0 0 20 0 1 0 24\n"));
+	/* not a kernel thread (no PF_KTHREAD), or a child of someone: a process named so */
+	assert_false(KT("2 (kthreadd) S 0 0 0 0 -1 4194560 0 0 0 0 0 3 0 0 20 0 1 0 24\n"));
+	assert_false(KT("2 (kthreadd) S 1 0 0 0 -1 2129984 0 0 0 0 0 3 0 0 20 0 1 0 24\n"));
+	/* a comm that only starts so: "kthreadd) S 0 0 0 0 -1 2129984 (x" */
+	assert_false(KT("2 (kthreadd) S 0 0 0 0 -1 2129984 (x) S 1 1 1 0 -1 0\n"));
+	assert_false(KT("2 (sleep) S 0 0 0 0 -1 2129984 0\n"));
+	assert_false(KT("12 (kthreadd) S 0 0 0 0 -1 2129984 0\n"));
+	assert_false(KT("2 (kthreadd) S 0"));
+	assert_false(KT(""));
+#undef KT
+	/* on this host the answer is the initial mount namespace, whichever way it came */
+	assert_int_equal(privs_host_mntns(&h), 0);
+	assert_int_equal(stat("/proc/self/ns/mnt", &self), 0);
+	assert_true(h.from != HOST_MNTNS_SELF);
+	assert_true(h.ino == (uint64_t)self.st_ino);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -320,9 +413,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hist_agg_sorted, reset, reset),
 		cmocka_unit_test_setup_teardown(test_hist_agg_bounded, reset, reset),
 		cmocka_unit_test(test_hist_agg_limits),
+		cmocka_unit_test_setup_teardown(test_hist_agg_persistent, reset, reset),
 		cmocka_unit_test(test_parse_addr),
 		cmocka_unit_test(test_health),
 		cmocka_unit_test(test_privs),
+		cmocka_unit_test(test_privs_kthreadd),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

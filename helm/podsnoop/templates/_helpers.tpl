@@ -74,6 +74,9 @@ nowhere else, so renaming one is a one-line change.
 {{- if .Values.metadata.kubelet.enabled }}
 - --kubelet
 - {{ .Values.metadata.kubelet.url | quote }}
+{{- if .Values.metadata.kubelet.insecureSkipVerify }}
+- --kubelet-insecure
+{{- end }}
 {{- end }}
 {{- if .Values.collector.url }}
 - --collector
@@ -81,6 +84,16 @@ nowhere else, so renaming one is a one-line change.
 {{- if .Values.collector.tokenSecret.name }}
 - --collector-token-file
 - /etc/podsnoop/collector/token
+{{- end }}
+{{- if .Values.collector.caSecret.name }}
+- --collector-ca
+- /etc/podsnoop/collector-ca/ca.crt
+{{- end }}
+{{- if .Values.collector.clientCertSecret.name }}
+- --collector-cert
+- /etc/podsnoop/collector-client/tls.crt
+- --collector-key
+- /etc/podsnoop/collector-client/tls.key
 {{- end }}
 - --spool-dir
 - /var/lib/podsnoop/spool
