@@ -18,8 +18,9 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import (AGENT, Config, Proc, alternate, fmt_range, logged, markdown_table,  # noqa: E402
-                      need, scenario_main, stats)
+from benchlib import (  # noqa: E402
+    AGENT, Config, Proc, alternate, fmt_range, logged, markdown_table,
+    need, scenario_main, stats)
 import cri_testbed as tb  # noqa: E402  (benchlib put tests/lib on the path)
 
 

@@ -159,6 +159,29 @@ def podsnoop_counts(stderr, tracer):
             "lost_ring": lost, "lost_map": map_full, "read_err": read_err}
 
 
+def agent_counts(tracer):
+    """counts() for the agent's configurations: its exit summary for the tracer
+    and, when it shipped, the collector's count and what did not arrive."""
+    def counts(err):
+        c = podsnoop_counts(err, tracer)
+        if "accepted" in err:
+            c.update(collector_counts(err))
+            c["undelivered"] = c["emitted"] - c["delivered"]
+        return c
+    return counts
+
+
+def run_timed(cg, argv, n, what):
+    """Run a bench workload (prints "NANOSECONDS OK") in cgroup cg; the
+    nanoseconds, after checking that all n operations succeeded."""
+    out = cg.run([str(a) for a in argv], capture_output=True, check=True,
+                 text=True).stdout.split()
+    ns, ok = int(out[0]), int(out[1])
+    if ok != n:
+        raise RuntimeError("%s: %d of %d succeeded" % (what, ok, n))
+    return ns
+
+
 def peer_lost(stderr):
     """Events a libbpf-tools program reported lost ("Lost N events on CPU #c!")."""
     return sum(int(n) for n in re.findall(r"[Ll]ost (\d+) events", stderr))
@@ -179,10 +202,9 @@ def status_kb(pid, key):
     return 0
 
 
-def bpf_memlock(pid):
-    """BPF maps and programs a process holds, from /proc/PID/fdinfo: bytes of
-    memory charged for its maps (ring buffers included) and programs."""
-    maps, progs = {}, {}
+def fdinfo(pid):
+    """/proc/PID/fdinfo of every BPF map and program fd of a process, as dicts
+    (links, which name their program, left out)."""
     d = "/proc/%d/fdinfo" % pid
     for fd in os.listdir(d):
         try:
@@ -190,8 +212,15 @@ def bpf_memlock(pid):
                 info = dict(l.rstrip("\n").split(":\t", 1) for l in f if ":\t" in l)
         except OSError:
             continue
-        if "link_id" in info:
-            continue  # a link names its program: counted through the program's fd
+        if "link_id" not in info and ("map_id" in info or "prog_id" in info):
+            yield info
+
+
+def bpf_memlock(pid):
+    """BPF maps and programs a process holds, from /proc/PID/fdinfo: bytes of
+    memory charged for its maps (ring buffers included) and programs."""
+    maps, progs = {}, {}
+    for info in fdinfo(pid):
         if "map_id" in info:
             maps[info["map_id"]] = (int(info.get("memlock", 0)), int(info.get("map_type", -1)))
         elif "prog_id" in info:
@@ -228,11 +257,13 @@ def _describe_foreign(f):
     return ["pid %d (%s): %s" % (pid, comm(pid), ", ".join(w)) for pid, w in sorted(f.items())]
 
 
-def alternate(configs, rounds, workload, label="", quiet_wait=60, log=print, strict=True):
+def alternate(configs, rounds, workload, label="", quiet_wait=60, log=print, strict=True,
+              settle=0.5):
     """Run every configuration once per round, for `rounds` valid rounds.
 
-    workload(config) runs the measured work while config's tracer is up and
-    returns a dict of figures. Each round's order rotates. A round during which
+    workload(config) runs the measured work while config's tracer is up (and
+    `settle` seconds after it said it was ready: an agent finishes its start in
+    the background) and returns a dict of figures. Each round's order rotates. A round during which
     another program attached or detached BPF programs (another session's agent,
     a test run) is thrown away and run again, after waiting up to quiet_wait
     seconds for the machine to return to what it was at the start: such a
@@ -269,6 +300,7 @@ def alternate(configs, rounds, workload, label="", quiet_wait=60, log=print, str
             if p is not None:
                 ours.add(p.pid)
             try:
+                time.sleep(settle)
                 fig = workload(c)
             finally:
                 err = p.stop() if p is not None else ""
@@ -422,14 +454,18 @@ def write_json(path, obj):
     os.replace(tmp, path)
 
 
-def scenario_main(run, doc, add_args=None):
-    """Command line of one scenario script: --rounds, --json, its own flags;
-    prints the scenario's table."""
+def scenario_main(run, doc, add_args=None, tracer_flags=False):
+    """Command line of one scenario script: --rounds, --json, its own flags
+    (tracer_flags: --no-peers, --no-profile); prints the scenario's table."""
     import argparse
     ap = argparse.ArgumentParser(description=doc,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=5, help="rounds (at least 5; default 5)")
     ap.add_argument("--json", help="write the results here too")
+    if tracer_flags:
+        ap.add_argument("--no-peers", action="store_true", help="leave out Debian's tools")
+        ap.add_argument("--no-profile", action="store_true",
+                        help="skip the extra run per tracer with BPF run-time statistics on")
     if add_args:
         add_args(ap)
     args = ap.parse_args()
@@ -544,6 +580,12 @@ def ratio_result(scenario, title, configs, rounds, value_unit, value_fmt="%.2f",
             "table": markdown_table(headers, rows)}
 
 
+def records_cell(name, runs):
+    """The records podsnoop emitted per run (min-max), for ratio_result's extra column."""
+    em = [r["emitted"] for r in runs if "emitted" in r]
+    return "%d-%d per run" % (min(em), max(em)) if em else "-"
+
+
 def target_lines(res):
     out = []
     for t in res.get("targets", []):
@@ -583,14 +625,8 @@ class BpfStats:
 def bpf_prog_stats(pid):
     """[{id, name, run_cnt, run_time_ns}] of the BPF programs process pid holds."""
     progs = {}
-    d = "/proc/%d/fdinfo" % pid
-    for fd in os.listdir(d):
-        try:
-            with open(os.path.join(d, fd)) as f:
-                info = dict(l.rstrip("\n").split(":\t", 1) for l in f if ":\t" in l)
-        except OSError:
-            continue
-        if "prog_id" in info and "link_id" not in info and "run_cnt" in info:
+    for info in fdinfo(pid):
+        if "prog_id" in info and "run_cnt" in info:
             progs[int(info["prog_id"])] = {"id": int(info["prog_id"]),
                                            "run_cnt": int(info["run_cnt"]),
                                            "run_time_ns": int(info["run_time_ns"])}

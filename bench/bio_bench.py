@@ -23,10 +23,10 @@ import sys
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import (Cgroup, Config, Proc, alternate, attached, need,  # noqa: E402
-                      peer, peer_lost, podsnoop, podsnoop_counts, profile,
-                      ratio_result,
-                      scenario_main, target_lines, tool)
+from benchlib import (  # noqa: E402
+    Cgroup, Config, Proc, agent_counts, alternate, attached, need, peer,
+    peer_lost, podsnoop, profile, ratio_result, run_timed, scenario_main,
+    target_lines, tool)
 
 BIOLOOP = tool("bioloop")
 
@@ -57,16 +57,7 @@ class LoopDevice:
 
 
 def run_loop(cg, n, dev, seed):
-    out = cg.run([BIOLOOP, str(n), dev, str(seed)], capture_output=True, check=True,
-                 text=True).stdout.split()
-    ns, ok = int(out[0]), int(out[1])
-    if ok != n:
-        raise RuntimeError("the loop's reads failed: %d of %d" % (ok, n))
-    return ns
-
-
-def agent_counts(err):
-    return podsnoop_counts(err, "bio")
+    return run_timed(cg, [BIOLOOP, n, dev, seed], n, "the loop's reads")
 
 
 def configs(loop, other, peers=True):
@@ -75,13 +66,13 @@ def configs(loop, other, peers=True):
         Config("podsnoop", "podsnoop -t bio --bio-min-us 0 --cgroup LOOP, NDJSON to /dev/null "
                "(histograms + a record per request)",
                lambda: podsnoop("-t", "bio", "--bio-min-us", "0", "--cgroup", loop.path),
-               agent_counts),
+               agent_counts("bio")),
         Config("podsnoop-hist", "podsnoop -t bio --cgroup LOOP (histograms; records only "
                "for requests >= 10 ms)",
-               lambda: podsnoop("-t", "bio", "--cgroup", loop.path), agent_counts),
+               lambda: podsnoop("-t", "bio", "--cgroup", loop.path), agent_counts("bio")),
         Config("filtered", "podsnoop -t bio --bio-min-us 0 --cgroup OTHER",
                lambda: podsnoop("-t", "bio", "--bio-min-us", "0", "--cgroup", other.path),
-               agent_counts),
+               agent_counts("bio")),
     ]
     biolatency = peer("biolatency")
     if peers and biolatency:
@@ -123,12 +114,9 @@ def run(args):
 
 
 def add_args(ap):
-    ap.add_argument("--no-profile", action="store_true",
-                    help="skip the extra run per tracer with BPF run-time statistics on")
     ap.add_argument("--reads", type=int, default=50000, help="reads per run")
     ap.add_argument("--size-mb", type=int, default=256, help="loop device size")
-    ap.add_argument("--no-peers", action="store_true", help="leave out Debian's biolatency")
 
 
 if __name__ == "__main__":
-    scenario_main(run, __doc__, add_args)
+    scenario_main(run, __doc__, add_args, tracer_flags=True)

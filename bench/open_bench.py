@@ -5,13 +5,16 @@ configurations alternating round by round.
 
   untraced         nothing traces
   podsnoop         podsnoop -t open --cgroup LOOP shipping to the reference
-                   collector (NDJSON to /dev/null): every open of the loop
-                   is a record, delivered end to end
+                   collector (NDJSON to /dev/null; at nice 10, as it runs on
+                   another machine in production): every open of the loop is
+                   a record, delivered end to end
   podsnoop-ndjson  the same, NDJSON on stdout to /dev/null (no shipping)
   filtered         podsnoop -t open --cgroup OTHER: the loop is outside the
                    selection, its opens are dropped in the kernel
   floor            two empty programs on sys_enter_openat / sys_exit_openat
                    (bench/tp_floor*): what the hooks cost before any work
+  floor-twice      the same empty programs attached twice: what a second
+                   program on an already-hooked tracepoint adds
   opensnoop        Debian's libbpf-tools opensnoop (every task; it has no
                    cgroup filter), output to /dev/null
   opensnoop-pid    opensnoop -p PID of another process: the loop filtered out
@@ -23,10 +26,10 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import (Cgroup, Config, Proc, Shipped, alternate, attached, collector_counts,  # noqa: E402
-                      logged, need, peer, peer_lost, podsnoop, podsnoop_counts, profile,
-                      ratio_result,
-                      scenario_main, target_lines, tool)
+from benchlib import (  # noqa: E402
+    Cgroup, Config, Proc, Shipped, agent_counts, alternate, attached,
+    fmt_ratio, logged, need, peer, peer_lost, podsnoop, profile,
+    ratio_result, records_cell, run_timed, scenario_main, stats, target_lines, tool)
 
 
 OPENLOOP = tool("openloop")
@@ -35,33 +38,34 @@ FLOOR_OBJ = tool("tp_floor.bpf.o")
 
 
 def run_loop(cg, opens, path):
-    out = cg.run([OPENLOOP, str(opens), path], capture_output=True, check=True,
-                 text=True).stdout.split()
-    ns, ok = int(out[0]), int(out[1])
-    if ok != opens:
-        raise RuntimeError("the loop's opens failed: %d of %d" % (ok, opens))
-    return ns
+    return run_timed(cg, [OPENLOOP, opens, path], opens, "the loop's opens")
 
 
-def agent_counts(err):
-    c = podsnoop_counts(err, "open")
-    if "accepted" in err:
-        c.update(collector_counts(err))
-        c["undelivered"] = c["emitted"] - c["delivered"]
-    return c
+class Pair:
+    """Two background processes as one configuration."""
+
+    def __init__(self, a, b):
+        self.a, self.b, self.pid = a, b, a.pid
+
+    def stop(self):
+        return self.a.stop() + self.b.stop()
 
 
 def configs(loop, other, peers=True):
     cs = [
         Config("untraced", "nothing"),
-        Config("podsnoop", "podsnoop -t open --cgroup LOOP -> collector",
-               lambda: Shipped("-t", "open", "--cgroup", loop.path), agent_counts),
+        Config("podsnoop", "podsnoop -t open --cgroup LOOP -> collector (at nice 10)",
+               lambda: Shipped("-t", "open", "--cgroup", loop.path, nice=10),
+               agent_counts("open")),
         Config("podsnoop-ndjson", "podsnoop -t open --cgroup LOOP, NDJSON to /dev/null",
-               lambda: podsnoop("-t", "open", "--cgroup", loop.path), agent_counts),
+               lambda: podsnoop("-t", "open", "--cgroup", loop.path), agent_counts("open")),
         Config("filtered", "podsnoop -t open --cgroup OTHER (loop dropped in the kernel)",
-               lambda: podsnoop("-t", "open", "--cgroup", other.path), agent_counts),
+               lambda: podsnoop("-t", "open", "--cgroup", other.path), agent_counts("open")),
         Config("floor", "2 empty programs on sys_{enter,exit}_openat",
                lambda: Proc([FLOOR, FLOOR_OBJ], ready=logged("ready"))),
+        Config("floor-twice", "the same empty programs attached twice",
+               lambda: Pair(Proc([FLOOR, FLOOR_OBJ], ready=logged("ready")),
+                            Proc([FLOOR, FLOOR_OBJ], ready=logged("ready")))),
     ]
     opensnoop = peer("opensnoop")
     if peers and opensnoop:
@@ -93,26 +97,30 @@ def run(args):
     finally:
         os.unlink(path)
 
-    def records(name, runs):
-        em = [r["emitted"] for r in runs if "emitted" in r]
-        return "%d-%d per run" % (min(em), max(em)) if em else "-"
     res = ratio_result(
         "open", "open(): %d openat()+close() per run, one process" % args.opens, cs, rounds,
         "ns per open+close", "%.0f",
         targets=[("podsnoop", 1.3, "every open a record: <= 1.3x, zero loss"),
                  ("filtered", 1.03, "filtered out in the kernel: <= 1.03x, zero loss")],
-        extra=records, prof=prof)
+        extra=records_cell, prof=prof)
     res["params"] = {"opens": args.opens}
     res["notes"] = target_lines(res)
+    f1, f2 = res["configs"]["floor"]["runs"], res["configs"]["floor-twice"]["runs"]
+    marginal = [b["value"] / a["value"] for a, b in zip(f1, f2)]
+    res["floor_second_ratio"] = stats(marginal)
+    res["notes"].append(
+        "the hooks' floor: empty programs on the two tracepoints cost %s of the untraced loop; "
+        "the same programs attached twice, per round against the floor: %.3fx (%.3f-%.3f). "
+        "The first BPF program on a syscall tracepoint pays the kernel's perf dispatch on "
+        "every call; more programs there add only their own run time" % (
+            fmt_ratio(res["configs"]["floor"]["ratio"]), res["floor_second_ratio"]["median"],
+            res["floor_second_ratio"]["min"], res["floor_second_ratio"]["max"]))
     return res
 
 
 def add_args(ap):
-    ap.add_argument("--no-profile", action="store_true",
-                    help="skip the extra run per tracer with BPF run-time statistics on")
     ap.add_argument("--opens", type=int, default=200000, help="open+close pairs per run")
-    ap.add_argument("--no-peers", action="store_true", help="leave out Debian's opensnoop")
 
 
 if __name__ == "__main__":
-    scenario_main(run, __doc__, add_args)
+    scenario_main(run, __doc__, add_args, tracer_flags=True)

@@ -26,9 +26,9 @@ BEGIN, END = "<!-- bench:begin (make bench rewrites this part) -->", "<!-- bench
 
 # name, module, rounds, parameters for `make bench`; --quick: a smoke run of the machinery
 SCENARIOS = [
-    ("open", "open_bench", 9, {"opens": 200000, "no_peers": False}, {"opens": 20000}),
-    ("exec", "exec_bench", 7, {"execs": 4000, "no_peers": False}, {"execs": 300}),
-    ("bio", "bio_bench", 7, {"reads": 40000, "size_mb": 256, "no_peers": False},
+    ("open", "open_bench", 9, {"opens": 200000, "no_peers": False, "no_profile": False}, {"opens": 20000}),
+    ("exec", "exec_bench", 7, {"execs": 4000, "no_peers": False, "no_profile": False}, {"execs": 300}),
+    ("bio", "bio_bench", 9, {"reads": 60000, "size_mb": 256, "no_peers": False, "no_profile": False},
      {"reads": 3000}),
     ("throughput", "ship_bench", 5, {"rates": "10000,100000,0", "duration": 10, "procs": 2,
                                      "nice": 10, "repetitive": False}, {"duration": 2}),

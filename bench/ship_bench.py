@@ -25,9 +25,10 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import (Cgroup, Config, Shipped, alternate, collector_counts, cpu_s,  # noqa: E402
-                      fmt_range, markdown_table, need, podsnoop_counts, scenario_main, stats,
-                      status_kb, total, unique, tool)
+from benchlib import (  # noqa: E402
+    Cgroup, Config, Shipped, alternate, collector_counts, cpu_s,
+    fmt_range, markdown_table, need, podsnoop_counts, scenario_main,
+    stats, status_kb, total, unique, tool)
 
 LOADGEN = tool("loadgen")
 NICE = shutil.which("nice") or "/usr/bin/nice"  # by path: a PATH search execs (records) too

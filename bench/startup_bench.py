@@ -13,8 +13,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import (AGENT, Config, Proc, alternate, attached, bpf_memlock, fmt_range,  # noqa: E402
-                      logged, markdown_table, need, peer, scenario_main, stats, status_kb)
+from benchlib import (  # noqa: E402
+    AGENT, Config, Proc, alternate, attached, bpf_memlock, fmt_range,
+    logged, markdown_table, need, peer, scenario_main, stats, status_kb)
 
 TRACERS = ["exec", "open", "bio", "fs", "cache"]
 PEERS = ["execsnoop", "opensnoop", "biolatency"]
