@@ -588,6 +588,9 @@ def records_cell(name, runs):
 
 def target_lines(res):
     out = []
+    if res.get("other_bpf"):
+        out.append("other BPF programs stayed attached during this scenario, in every "
+                   "configuration, the untraced one included: " + "; ".join(res["other_bpf"]))
     for t in res.get("targets", []):
         out.append("%s: %s -> %.2fx%s, %s" % (
             t["config"], t["target"], t["ratio"],

@@ -82,6 +82,18 @@ static __always_inline __u64 ps_current_mntns(void)
 }
 
 /*
+ * The current task as a trusted pointer, or NULL on kernels without
+ * bpf_get_current_task_btf (before 5.11). Each helper call costs ~10 ns on
+ * slow VMs: get it once per program run and hand it on.
+ */
+static __always_inline struct task_struct *ps_current_task_btf(void)
+{
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf))
+		return bpf_get_current_task_btf();
+	return NULL;
+}
+
+/*
  * The current task's cgroup v2 id: three loads through trusted pointers where
  * bpf_get_current_cgroup_id() costs ~35 ns on slow VMs (its RCU calls; the
  * programs already run under RCU).
@@ -94,74 +106,14 @@ static __always_inline __u64 ps_current_cgroup_id(void)
 }
 
 /*
- * Is one of the current task's cgroup v2 ancestors (or its own cgroup) in the
- * id set? Walks up from the task's cgroup through trusted BTF pointers
- * (bpf_get_current_task_btf, 5.11+): a few loads per level, where each
- * bpf_get_current_ancestor_cgroup_id() call costs ~35 ns on slow VMs (its
- * RCU calls). Stops as soon as no selected level is left at or above the
- * cgroup in hand, so a task shallower than every selected cgroup (the host's,
- * in the root or a slice) is rejected without a map lookup. Measured in
- * bench/README.md ("open: the cost of filtering out").
+ * Is one of the current task's cgroup v2 ancestors (or its own cgroup) at the
+ * selected levels in the id set? One helper call per selected level.
  */
-static __always_inline bool ps_cgroup_walk_selected(__u32 levels)
+static __always_inline bool ps_cgroup_ancestors_selected(__u32 levels)
 {
-	struct cgroup *c = bpf_get_current_task_btf()->cgroups->dfl_cgrp;
-	struct cgroup_subsys_state *parent;
-	__u32 lvl;
 	__u64 id;
-	int i;
-
-	for (i = 0; i < PS_CGROUP_MAX_LEVEL && c; i++) {
-		lvl = c->level;
-		if (lvl < PS_CGROUP_MAX_LEVEL) {
-			/* bits 0..lvl: 2u << 31 wraps to 0, so lvl 31 keeps them all */
-			if (!(levels & ((2u << lvl) - 1)))
-				return false;
-			if (levels & (1u << lvl)) {
-				id = c->kn->id;
-				if (bpf_map_lookup_elem(&ps_cgroup_ids, &id))
-					return true;
-			}
-		}
-		parent = c->self.parent;
-		if (!parent)
-			return false;
-		c = parent->cgroup;
-	}
-	return false;
-}
-
-/*
- * Is the current task selected? Selections are a union: a task matches when
- * its cgroup is (under) a selected cgroup or its mount namespace is selected.
- * --exclude-host then removes tasks in the host mount namespace.
- */
-static __always_inline bool ps_current_selected(void)
-{
-	struct ps_filter_cfg *cfg;
-	__u32 zero = 0, levels;
-	__u64 mntns = 0, id;
 	int lvl;
 
-	cfg = bpf_map_lookup_elem(&ps_filter_cfg, &zero);
-	if (!cfg || !cfg->flags)
-		return true;
-
-	if (cfg->flags & (PS_F_MNTNS | PS_F_EXCLUDE_HOST)) {
-		mntns = ps_current_mntns();
-		if ((cfg->flags & PS_F_EXCLUDE_HOST) && mntns == cfg->host_mntns)
-			return false;
-	}
-	if (!(cfg->flags & (PS_F_CGROUP | PS_F_MNTNS)))
-		return true;
-	if ((cfg->flags & PS_F_MNTNS) && bpf_map_lookup_elem(&ps_mntns_ids, &mntns))
-		return true;
-	if (!(cfg->flags & PS_F_CGROUP))
-		return false;
-
-	levels = cfg->cgroup_levels;
-	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf))
-		return ps_cgroup_walk_selected(levels);
 	for (lvl = 0; lvl < PS_CGROUP_MAX_LEVEL; lvl++) {
 		if (!(levels >> lvl))
 			break; /* no selected level this deep */
@@ -177,6 +129,81 @@ static __always_inline bool ps_current_selected(void)
 	return false;
 }
 
+/*
+ * The same, walking up from the task's cgroup through trusted BTF pointers
+ * (bpf_get_current_task_btf, 5.11+): a few loads per level, where each
+ * bpf_get_current_ancestor_cgroup_id() call costs ~35 ns on slow VMs (its
+ * RCU calls). Stops as soon as no selected level is left at or above the
+ * cgroup in hand, so a task shallower than every selected cgroup (the host's,
+ * in the root or a slice) is rejected without a map lookup. Measured in
+ * bench/README.md.
+ */
+static __always_inline bool ps_cgroup_walk_selected(struct task_struct *t, __u32 levels)
+{
+	struct cgroup *c = t->cgroups->dfl_cgrp;
+	struct cgroup_subsys_state *parent;
+	__u32 lvl;
+	__u64 id;
+	int i;
+
+	if (!c || c->level >= PS_CGROUP_MAX_LEVEL)
+		return ps_cgroup_ancestors_selected(levels); /* deeper than the walk goes */
+	for (i = 0; i < PS_CGROUP_MAX_LEVEL && c; i++) {
+		lvl = c->level;
+		/* bits 0..lvl (lvl < 32 from here on): 2u << 31 wraps to 0, keeping them all */
+		if (lvl >= PS_CGROUP_MAX_LEVEL || !(levels & ((2u << lvl) - 1)))
+			return false;
+		if (levels & (1u << lvl)) {
+			id = c->kn->id;
+			if (bpf_map_lookup_elem(&ps_cgroup_ids, &id))
+				return true;
+		}
+		parent = c->self.parent;
+		if (!parent)
+			return false;
+		c = parent->cgroup;
+	}
+	return false;
+}
+
+/*
+ * Is the current task selected? t: ps_current_task_btf(). Selections are a
+ * union: a task matches when its cgroup is (under) a selected cgroup or its
+ * mount namespace is selected. --exclude-host then removes tasks in the host
+ * mount namespace.
+ */
+static __always_inline bool ps_selected(struct task_struct *t)
+{
+	struct ps_filter_cfg *cfg;
+	__u32 zero = 0;
+	__u64 mntns = 0;
+
+	cfg = bpf_map_lookup_elem(&ps_filter_cfg, &zero);
+	if (!cfg || !cfg->flags)
+		return true;
+
+	if (cfg->flags & (PS_F_MNTNS | PS_F_EXCLUDE_HOST)) {
+		mntns = t ? t->nsproxy->mnt_ns->ns.inum :
+			    ps_task_mntns((struct task_struct *)bpf_get_current_task());
+		if ((cfg->flags & PS_F_EXCLUDE_HOST) && mntns == cfg->host_mntns)
+			return false;
+	}
+	if (!(cfg->flags & (PS_F_CGROUP | PS_F_MNTNS)))
+		return true;
+	if ((cfg->flags & PS_F_MNTNS) && bpf_map_lookup_elem(&ps_mntns_ids, &mntns))
+		return true;
+	if (!(cfg->flags & PS_F_CGROUP))
+		return false;
+	if (t)
+		return ps_cgroup_walk_selected(t, cfg->cgroup_levels);
+	return ps_cgroup_ancestors_selected(cfg->cgroup_levels);
+}
+
+static __always_inline bool ps_current_selected(void)
+{
+	return ps_selected(ps_current_task_btf());
+}
+
 /* Flags for bpf_ringbuf_submit/output implementing the batched wakeup. */
 static __always_inline __u64 ps_rb_flags(void *rb)
 {
@@ -184,10 +211,42 @@ static __always_inline __u64 ps_rb_flags(void *rb)
 		       BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
+/*
+ * Bytes this CPU has written to the object's ring buffer since it last
+ * looked at how much is queued. Reading the ring's fill level means reading
+ * its consumer position, a cache line the reader keeps writing from another
+ * CPU: about 1% of an open() on slow VMs when done for every record.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} ps_rb_unchecked SEC(".maps");
+
+/*
+ * ps_rb_flags(), asked only once every ps_wakeup_bytes / 64 bytes a CPU
+ * writes: the reader may then be woken up to 1/64 of the threshold per CPU
+ * later (the threshold is 1/8 of the ring; the reader drains on a timer too).
+ */
+static __always_inline __u64 ps_rb_flags_every(void *rb, __u64 size)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&ps_rb_unchecked, &zero);
+
+	if (n) {
+		*n += size;
+		if (*n < (ps_wakeup_bytes >> 6))
+			return BPF_RB_NO_WAKEUP;
+		*n = 0;
+	}
+	return ps_rb_flags(rb);
+}
+
 /* Copy a finished record into the ring buffer, counting the outcome. */
 static __always_inline void ps_output(void *rb, struct ps_stats *s, void *data, __u64 size)
 {
-	if (bpf_ringbuf_output(rb, data, size, ps_rb_flags(rb)))
+	if (bpf_ringbuf_output(rb, data, size, ps_rb_flags_every(rb, size)))
 		ps_count(s, PS_STAT_LOST);
 	else
 		ps_count(s, PS_STAT_EMITTED);

@@ -86,12 +86,13 @@ static __always_inline void set_args(struct open_args *a, __u16 syscall, __u8 me
 static __always_inline int open_enter(__u16 syscall, __u8 method, __u8 rflags, int dirfd,
 				      const char *fname, __u64 flags, __u32 mode)
 {
+	struct task_struct *t = targ_legacy ? NULL : ps_current_task_btf();
 	struct ps_stats *s = ps_stats_get();
 	struct open_args *a, tmp;
 	__u32 tid;
 
 	ps_count(s, PS_STAT_SEEN);
-	if (!ps_current_selected()) {
+	if (!ps_selected(t)) {
 		ps_count(s, PS_STAT_FILTERED);
 		return 0;
 	}
@@ -102,8 +103,7 @@ static __always_inline int open_enter(__u16 syscall, __u8 method, __u8 rflags, i
 			ps_count(s, PS_STAT_MAP_FULL);
 		return 0;
 	}
-	a = bpf_task_storage_get(&ps_open_args, bpf_get_current_task_btf(), 0,
-				 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	a = bpf_task_storage_get(&ps_open_args, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (a)
 		set_args(a, syscall, method, rflags, dirfd, fname, flags, mode);
 	else
@@ -111,10 +111,10 @@ static __always_inline int open_enter(__u16 syscall, __u8 method, __u8 rflags, i
 	return 0;
 }
 
+/* t: the current task (trusted pointer), NULL in legacy mode */
 static __always_inline void fill_header(struct open_event *e, const struct open_args *a,
-					long ret, __u64 now)
+					long ret, __u64 now, struct task_struct *t)
 {
-	struct task_struct *t;
 	__u64 id;
 
 	e->ts_ns = now;
@@ -126,8 +126,8 @@ static __always_inline void fill_header(struct open_event *e, const struct open_
 	e->rflags = a->rflags;
 	e->method = a->method;
 	e->ret = ret;
-	e->cgroup_id = ps_current_cgroup_id();
-	if (targ_legacy) {
+	if (targ_legacy || !t) {
+		e->cgroup_id = bpf_get_current_cgroup_id();
 		id = bpf_get_current_pid_tgid();
 		e->pid = id >> 32;
 		e->tid = (__u32)id;
@@ -137,7 +137,7 @@ static __always_inline void fill_header(struct open_event *e, const struct open_
 		return;
 	}
 	/* plain loads through the trusted task pointer: a fraction of the helpers' cost */
-	t = bpf_get_current_task_btf();
+	e->cgroup_id = t->cgroups->dfl_cgrp->kn->id;
 	e->pid = t->tgid;
 	e->tid = t->pid;
 	e->uid = t->cred->uid.val;
@@ -147,9 +147,9 @@ static __always_inline void fill_header(struct open_event *e, const struct open_
 
 static __always_inline int open_exit(long ret)
 {
+	struct task_struct *t = NULL;
 	struct open_args *a, args;
 	struct open_event *e;
-	struct task_struct *t;
 	__u32 tid = 0, zero = 0, len;
 	struct ps_stats *s;
 	long n;
@@ -184,7 +184,7 @@ static __always_inline int open_exit(long ret)
 	e = bpf_map_lookup_elem(&ps_open_heap, &zero);
 	if (!e)
 		return 0;
-	fill_header(e, &args, ret, bpf_ktime_get_boot_ns());
+	fill_header(e, &args, ret, bpf_ktime_get_boot_ns(), t);
 	n = bpf_probe_read_user_str(e->path, OPEN_PATH_READ, (const char *)(unsigned long)args.fname);
 	if (n <= 0) {
 		e->rflags |= OPEN_F_READ_FAULT;
