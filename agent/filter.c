@@ -10,6 +10,7 @@ static int cfg_fd = -1, cgroup_fd = -1, mntns_fd = -1;
 static struct ps_filter_cfg cur;
 /* selected cgroups per level, so a level's bit clears with its last cgroup */
 static unsigned int level_refs[PS_CGROUP_MAX_LEVEL];
+static unsigned int n_cgroups; /* ids in the cgroup set */
 
 static int push_cfg(void)
 {
@@ -71,6 +72,30 @@ int filter_reuse_maps(struct bpf_object *obj)
 	return 0;
 }
 
+/*
+ * While the cgroup set is small, the BPF side compares its ids inline
+ * (PS_FILTER_INLINE_IDS) instead of looking them up in the hash. The hash
+ * always holds the whole set: it is updated first, so a task is never
+ * missed for long while the configuration catches up.
+ */
+static void sync_inline(void)
+{
+	__u64 key, next, *prev = NULL;
+	__u32 n = 0;
+
+	cur.n_inline = 0;
+	if (!n_cgroups || n_cgroups > PS_FILTER_INLINE_IDS)
+		return;
+	while (!bpf_map_get_next_key(cgroup_fd, prev, &next)) {
+		if (n == PS_FILTER_INLINE_IDS)
+			return; /* more than counted: stay with the hash */
+		cur.inline_ids[n++] = next;
+		key = next;
+		prev = &key;
+	}
+	cur.n_inline = n;
+}
+
 int filter_add_cgroup(uint64_t id, int level)
 {
 	__u8 one = 1;
@@ -80,8 +105,10 @@ int filter_add_cgroup(uint64_t id, int level)
 	if (bpf_map_update_elem(cgroup_fd, &id, &one, BPF_NOEXIST))
 		return errno == EEXIST ? 0 : -errno;
 	level_refs[level]++;
+	n_cgroups++;
 	cur.cgroup_levels |= 1u << level;
 	cur.flags |= PS_F_CGROUP;
+	sync_inline();
 	return push_cfg();
 }
 
@@ -91,11 +118,12 @@ int filter_del_cgroup(uint64_t id, int level)
 		return -ERANGE;
 	if (bpf_map_delete_elem(cgroup_fd, &id))
 		return -errno;
-	if (level_refs[level] && --level_refs[level] == 0) {
+	if (n_cgroups)
+		n_cgroups--;
+	if (level_refs[level] && --level_refs[level] == 0)
 		cur.cgroup_levels &= ~(1u << level);
-		return push_cfg();
-	}
-	return 0;
+	sync_inline();
+	return push_cfg();
 }
 
 int filter_add_mntns(uint64_t id)

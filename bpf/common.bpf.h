@@ -105,11 +105,29 @@ static __always_inline __u64 ps_current_cgroup_id(void)
 	return bpf_get_current_cgroup_id();
 }
 
+/* Is this cgroup id in the selected set? */
+static __always_inline bool ps_cgroup_id_selected(const struct ps_filter_cfg *cfg, __u64 id)
+{
+	__u32 n = cfg->n_inline;
+	int i;
+
+	if (!n)
+		return bpf_map_lookup_elem(&ps_cgroup_ids, &id) != NULL;
+	for (i = 0; i < PS_FILTER_INLINE_IDS; i++) {
+		if (i >= n)
+			break;
+		if (cfg->inline_ids[i] == id)
+			return true;
+	}
+	return false;
+}
+
 /*
  * Is one of the current task's cgroup v2 ancestors (or its own cgroup) at the
  * selected levels in the id set? One helper call per selected level.
  */
-static __always_inline bool ps_cgroup_ancestors_selected(__u32 levels)
+static __always_inline bool ps_cgroup_ancestors_selected(const struct ps_filter_cfg *cfg,
+							 __u32 levels)
 {
 	__u64 id;
 	int lvl;
@@ -123,7 +141,7 @@ static __always_inline bool ps_cgroup_ancestors_selected(__u32 levels)
 		id = bpf_get_current_ancestor_cgroup_id(lvl);
 		if (!id)
 			break;
-		if (bpf_map_lookup_elem(&ps_cgroup_ids, &id))
+		if (ps_cgroup_id_selected(cfg, id))
 			return true;
 	}
 	return false;
@@ -138,7 +156,8 @@ static __always_inline bool ps_cgroup_ancestors_selected(__u32 levels)
  * in the root or a slice) is rejected without a map lookup. Measured in
  * bench/README.md.
  */
-static __always_inline bool ps_cgroup_walk_selected(struct task_struct *t, __u32 levels)
+static __always_inline bool ps_cgroup_walk_selected(const struct ps_filter_cfg *cfg,
+						    struct task_struct *t, __u32 levels)
 {
 	struct cgroup *c = t->cgroups->dfl_cgrp;
 	struct cgroup_subsys_state *parent;
@@ -147,7 +166,7 @@ static __always_inline bool ps_cgroup_walk_selected(struct task_struct *t, __u32
 	int i;
 
 	if (!c || c->level >= PS_CGROUP_MAX_LEVEL)
-		return ps_cgroup_ancestors_selected(levels); /* deeper than the walk goes */
+		return ps_cgroup_ancestors_selected(cfg, levels); /* deeper than the walk goes */
 	for (i = 0; i < PS_CGROUP_MAX_LEVEL && c; i++) {
 		lvl = c->level;
 		/* bits 0..lvl (lvl < 32 from here on): 2u << 31 wraps to 0, keeping them all */
@@ -155,7 +174,7 @@ static __always_inline bool ps_cgroup_walk_selected(struct task_struct *t, __u32
 			return false;
 		if (levels & (1u << lvl)) {
 			id = c->kn->id;
-			if (bpf_map_lookup_elem(&ps_cgroup_ids, &id))
+			if (ps_cgroup_id_selected(cfg, id))
 				return true;
 		}
 		parent = c->self.parent;
@@ -195,8 +214,8 @@ static __always_inline bool ps_selected(struct task_struct *t)
 	if (!(cfg->flags & PS_F_CGROUP))
 		return false;
 	if (t)
-		return ps_cgroup_walk_selected(t, cfg->cgroup_levels);
-	return ps_cgroup_ancestors_selected(cfg->cgroup_levels);
+		return ps_cgroup_walk_selected(cfg, t, cfg->cgroup_levels);
+	return ps_cgroup_ancestors_selected(cfg, cfg->cgroup_levels);
 }
 
 static __always_inline bool ps_current_selected(void)

@@ -27,12 +27,23 @@
 /* Entries in the shared id sets; the agent refuses to select more. */
 #define PS_FILTER_MAX_IDS	16384
 
+/*
+ * While no more cgroups than this are selected, their ids are also copied
+ * into the configuration and compared there: a few instructions where a hash
+ * lookup costs ~30 ns on slow VMs, paid by every event of every task.
+ */
+#define PS_FILTER_INLINE_IDS	8
+
 struct ps_filter_cfg {
 	__u32 flags;
 	__u32 cgroup_levels;	/* bit L set: some selected cgroup is at level L */
 	__u64 host_mntns;	/* inode of the agent's mount namespace */
+	__u32 n_inline;		/* 0: look ids up in the hash; else inline_ids[0..n) is the set */
+	__u32 pad;
+	__u64 inline_ids[PS_FILTER_INLINE_IDS];
 };
-_Static_assert(sizeof(struct ps_filter_cfg) == 16, "ps_filter_cfg layout");
+_Static_assert(sizeof(struct ps_filter_cfg) == 24 + 8 * PS_FILTER_INLINE_IDS,
+	       "ps_filter_cfg layout");
 
 /* Per-tracer counters, one per-CPU slot each, summed by the agent. */
 enum ps_stat {

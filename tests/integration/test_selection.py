@@ -69,3 +69,20 @@ def test_task_shallower_than_every_selection_is_dropped(cgroup, tmp_path):
         assert opened(a, shallow) == []
     s = a.summary("open")
     assert s["filtered"] > 0 and s["lost"] == 0
+
+
+def test_more_cgroups_than_compared_inline(tmp_path):
+    # up to 8 selected ids are compared in the configuration, more go to the hash
+    tops = [Cgroup() for _ in range(10)]
+    try:
+        with Cgroup() as other, Agent("--tracers", "open",
+                                      *[x for t in tops for x in ("--cgroup", t.path)]) as a:
+            inside = [opener(t, tmp_path) for t in (tops[0], tops[9])]
+            outside = opener(other, tmp_path)
+            for p in inside:
+                a.wait_for(lambda r, p=p: r.get("path") == p, what="open of " + p)
+            a.stop()
+            assert opened(a, outside) == []
+    finally:
+        for t in tops:
+            t.remove()
