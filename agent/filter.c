@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <string.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 
@@ -84,6 +85,7 @@ static void sync_inline(void)
 	__u32 n = 0;
 
 	cur.n_inline = 0;
+	memset(cur.inline_ids, 0, sizeof(cur.inline_ids)); /* 0 is no cgroup's id */
 	if (!n_cgroups || n_cgroups > PS_FILTER_INLINE_IDS)
 		return;
 	while (!bpf_map_get_next_key(cgroup_fd, prev, &next)) {

@@ -484,22 +484,21 @@ def scenario_main(run, doc, add_args=None, tracer_flags=False):
 
 # ------------------------------------------------ the agent shipping to the collector
 
-COLLECTOR = os.path.join(BUILD, "podsnoop-collector")
-
-
 class Shipped:
-    """The reference collector (NDJSON to /dev/null by default) and the agent
-    shipping to it, started together; stop() stops the agent first (it flushes
-    its last batches), then the collector, and returns both logs."""
+    """The reference collector (tests/lib/ship_harness.Collector, its NDJSON to
+    /dev/null) and the agent shipping to it, started together; stop() stops the
+    agent first (it flushes its last batches), then the collector, and returns
+    both logs. nice: the collector's niceness (it has its own machine in
+    production; here it shares the CPUs with the workload)."""
 
-    def __init__(self, *agent_args, out=os.devnull, nice=None):
-        pre = ["nice", "-n", str(nice)] if nice else []
-        self.collector = Proc(pre + [COLLECTOR, "--listen", "127.0.0.1:0", "--out", out],
-                              ready=logged("info: ready"))
-        port = re.search(r"listening on http://[\d.]+:(\d+)/", self.collector.stderr()).group(1)
-        self.url = "http://127.0.0.1:%s/v1/batches" % port
+    def __init__(self, *agent_args, nice=None):
+        from ship_harness import Collector
+        self.collector = Collector(tempfile.gettempdir(), "--out", os.devnull,
+                                   name=unique("bench-collector"))
+        if nice:
+            os.setpriority(os.PRIO_PROCESS, self.collector.proc.pid, nice)
         try:
-            self.agent = podsnoop(*(list(agent_args) + ["--collector", self.url]))
+            self.agent = podsnoop(*(list(agent_args) + ["--collector", self.collector.url]))
         except Exception:
             self.collector.stop()
             raise
@@ -507,7 +506,8 @@ class Shipped:
 
     def stop(self):
         err = self.agent.stop()
-        return err + "\n" + self.collector.stop()
+        self.collector.stop(signal.SIGINT)
+        return err + "\n" + "".join(self.collector.stderr)
 
 
 def collector_counts(stderr):

@@ -86,7 +86,7 @@ def run(args):
 
     def workload(c):
         s = cur["s"]
-        rate, pid, cpid = c.rate, s.agent.pid, s.collector.pid
+        rate, pid, cpid = c.rate, s.agent.pid, s.collector.proc.pid
         tag = unique("load")
         time.sleep(0.5)
         sampler = Sampler(pid)

@@ -105,21 +105,21 @@ static __always_inline __u64 ps_current_cgroup_id(void)
 	return bpf_get_current_cgroup_id();
 }
 
-/* Is this cgroup id in the selected set? */
+/*
+ * Is this cgroup id in the selected set? The inline slots are compared all
+ * at once, without branches (unused ones hold 0, which is no cgroup's id):
+ * a loop with an exit per slot, inside the walk's loop, multiplied the
+ * verifier's work and doubled the agent's start-up.
+ */
 static __always_inline bool ps_cgroup_id_selected(const struct ps_filter_cfg *cfg, __u64 id)
 {
-	__u32 n = cfg->n_inline;
-	int i;
+	const __u64 *v = cfg->inline_ids;
 
-	if (!n)
+	_Static_assert(PS_FILTER_INLINE_IDS == 8, "the comparison below names 8 slots");
+	if (!cfg->n_inline)
 		return bpf_map_lookup_elem(&ps_cgroup_ids, &id) != NULL;
-	for (i = 0; i < PS_FILTER_INLINE_IDS; i++) {
-		if (i >= n)
-			break;
-		if (cfg->inline_ids[i] == id)
-			return true;
-	}
-	return false;
+	return ((v[0] == id) | (v[1] == id) | (v[2] == id) | (v[3] == id) | (v[4] == id) |
+		(v[5] == id) | (v[6] == id) | (v[7] == id));
 }
 
 /*
@@ -156,6 +156,13 @@ static __always_inline bool ps_cgroup_ancestors_selected(const struct ps_filter_
  * in the root or a slice) is rejected without a map lookup. Measured in
  * bench/README.md.
  */
+/*
+ * Levels the walk goes through: Kubernetes' containers sit 4 to 6 deep; a
+ * deeper task takes the helper path. Each level walked is verified again when
+ * the agent starts (28 programs of the fs tracer carry this walk).
+ */
+#define PS_CGROUP_WALK_MAX	16
+
 static __always_inline bool ps_cgroup_walk_selected(const struct ps_filter_cfg *cfg,
 						    struct task_struct *t, __u32 levels)
 {
@@ -165,12 +172,12 @@ static __always_inline bool ps_cgroup_walk_selected(const struct ps_filter_cfg *
 	__u64 id;
 	int i;
 
-	if (!c || c->level >= PS_CGROUP_MAX_LEVEL)
+	if (!c || c->level >= PS_CGROUP_WALK_MAX)
 		return ps_cgroup_ancestors_selected(cfg, levels); /* deeper than the walk goes */
-	for (i = 0; i < PS_CGROUP_MAX_LEVEL && c; i++) {
+	for (i = 0; i < PS_CGROUP_WALK_MAX && c; i++) {
 		lvl = c->level;
-		/* bits 0..lvl (lvl < 32 from here on): 2u << 31 wraps to 0, keeping them all */
-		if (lvl >= PS_CGROUP_MAX_LEVEL || !(levels & ((2u << lvl) - 1)))
+		/* bits 0..lvl of the selected levels (lvl < 16 from here on) */
+		if (lvl >= PS_CGROUP_WALK_MAX || !(levels & ((2u << lvl) - 1)))
 			return false;
 		if (levels & (1u << lvl)) {
 			id = c->kn->id;
