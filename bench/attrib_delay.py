@@ -113,6 +113,9 @@ def run(args):
     notes = ["target < 100 ms: %s (median %.1f ms, p90 %.1f, max %.1f; %d of %d first events "
              "attributed)" % ("met" if ok else "MISSED", d["stats"]["median"], d["p90"],
                               d["stats"]["max"], d["attributed"], d["pods"])]
+    if any(v["stats"] and v["stats"]["min"] < 0 for v in res_cfgs.values()):
+        notes.append("a negative delay: the record was printed before StartContainer returned "
+                     "(the runtime starts the process, then replies)")
     table = markdown_table(["config", "agent", "ms from StartContainer returning to the first "
                             "exec printed, median (min-max)", "p90 ms",
                             "first exec carries its pod"], rows)
