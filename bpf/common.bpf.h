@@ -148,6 +148,13 @@ static __always_inline bool ps_cgroup_ancestors_selected(const struct ps_filter_
 }
 
 /*
+ * Levels the walk goes through: Kubernetes' containers sit 4 to 6 deep; a
+ * deeper task takes the helper path. Each level walked is verified again when
+ * the agent starts (28 programs of the fs tracer carry this walk).
+ */
+#define PS_CGROUP_WALK_MAX	16
+
+/*
  * The same, walking up from the task's cgroup through trusted BTF pointers
  * (bpf_get_current_task_btf, 5.11+): a few loads per level, where each
  * bpf_get_current_ancestor_cgroup_id() call costs ~35 ns on slow VMs (its
@@ -156,13 +163,6 @@ static __always_inline bool ps_cgroup_ancestors_selected(const struct ps_filter_
  * in the root or a slice) is rejected without a map lookup. Measured in
  * bench/README.md.
  */
-/*
- * Levels the walk goes through: Kubernetes' containers sit 4 to 6 deep; a
- * deeper task takes the helper path. Each level walked is verified again when
- * the agent starts (28 programs of the fs tracer carry this walk).
- */
-#define PS_CGROUP_WALK_MAX	16
-
 static __always_inline bool ps_cgroup_walk_selected(const struct ps_filter_cfg *cfg,
 						    struct task_struct *t, __u32 levels)
 {
