@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
@@ -24,6 +25,10 @@ int filter_init(void)
 {
 	int err;
 
+	/* a fresh selection: nothing of an earlier init/free cycle carries over */
+	memset(&cur, 0, sizeof(cur));
+	memset(level_refs, 0, sizeof(level_refs));
+	n_cgroups = 0;
 	/* names, types and sizes must equal the maps in common.bpf.h */
 	cfg_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "ps_filter_cfg", sizeof(__u32),
 				sizeof(struct ps_filter_cfg), 1, NULL);
@@ -37,7 +42,10 @@ int filter_init(void)
 				  sizeof(__u8), PS_FILTER_MAX_IDS, NULL);
 	if (mntns_fd < 0)
 		goto err;
-	return push_cfg();
+	err = push_cfg();
+	if (err)
+		filter_free();
+	return err;
 err:
 	err = -errno;
 	filter_free();
@@ -78,24 +86,61 @@ int filter_reuse_maps(struct bpf_object *obj)
  * (PS_FILTER_INLINE_IDS) instead of looking them up in the hash. The hash
  * always holds the whole set: it is updated first, so a task is never
  * missed for long while the configuration catches up.
+ *
+ * Programs read the configuration while push_cfg() copies a new one over it,
+ * without a lock: an id keeps its slot for as long as it is selected, so a
+ * torn read sees every unchanged id where it was (a pod added by a selector
+ * must not hide the pods already selected, even for an instant). Emptied
+ * slots hold 0, no cgroup's id. Going from the hash to the slots takes two
+ * copies: the ids first, then the flag that makes programs use them.
  */
-static void sync_inline(void)
+static bool inline_has(__u64 id)
+{
+	for (int i = 0; i < PS_FILTER_INLINE_IDS; i++)
+		if (cur.inline_ids[i] == id)
+			return true;
+	return false;
+}
+
+static bool inline_put(__u64 id)
+{
+	for (int i = 0; i < PS_FILTER_INLINE_IDS; i++)
+		if (!cur.inline_ids[i]) {
+			cur.inline_ids[i] = id;
+			return true;
+		}
+	return false;
+}
+
+static int sync_inline(void)
 {
 	__u64 key, next, *prev = NULL;
-	__u32 n = 0;
+	__u8 one;
+	int err;
 
-	cur.n_inline = 0;
-	memset(cur.inline_ids, 0, sizeof(cur.inline_ids)); /* 0 is no cgroup's id */
-	if (!n_cgroups || n_cgroups > PS_FILTER_INLINE_IDS)
-		return;
+	/* ids no longer selected leave their slots */
+	for (int i = 0; i < PS_FILTER_INLINE_IDS; i++)
+		if (cur.inline_ids[i] && bpf_map_lookup_elem(cgroup_fd, &cur.inline_ids[i], &one))
+			cur.inline_ids[i] = 0;
+	if (!n_cgroups || n_cgroups > PS_FILTER_INLINE_IDS) {
+		cur.n_inline = 0; /* the hash serves; the slots are ignored */
+		return push_cfg();
+	}
 	while (!bpf_map_get_next_key(cgroup_fd, prev, &next)) {
-		if (n == PS_FILTER_INLINE_IDS)
-			return; /* more than counted: stay with the hash */
-		cur.inline_ids[n++] = next;
+		if (!inline_has(next) && !inline_put(next)) {
+			cur.n_inline = 0; /* more than counted: stay with the hash */
+			return push_cfg();
+		}
 		key = next;
 		prev = &key;
 	}
-	cur.n_inline = n;
+	if (!cur.n_inline) {
+		err = push_cfg(); /* the ids in place before programs look at them */
+		if (err)
+			return err;
+	}
+	cur.n_inline = n_cgroups;
+	return push_cfg();
 }
 
 int filter_add_cgroup(uint64_t id, int level)
@@ -110,8 +155,7 @@ int filter_add_cgroup(uint64_t id, int level)
 	n_cgroups++;
 	cur.cgroup_levels |= 1u << level;
 	cur.flags |= PS_F_CGROUP;
-	sync_inline();
-	return push_cfg();
+	return sync_inline();
 }
 
 int filter_del_cgroup(uint64_t id, int level)
@@ -124,8 +168,7 @@ int filter_del_cgroup(uint64_t id, int level)
 		n_cgroups--;
 	if (level_refs[level] && --level_refs[level] == 0)
 		cur.cgroup_levels &= ~(1u << level);
-	sync_inline();
-	return push_cfg();
+	return sync_inline();
 }
 
 int filter_add_mntns(uint64_t id)

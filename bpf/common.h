@@ -38,8 +38,8 @@ struct ps_filter_cfg {
 	__u32 flags;
 	__u32 cgroup_levels;	/* bit L set: some selected cgroup is at level L */
 	__u64 host_mntns;	/* inode of the agent's mount namespace */
-	__u32 n_inline;		/* 0: look ids up in the hash; else inline_ids[0..n) is the set,
-				   the other slots 0 */
+	__u32 n_inline;		/* 0: look ids up in the hash; else the set is the n non-zero
+				   ids of inline_ids, in any slots (the others hold 0) */
 	__u32 pad;
 	__u64 inline_ids[PS_FILTER_INLINE_IDS];
 };
