@@ -172,9 +172,16 @@ def test_slow_threshold_keeps_records_out_but_histograms_complete(cgroup):
             time.sleep(0.5)
             assert a.stop() == 0
     assert bios(a, disk=disk) == []
-    total = sum(h["count"] for h in hists(a, disk=disk, cgroup_id=cgroup.id))
-    assert total >= len(WRITES) + len(READS)
+    hs = hists(a, disk=disk, cgroup_id=cgroup.id)
+    total = sum(h["count"] for h in hs)
     s = a.summary("bio")
+    # Every request is in the histograms, or counted lost: a completion the
+    # kernel ran the tracepoint for without running our program (bench/README.md,
+    # about 1 in 30 000-60 000 here; seen once in this test) is found when the
+    # address is reused and counted as map_full, never silently missing.
+    assert total == len(WRITES) + len(READS) or (
+        total + s["map_full"] >= len(WRITES) + len(READS) and s["map_full"] <= 1), (
+        total, s, [(h["op"], h["count"]) for h in hs])
     assert s["emitted"] == 0 and s["filtered"] >= total
 
 
