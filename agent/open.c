@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 
 #include "open.h"
@@ -132,6 +133,7 @@ static int open_start(const struct tracer_env *e, const struct hook_method *m)
 	}
 
 	skel->rodata->targ_failed_only = e->cfg->open_failed;
+	skel->rodata->targ_self_tgid = (__u32)getpid();
 	if (want_legacy(m->available == have_fentry ? BPF_PROG_TYPE_TRACING
 			: m->available == have_kprobe ? BPF_PROG_TYPE_KPROBE
 						      : BPF_PROG_TYPE_TRACEPOINT)) {

@@ -278,3 +278,21 @@ def test_missing_hook_is_a_clear_error(hook):
     rc, out, err = run_agent_once("--tracers", "open", "--hook", "open=" + hook, "--duration", "1")
     assert rc == 1
     assert "open: hook method %s is not available on this kernel" % hook in err
+
+
+def test_the_agent_does_not_trace_itself(tmp_path):
+    """The agent's own opens (its metadata refresh reads /proc and the cgroup
+    tree after the tracers attach; its spool opens a file per batch) never
+    become records, with no selection at all; another process's opens do."""
+    path = str(tmp_path / unique("other"))
+    with Agent("--tracers", "open") as a:
+        subprocess.run(["sh", "-c", ": > %s" % path], check=True)
+        deadline = time.time() + 10
+        while time.time() < deadline and not any(
+                r.get("path") == path for r in a.records()):
+            time.sleep(0.1)
+        time.sleep(1)  # the metadata thread's first sync runs meanwhile
+        assert a.stop() == 0
+    recs = [r for r in a.records() if r.get("type") == "open"]
+    assert any(r["path"] == path for r in recs)
+    assert [r for r in recs if r["pid"] == a.proc.pid] == []
