@@ -25,6 +25,11 @@ static bool have_syscalls(void)
 	       feat_tracepoint("syscalls", "sys_exit_execve");
 }
 
+static bool have_fentry(void)
+{
+	return feat_fentry("__x64_sys_execve") && feat_fentry("__x64_sys_execveat");
+}
+
 static bool have_sched_btf(void)
 {
 	return feat_tp_btf("sched_process_exec");
@@ -35,7 +40,13 @@ static bool have_sched_raw(void)
 	return feat_tracepoint("sched", "sched_process_exec");
 }
 
+/*
+ * fentry first where the kernel has trampolines: the syscall tracepoints put
+ * every syscall of every task on the kernel's slow path (see open.c). Both
+ * see failed execs; the sched_process_exec hooks see successes only.
+ */
 static const struct hook_method methods[] = {
+	{ "fentry", "fentry/fexit __x64_sys_execve{,at} (x86-64, BPF trampolines)", have_fentry },
 	{ "syscalls", "tracepoint syscalls/sys_{enter,exit}_execve{,at}", have_syscalls },
 	{ "sched_btf", "tp_btf sched_process_exec (successes only)", have_sched_btf },
 	{ "sched_raw", "raw_tp sched_process_exec (successes only)", have_sched_raw },
@@ -98,7 +109,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 
 static int exec_start(const struct tracer_env *e, const struct hook_method *m)
 {
-	bool syscalls = m->available == have_syscalls;
+	bool syscalls = m->available == have_syscalls, fentry = m->available == have_fentry;
 	struct bpf_program *p;
 
 	env = e;
@@ -108,7 +119,14 @@ static int exec_start(const struct tracer_env *e, const struct hook_method *m)
 
 	bpf_object__for_each_program(p, skel->obj)
 		bpf_program__set_autoload(p, false);
-	if (syscalls) {
+	if (fentry) {
+		bpf_program__set_autoload(skel->progs.ps_exec_fentry, true);
+		bpf_program__set_autoload(skel->progs.ps_exec_fexit, true);
+		bpf_program__set_autoload(skel->progs.ps_execat_fentry, true);
+		bpf_program__set_autoload(skel->progs.ps_execat_fexit, true);
+		if (have_sched_raw())
+			bpf_program__set_autoload(skel->progs.ps_exec_rekey, true);
+	} else if (syscalls) {
 		bpf_program__set_autoload(skel->progs.ps_exec_enter, true);
 		bpf_program__set_autoload(skel->progs.ps_exec_exit, true);
 		/* execveat arrived in 3.19; some architectures lack it */

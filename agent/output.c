@@ -116,6 +116,7 @@ const char *exec_method_name(uint32_t method)
 	case EXEC_M_SYSCALLS: return "syscalls";
 	case EXEC_M_SCHED_BTF: return "sched_btf";
 	case EXEC_M_SCHED_RAW: return "sched_raw";
+	case EXEC_M_FENTRY: return "fentry";
 	default: return "unknown";
 	}
 }

@@ -116,7 +116,8 @@ static __always_inline void read_argv(struct exec_event *e, const char *const *a
 	e->args_len = off;
 }
 
-static __always_inline int exec_enter(const char *filename, const char *const *argv)
+static __always_inline int exec_enter(const char *filename, const char *const *argv,
+				      __u32 method)
 {
 	struct ps_stats *s = ps_stats_get();
 	struct exec_event *e;
@@ -136,7 +137,7 @@ static __always_inline int exec_enter(const char *filename, const char *const *a
 	e = bpf_map_lookup_elem(&ps_exec_pending, &tid);
 	if (!e)
 		return 0;
-	fill_header(e, EXEC_M_SYSCALLS);
+	fill_header(e, method);
 	n = bpf_probe_read_user_str(e->buf, EXEC_FILENAME_MAX, filename);
 	if (n < 0)
 		e->flags |= EXEC_F_READ_FAULT;
@@ -236,13 +237,15 @@ int BPF_PROG(ps_exec_rekey, struct task_struct *p, pid_t old_pid)
 SEC("tracepoint/syscalls/sys_enter_execve")
 int ps_exec_enter(struct trace_event_raw_sys_enter *ctx)
 {
-	return exec_enter((const char *)ctx->args[0], (const char *const *)ctx->args[1]);
+	return exec_enter((const char *)ctx->args[0], (const char *const *)ctx->args[1],
+			  EXEC_M_SYSCALLS);
 }
 
 SEC("tracepoint/syscalls/sys_enter_execveat")
 int ps_execat_enter(struct trace_event_raw_sys_enter *ctx)
 {
-	return exec_enter((const char *)ctx->args[1], (const char *const *)ctx->args[2]);
+	return exec_enter((const char *)ctx->args[1], (const char *const *)ctx->args[2],
+			  EXEC_M_SYSCALLS);
 }
 
 SEC("tracepoint/syscalls/sys_exit_execve")
@@ -255,6 +258,37 @@ SEC("tracepoint/syscalls/sys_exit_execveat")
 int ps_execat_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	return exec_exit(ctx->ret);
+}
+
+/*
+ * The same on the syscall functions, where the kernel has BPF trampolines:
+ * a syscall tracepoint puts every syscall of every task on the kernel's slow
+ * path, a trampoline costs only the calls it is on. x86-64 names (the
+ * agent falls back where they do not exist); the arguments are the caller's
+ * registers, as the syscall took them.
+ */
+SEC("fentry/__x64_sys_execve")
+int BPF_PROG(ps_exec_fentry, const struct pt_regs *regs)
+{
+	return exec_enter((const char *)regs->di, (const char *const *)regs->si, EXEC_M_FENTRY);
+}
+
+SEC("fentry/__x64_sys_execveat")
+int BPF_PROG(ps_execat_fentry, const struct pt_regs *regs)
+{
+	return exec_enter((const char *)regs->si, (const char *const *)regs->dx, EXEC_M_FENTRY);
+}
+
+SEC("fexit/__x64_sys_execve")
+int BPF_PROG(ps_exec_fexit, const struct pt_regs *regs, long ret)
+{
+	return exec_exit(ret);
+}
+
+SEC("fexit/__x64_sys_execveat")
+int BPF_PROG(ps_execat_fexit, const struct pt_regs *regs, long ret)
+{
+	return exec_exit(ret);
 }
 
 /*

@@ -24,6 +24,7 @@ enum exec_method {
 	EXEC_M_SYSCALLS = 1,	/* syscalls/sys_{enter,exit}_execve{,at} */
 	EXEC_M_SCHED_BTF = 2,	/* tp_btf/sched_process_exec */
 	EXEC_M_SCHED_RAW = 3,	/* raw_tp/sched_process_exec */
+	EXEC_M_FENTRY = 4,	/* fentry/fexit on the execve{,at} syscall functions */
 };
 
 /*
