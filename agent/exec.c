@@ -124,8 +124,6 @@ static int exec_start(const struct tracer_env *e, const struct hook_method *m)
 		bpf_program__set_autoload(skel->progs.ps_exec_fexit, true);
 		bpf_program__set_autoload(skel->progs.ps_execat_fentry, true);
 		bpf_program__set_autoload(skel->progs.ps_execat_fexit, true);
-		if (have_sched_raw())
-			bpf_program__set_autoload(skel->progs.ps_exec_rekey, true);
 	} else if (syscalls) {
 		bpf_program__set_autoload(skel->progs.ps_exec_enter, true);
 		bpf_program__set_autoload(skel->progs.ps_exec_exit, true);
@@ -134,14 +132,14 @@ static int exec_start(const struct tracer_env *e, const struct hook_method *m)
 			bpf_program__set_autoload(skel->progs.ps_execat_enter, true);
 			bpf_program__set_autoload(skel->progs.ps_execat_exit, true);
 		}
-		/* follow an exec from a non-leader thread to its new tid */
-		if (have_sched_raw())
-			bpf_program__set_autoload(skel->progs.ps_exec_rekey, true);
 	} else if (m->available == have_sched_btf) {
 		bpf_program__set_autoload(skel->progs.ps_exec_btf, true);
 	} else {
 		bpf_program__set_autoload(skel->progs.ps_exec_raw, true);
 	}
+	/* enter/exit methods: follow an exec from a non-leader thread to its new tid */
+	if ((fentry || syscalls) && have_sched_raw())
+		bpf_program__set_autoload(skel->progs.ps_exec_rekey, true);
 
 	skel->rodata->targ_max_args = e->cfg->max_args;
 	skel->rodata->targ_max_args_bytes = e->cfg->max_args_bytes;

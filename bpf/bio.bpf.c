@@ -135,6 +135,8 @@ static __always_inline bool cgroup_selected(struct cgroup *cg, __u32 cg_level)
  * the verifier drops the branch a program cannot take.
  */
 #define BIO_BTF (targ_method == BIO_M_IO_START || targ_method == BIO_M_GETRQ)
+/* one field of p: a plain load with tp_btf, a probe read with raw_tp */
+#define BIO_READ(p, f) (BIO_BTF ? (p)->f : BPF_CORE_READ(p, f))
 
 /* The cgroup the bio is charged to (its blkcg's), or NULL. */
 static __always_inline struct cgroup *bio_blk_cgroup(struct bio *bio)
@@ -185,11 +187,11 @@ static __always_inline bool submit_info(struct bio *bio, struct bio_rq *r)
 	blk_cg = bio_blk_cgroup(bio);
 	if (blk_cg) {
 		/* on a hybrid node the io controller may sit on a v1 hierarchy: other ids */
-		if ((__u64)(BIO_BTF ? blk_cg->root : BPF_CORE_READ(blk_cg, root)) !=
+		if ((__u64)BIO_READ(blk_cg, root) !=
 		    current_dfl_root()) {
 			r->flags |= BIO_F_BLKCG_V1;
 		} else {
-			level = BIO_BTF ? blk_cg->level : BPF_CORE_READ(blk_cg, level);
+			level = BIO_READ(blk_cg, level);
 			r->blkcg_id = BIO_BTF ? blk_cg->kn->id : BPF_CORE_READ(blk_cg, kn, id);
 			/*
 			 * The root blkcg says nothing; a blkcg the submitter is
@@ -222,7 +224,7 @@ static __always_inline bool submit_info(struct bio *bio, struct bio_rq *r)
  * lost, and counted (map_full, like the entries the agent's sweep finds stale)
  * instead of being overwritten or dropped silently. The address is reused at
  * once at queue depth 1, so the sweep alone would never see it. Seen here about
- * once in 30 000-60 000 loop-device completions (bench/README.md).
+ * once in 40 000-180 000 loop-device completions (bench/README.md).
  */
 static __always_inline void forget(void *map, __u64 key)
 {
@@ -248,7 +250,7 @@ static __always_inline int on_start(struct request *rq)
 	struct bio_rq r = {};
 	__u64 key = (__u64)rq;
 
-	if (!submit_info(BIO_BTF ? rq->bio : BPF_CORE_READ(rq, bio), &r))
+	if (!submit_info(BIO_READ(rq, bio), &r))
 		forget(&ps_bio_inflight, key);
 	else
 		track(&ps_bio_inflight, key, &r);
@@ -324,8 +326,8 @@ static __always_inline int on_issue(struct request *rq)
 	if (r) {
 		r->issue_ns = bpf_ktime_get_ns();
 		/* at completion these already move with partial completions */
-		r->sector = BIO_BTF ? rq->__sector : BPF_CORE_READ(rq, __sector);
-		r->bytes = BIO_BTF ? rq->__data_len : BPF_CORE_READ(rq, __data_len);
+		r->sector = BIO_READ(rq, __sector);
+		r->bytes = BIO_READ(rq, __data_len);
 	}
 	return 0;
 }
@@ -421,7 +423,7 @@ static __always_inline int on_complete(struct request *rq, int status, unsigned 
 	struct bio_rq *r;
 
 	/* a partial completion: the request goes on */
-	if (nr_bytes < (BIO_BTF ? rq->__data_len : BPF_CORE_READ(rq, __data_len)))
+	if (nr_bytes < BIO_READ(rq, __data_len))
 		return 0;
 	ps_count(s, PS_STAT_SEEN);
 	r = bpf_map_lookup_elem(&ps_bio_inflight, &key);
@@ -449,14 +451,14 @@ static __always_inline int on_complete(struct request *rq, int status, unsigned 
 	} else {
 		e.flags |= BIO_F_NO_ISSUE;
 		e.latency_ns = now - r->start_ns;
-		e.sector = BIO_BTF ? rq->__sector : BPF_CORE_READ(rq, __sector);
-		e.bytes = BIO_BTF ? rq->__data_len : BPF_CORE_READ(rq, __data_len);
+		e.sector = BIO_READ(rq, __sector);
+		e.bytes = BIO_READ(rq, __data_len);
 	}
 	bpf_map_delete_elem(&ps_bio_inflight, &key);
 
 	e.status = status;
 	e.method = targ_method;
-	decode_op(BIO_BTF ? rq->cmd_flags : BPF_CORE_READ(rq, cmd_flags), &e);
+	decode_op(BIO_READ(rq, cmd_flags), &e);
 	disk = ps_rq_disk(rq);
 	e.dev = (BPF_CORE_READ(disk, major) << 20) | BPF_CORE_READ(disk, first_minor);
 	bpf_core_read_str(e.disk, sizeof(e.disk), &disk->disk_name);
