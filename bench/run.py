@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Every benchmark in one run (`make bench`): open, exec, block I/O, throughput,
-attribution delay, start-up. Each scenario alternates its configurations round
+"""Every benchmark in one run (`make bench`): open, the parts of an open record,
+exec, block I/O, throughput, attribution delay, start-up. Each scenario alternates its configurations round
 by round and compares against the untraced runs of the same rounds.
 
 Writes build/bench/results.json (after each scenario, so a failure keeps what
@@ -27,6 +27,7 @@ BEGIN, END = "<!-- bench:begin (make bench rewrites this part) -->", "<!-- bench
 # name, module, rounds, parameters for `make bench`; --quick: a smoke run of the machinery
 SCENARIOS = [
     ("open", "open_bench", 9, {"opens": 200000, "no_peers": False, "no_profile": False}, {"opens": 20000}),
+    ("parts", "parts_bench", 5, {"calls": 1000000}, {"calls": 100000}),
     ("exec", "exec_bench", 7, {"execs": 4000, "no_peers": False, "no_profile": False}, {"execs": 300}),
     ("bio", "bio_bench", 9, {"reads": 60000, "size_mb": 256, "no_peers": False, "no_profile": False},
      {"reads": 3000}),
@@ -126,6 +127,11 @@ def main():
             print("- " + n)
         results["duration_s"] = time.time() - t0
         benchlib.write_json(args.json, results)
+    sc = results["scenarios"]
+    if "open" in sc and "parts" in sc:
+        sc["open"]["notes"].append(importlib.import_module("parts_bench").budget_note(
+            sc["open"], sc["parts"]))
+        print("- " + sc["open"]["notes"][-1])
     results["duration_s"] = time.time() - t0
     results["machine"]["loadavg_end"] = os.getloadavg()[0]
     benchlib.write_json(args.json, results)
