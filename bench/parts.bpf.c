@@ -102,7 +102,7 @@ int p_kernel_read(void *ctx)
 	return 0;
 }
 
-/* the task's identity through trusted pointers, as open's record header */
+/* the task's identity through trusted pointers: the loads of fill_header() in bpf/open.bpf.c */
 SEC("tracepoint/syscalls/sys_enter_getppid")
 int p_task_fields(void *ctx)
 {
