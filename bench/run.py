@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Every benchmark in one run (`make bench`): open, the parts of an open record,
-exec, block I/O, throughput, attribution delay, start-up. Each scenario alternates its configurations round
-by round and compares against the untraced runs of the same rounds.
+exec, block I/O, throughput, attribution delay, start-up. Each scenario
+alternates its configurations round by round and compares against the untraced
+runs of the same rounds.
 
 Writes build/bench/results.json (after each scenario, so a failure keeps what
 was measured) and bench/results/latest.json, prints every table, and rewrites

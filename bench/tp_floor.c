@@ -60,7 +60,7 @@ int main(int argc, char **argv)
 		bpf_program__set_autoload(p, named(bpf_program__name(p), argc, argv));
 		n += named(bpf_program__name(p), argc, argv);
 	}
-	if (n != (argc < 3 ? n : argc - 2)) {
+	if (argc > 2 && n != argc - 2) {
 		fprintf(stderr, "tp_floor: %s lacks a program named on the command line\n", argv[1]);
 		return 2;
 	}
@@ -78,9 +78,12 @@ int main(int argc, char **argv)
 	bpf_object__for_each_map(m, obj) {
 		if (bpf_map__type(m) != BPF_MAP_TYPE_RINGBUF)
 			continue;
-		err = rb ? ring_buffer__add(rb, bpf_map__fd(m), drop, NULL) : 0;
-		if (!rb && !(rb = ring_buffer__new(bpf_map__fd(m), drop, NULL, NULL)))
-			err = -errno;
+		if (rb) {
+			err = ring_buffer__add(rb, bpf_map__fd(m), drop, NULL);
+		} else {
+			rb = ring_buffer__new(bpf_map__fd(m), drop, NULL, NULL);
+			err = rb ? 0 : -errno;
+		}
 		if (err) {
 			fprintf(stderr, "tp_floor: ring buffer %s: %s\n", bpf_map__name(m),
 				strerror(-err));
