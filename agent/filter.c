@@ -12,7 +12,6 @@ static int cfg_fd = -1, cgroup_fd = -1, mntns_fd = -1;
 static struct ps_filter_cfg cur;
 /* selected cgroups per level, so a level's bit clears with its last cgroup */
 static unsigned int level_refs[PS_CGROUP_MAX_LEVEL];
-static unsigned int n_cgroups; /* ids in the cgroup set */
 
 static int push_cfg(void)
 {
@@ -28,7 +27,6 @@ int filter_init(void)
 	/* a fresh selection: nothing of an earlier init/free cycle carries over */
 	memset(&cur, 0, sizeof(cur));
 	memset(level_refs, 0, sizeof(level_refs));
-	n_cgroups = 0;
 	/* names, types and sizes must equal the maps in common.bpf.h */
 	cfg_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "ps_filter_cfg", sizeof(__u32),
 				sizeof(struct ps_filter_cfg), 1, NULL);
@@ -112,8 +110,19 @@ static bool inline_put(__u64 id)
 	return false;
 }
 
+/* ids in the cgroup set: each is counted at its level */
+static unsigned int selected_cgroups(void)
+{
+	unsigned int n = 0;
+
+	for (int i = 0; i < PS_CGROUP_MAX_LEVEL; i++)
+		n += level_refs[i];
+	return n;
+}
+
 static int sync_inline(void)
 {
+	unsigned int n_cgroups = selected_cgroups();
 	__u64 key, next, *prev = NULL;
 	__u8 one;
 	int err;
@@ -152,7 +161,6 @@ int filter_add_cgroup(uint64_t id, int level)
 	if (bpf_map_update_elem(cgroup_fd, &id, &one, BPF_NOEXIST))
 		return errno == EEXIST ? 0 : -errno;
 	level_refs[level]++;
-	n_cgroups++;
 	cur.cgroup_levels |= 1u << level;
 	cur.flags |= PS_F_CGROUP;
 	return sync_inline();
@@ -164,8 +172,6 @@ int filter_del_cgroup(uint64_t id, int level)
 		return -ERANGE;
 	if (bpf_map_delete_elem(cgroup_fd, &id))
 		return -errno;
-	if (n_cgroups)
-		n_cgroups--;
 	if (level_refs[level] && --level_refs[level] == 0)
 		cur.cgroup_levels &= ~(1u << level);
 	return sync_inline();

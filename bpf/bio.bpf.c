@@ -187,8 +187,7 @@ static __always_inline bool submit_info(struct bio *bio, struct bio_rq *r)
 	blk_cg = bio_blk_cgroup(bio);
 	if (blk_cg) {
 		/* on a hybrid node the io controller may sit on a v1 hierarchy: other ids */
-		if ((__u64)BIO_READ(blk_cg, root) !=
-		    current_dfl_root()) {
+		if ((__u64)BIO_READ(blk_cg, root) != current_dfl_root()) {
 			r->flags |= BIO_F_BLKCG_V1;
 		} else {
 			level = BIO_READ(blk_cg, level);

@@ -94,6 +94,20 @@ static __always_inline struct task_struct *ps_current_task_btf(void)
 }
 
 /*
+ * The agent's own process, set by the tracers whose records its work would
+ * feed (open: metadata refresh under /proc and the cgroup tree, spool files;
+ * fs: output written to a traced filesystem). 0: not set, nobody is excluded.
+ */
+const volatile __u32 targ_self_tgid = 0;
+
+/* Is t (ps_current_task_btf(): NULL before 5.11) the agent itself? */
+static __always_inline bool ps_is_self(struct task_struct *t)
+{
+	return targ_self_tgid &&
+	       (t ? t->tgid : bpf_get_current_pid_tgid() >> 32) == targ_self_tgid;
+}
+
+/*
  * The current task's cgroup v2 id: three loads through trusted pointers where
  * bpf_get_current_cgroup_id() costs ~35 ns on slow VMs (its RCU calls; the
  * programs already run under RCU).

@@ -29,8 +29,6 @@
 
 const volatile __u64 targ_min_ns = FS_MIN_US_DEF * 1000ull;
 const volatile __u32 targ_fs_mask = FS_T_BIT(FS_T_EXT4);
-/* the agent itself: its output may go to a file on a traced filesystem */
-const volatile __u32 targ_self_tgid = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -107,8 +105,10 @@ static __always_inline int fs_type_of_file(struct file *f, __u32 *flags)
  */
 static __always_inline bool fs_admit(struct ps_stats *s)
 {
+	struct task_struct *t = ps_current_task_btf();
+
 	ps_count(s, PS_STAT_SEEN);
-	if ((bpf_get_current_pid_tgid() >> 32) == targ_self_tgid || !ps_current_selected()) {
+	if (ps_is_self(t) || !ps_selected(t)) {
 		ps_count(s, PS_STAT_FILTERED);
 		return false;
 	}

@@ -24,12 +24,6 @@
 /* --open-failed: keep only calls that returned an error */
 const volatile bool targ_failed_only = false;
 /*
- * The agent itself: its metadata refresh opens files under /proc and
- * /sys/fs/cgroup, and its spool a file per batch; traced, each would make
- * more records (and batches) about the tracer rather than the node.
- */
-const volatile __u32 targ_self_tgid = 0;
-/*
  * Kernels before 5.11 have neither task storage nor trusted task pointers:
  * the agent then turns ps_open_args into a hash by thread id.
  */
@@ -98,7 +92,7 @@ static __always_inline int open_enter(__u16 syscall, __u8 method, __u8 rflags, i
 	__u32 tid;
 
 	ps_count(s, PS_STAT_SEEN);
-	if ((t ? t->tgid : bpf_get_current_pid_tgid() >> 32) == targ_self_tgid || !ps_selected(t)) {
+	if (ps_is_self(t) || !ps_selected(t)) {
 		ps_count(s, PS_STAT_FILTERED);
 		return 0;
 	}
