@@ -1,7 +1,9 @@
 # podsnoop: one build chain
-#   bpf/<t>.bpf.c -> build/bpf/<t>.bpf.o -> build/<t>.skel.h -> build/agent/*.o -> build/podsnoop
+#   bpf/<t>.bpf.c -> build/bpf/<t>.bpf.o -> build/<t>.skel.h -> build/agent/**/*.o -> build/podsnoop
 #   proto/**/*.proto -> build/gen/**/*.pb-c.[ch] (protoc-c) -> libpodsnoop.a
 #   collector/*.c + libpodsnoop.a -> build/podsnoop-collector;  bench/*.c -> build/bench/*
+# Every C file builds to build/<its path>.o by one pattern rule; project headers are
+# included by their path from the repository root ("agent/tracers/tracer.h", "lib/jsonw.h").
 # with -MMD -MP header dependencies on both sides. `make V=1` shows commands.
 #
 #   make            build build/podsnoop, build/podsnoop-collector and the bench helpers
@@ -59,9 +61,10 @@ endif
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-I$(VMLINUX_DIR) -Ibpf
-# -Ulinux: protoc-c output has fields named "linux", a predefined macro in GNU C
+# -Ulinux: protoc-c output has fields named "linux", a predefined macro in GNU C.
+# -iquote .: "dir/file.h" from the repository root; <bpf/libbpf.h> never looks there.
 CFLAGS     := -g -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -std=gnu11 -Ulinux \
-	-I$(OUT) -I$(OUT)/gen
+	-iquote . -I$(OUT) -I$(OUT)/gen
 LDLIBS     := -lbpf -lelf -lz -lmicrohttpd -lcurl -lcjson -lprotobuf-c -lpthread -lm
 COLLECTOR_LDLIBS := -lgnutls
 SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -70,8 +73,8 @@ BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_OBJS   := $(patsubst bpf/%.bpf.c,$(OUT)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS      := $(patsubst bpf/%.bpf.c,$(OUT)/%.skel.h,$(BPF_SRCS))
 COLL_MAIN  := collector/collector.c
-LIB_SRCS   := $(filter-out agent/main.c,$(wildcard agent/*.c)) $(wildcard cgroup/*.c) \
-	$(filter-out $(COLL_MAIN),$(wildcard collector/*.c))
+LIB_SRCS   := $(filter-out agent/main.c,$(wildcard agent/*.c agent/*/*.c)) $(wildcard cgroup/*.c) \
+	$(wildcard lib/*.c) $(filter-out $(COLL_MAIN),$(wildcard collector/*.c))
 # C generated from proto/ at build time (protoc-c): the CRI subset, our wire schema
 PROTOS     := proto/cri/api.proto $(wildcard proto/podsnoop/v1/*.proto)
 GEN_SRCS   := $(patsubst proto/%.proto,$(OUT)/gen/%.pb-c.c,$(PROTOS))
@@ -101,9 +104,7 @@ $(BPF_OBJS) $(LIB_OBJS) $(MAIN_OBJ) $(ASAN_OBJS) $(VMLINUX_H) $(GEN_SRCS) $(COLL
 $(OUT)/helm-render $(OUT)/podsnoop-image.tar: | deps
 endif
 
-$(OUT) $(OUT)/bpf $(OUT)/agent $(OUT)/cgroup $(OUT)/tests $(OUT)/vmlinux \
-$(OUT)/asan/agent $(OUT)/asan/cgroup $(OUT)/asan/tests $(OUT)/collector $(OUT)/asan/collector \
-$(OUT)/bench:
+$(OUT) $(OUT)/bpf $(OUT)/tests $(OUT)/vmlinux $(OUT)/asan/tests $(OUT)/bench:
 	$(Q)mkdir -p $@
 
 $(OUT)/vmlinux/vmlinux.h: $(VMLINUX_BTF) | $(OUT)/vmlinux
@@ -129,14 +130,11 @@ $(OUT)/gen/%.pb-c.o: $(OUT)/gen/%.pb-c.c $(OUT)/gen/%.pb-c.h | $(GEN_HDRS)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Wno-unused-parameter -MMD -MP -c $< -o $@
 
-# Skeletons and generated headers come first so the first build (no .d files yet) finds them.
-$(OUT)/agent/%.o: agent/%.c | $(SKELS) $(GEN_HDRS) $(OUT)/agent
+# Every C file of agent/, lib/, cgroup/ and collector/. Skeletons and generated headers
+# come first so the first build (no .d files yet) finds them.
+$(OUT)/%.o: %.c | $(SKELS) $(GEN_HDRS)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
-
-$(OUT)/cgroup/%.o: cgroup/%.c | $(OUT)/cgroup
-	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(Q)mkdir -p $(@D) && $(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(OUT)/libpodsnoop.a: $(LIB_OBJS)
 	$(call msg,AR,$@)
@@ -148,10 +146,6 @@ $(OUT)/podsnoop: $(MAIN_OBJ) $(OUT)/libpodsnoop.a
 
 # The reference collector shares the NDJSON writer and the protobuf
 # conversions with the agent through libpodsnoop.a.
-$(OUT)/collector/%.o: collector/%.c | $(SKELS) $(GEN_HDRS) $(OUT)/collector
-	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
-
 $(OUT)/podsnoop-collector: $(COLL_OBJS) $(OUT)/libpodsnoop.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(COLLECTOR_LDLIBS) $(LDLIBS) -o $@
@@ -166,17 +160,9 @@ $(OUT)/bench/%.bpf.o: bench/%.bpf.c $(VMLINUX_H) | $(OUT)/bench
 	$(Q)$(CLANG) $(BPF_CFLAGS) -MMD -MP -c $< -o $@
 
 # Unit tests, plain and under AddressSanitizer + UBSan.
-$(OUT)/asan/agent/%.o: agent/%.c | $(SKELS) $(GEN_HDRS) $(OUT)/asan/agent
+$(OUT)/asan/%.o: %.c | $(SKELS) $(GEN_HDRS)
 	$(call msg,CC-SAN,$@)
-	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -MMD -MP -c $< -o $@
-
-$(OUT)/asan/collector/%.o: collector/%.c | $(SKELS) $(GEN_HDRS) $(OUT)/asan/collector
-	$(call msg,CC-SAN,$@)
-	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -MMD -MP -c $< -o $@
-
-$(OUT)/asan/cgroup/%.o: cgroup/%.c | $(OUT)/asan/cgroup
-	$(call msg,CC-SAN,$@)
-	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -MMD -MP -c $< -o $@
+	$(Q)mkdir -p $(@D) && $(CC) $(CFLAGS) $(SAN_FLAGS) -MMD -MP -c $< -o $@
 
 $(OUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(OUT)/libpodsnoop.a | $(OUT)/tests
 	$(call msg,TEST,$@)
@@ -209,7 +195,7 @@ bench: all
 	$(Q)/usr/bin/python3 bench/run.py $(BENCH_ARGS)
 
 # The container image: the agent, its shared libraries and the loader (image/mkimage.py).
-VERSION := $(shell sed -n 's/^\#define PODSNOOP_VERSION "\(.*\)"/\1/p' agent/version.h)
+VERSION := $(shell sed -n 's/^\#define PODSNOOP_VERSION "\(.*\)"/\1/p' lib/version.h)
 IMAGE   ?= localhost/podsnoop:$(VERSION)
 
 image: $(OUT)/podsnoop-image.tar

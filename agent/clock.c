@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <time.h>
-#include "clock.h"
+#include "agent/clock.h"
 
 static int64_t boot_to_wall;
 

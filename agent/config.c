@@ -8,17 +8,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "cgwatch.h"
-#include "endpoints.h"
-#include "kubelet.h"
-#include "selector.h"
-#include "tracer.h"
-#include "version.h"
-#include "../bpf/exec.h"
-#include "../bpf/bio.h"
-#include "../bpf/fs.h"
-#include "fs.h"
+#include "agent/config.h"
+#include "agent/tracers/cgwatch.h"
+#include "agent/http/endpoints.h"
+#include "agent/attrib/kubelet.h"
+#include "agent/attrib/selector.h"
+#include "agent/tracers/tracer.h"
+#include "lib/version.h"
+#include "bpf/exec.h"
+#include "bpf/bio.h"
+#include "bpf/fs.h"
+#include "agent/tracers/fs.h"
 
 void config_defaults(struct ps_config *cfg)
 {

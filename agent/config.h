@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "ship_config.h"
+#include "agent/ship/ship_config.h"
 
 /* kernel-internal type names have no place in user space (bpftool does the same) */
 #pragma GCC poison u8 u16 u32 u64 s8 s16 s32 s64

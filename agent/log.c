@@ -5,7 +5,7 @@
 #include <string.h>
 #include <bpf/libbpf.h>
 
-#include "log.h"
+#include "agent/log.h"
 
 static enum log_level cur_level = LOG_INFO;
 

@@ -9,9 +9,9 @@
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 
-#include "clock.h"
-#include "log.h"
-#include "loop.h"
+#include "agent/clock.h"
+#include "agent/log.h"
+#include "agent/loop.h"
 
 enum { TAG_RING = 1, TAG_SIGNAL, TAG_TIMER };
 

@@ -9,21 +9,21 @@
 #include <sys/stat.h>
 #include <sys/utsname.h>
 
-#include "../cgroup/cgroup.h"
-#include "attrib.h"
-#include "cgwatch.h"
-#include "clock.h"
-#include "config.h"
-#include "kfeatures.h"
-#include "filter.h"
-#include "jsonw.h"
-#include "log.h"
-#include "loop.h"
-#include "output.h"
-#include "privs.h"
-#include "serve.h"
-#include "ship.h"
-#include "tracer.h"
+#include "cgroup/cgroup.h"
+#include "agent/attrib/attrib.h"
+#include "agent/tracers/cgwatch.h"
+#include "agent/clock.h"
+#include "agent/config.h"
+#include "agent/tracers/kfeatures.h"
+#include "agent/tracers/filter.h"
+#include "lib/jsonw.h"
+#include "agent/log.h"
+#include "agent/loop.h"
+#include "agent/out/output.h"
+#include "agent/privs.h"
+#include "agent/http/serve.h"
+#include "agent/ship/ship.h"
+#include "agent/tracers/tracer.h"
 
 static struct ps_config cfg;
 static bool started[CFG_MAX_TRACERS];

@@ -8,7 +8,7 @@
 #include <sys/syscall.h>
 #include <linux/capability.h>
 
-#include "privs.h"
+#include "agent/privs.h"
 
 /* include/linux/sched.h: I am a kernel thread */
 #define PF_KTHREAD_FLAG 0x00200000ull

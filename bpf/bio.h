@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * The block I/O records and histograms, shared by bpf/bio.bpf.c and
- * agent/bio.c.
+ * agent/tracers/bio.c.
  */
 #ifndef PS_BIO_H
 #define PS_BIO_H

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * The cache tracer's per-cgroup counters (cachestat, per pod), shared by
- * bpf/cache.bpf.c and agent/cache.c. The kernel only counts; the agent
+ * bpf/cache.bpf.c and agent/tracers/cache.c. The kernel only counts; the agent
  * reads the map every --interval and turns differences into records.
  */
 #ifndef PS_CACHE_H

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * cgroup birth and death, shared by bpf/cgwatch.bpf.c and agent/cgwatch.c:
+ * cgroup birth and death, shared by bpf/cgwatch.bpf.c and agent/tracers/cgwatch.c:
  * the attribution cache learns a container's cgroup the moment runc makes it.
  */
 #ifndef PS_CGWATCH_H

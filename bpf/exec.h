@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* The exec record, shared by bpf/exec.bpf.c and agent/exec.c. */
+/* The exec record, shared by bpf/exec.bpf.c and agent/tracers/exec.c. */
 #ifndef PS_EXEC_H
 #define PS_EXEC_H
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* The fs record (ext4slower/fsslower), shared by bpf/fs.bpf.c and agent/fs.c. */
+/* The fs record (ext4slower/fsslower), shared by bpf/fs.bpf.c and agent/tracers/fs.c. */
 #ifndef PS_FS_H
 #define PS_FS_H
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* The open record, shared by bpf/open.bpf.c and agent/open.c. */
+/* The open record, shared by bpf/open.bpf.c and agent/tracers/open.c. */
 #ifndef PS_OPEN_H
 #define PS_OPEN_H
 

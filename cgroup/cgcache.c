@@ -8,8 +8,8 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
-#include "cgcache.h"
-#include "cgroup.h"
+#include "cgroup/cgcache.h"
+#include "cgroup/cgroup.h"
 
 /* The kernfs file handle type (include/linux/exportfs.h: FILEID_KERNFS). */
 #define PS_FILEID_KERNFS 0xfe

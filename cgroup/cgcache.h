@@ -13,8 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cgpath.h"
-#include "idmap.h"
+#include "cgroup/cgpath.h"
+#include "cgroup/idmap.h"
 
 struct cg_entry {
 	uint64_t id;

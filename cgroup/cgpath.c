@@ -3,7 +3,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "cgpath.h"
+#include "cgroup/cgpath.h"
 
 const char *cg_kind_name(enum cg_kind kind)
 {

@@ -8,7 +8,7 @@
 #include <sys/vfs.h>
 #include <linux/magic.h>
 
-#include "cgroup.h"
+#include "cgroup/cgroup.h"
 
 const char *cg_mode_name(enum cg_mode mode)
 {

@@ -2,7 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "idmap.h"
+#include "cgroup/idmap.h"
 
 static inline uint64_t mix(uint64_t x)
 {

@@ -3,7 +3,7 @@
  * podsnoop-collector: the reference collector. Receives the agent's batches
  * (POST /v1/batches, gzip(podsnoop.v1.Batch)), checks them, drops
  * duplicates by (agent_id, seq) and writes the records as NDJSON with the
- * agent's own writer (agent/ndjson.c, through agent/pbconv.c), so its output
+ * agent's own writer (lib/ndjson.c, through lib/pbconv.c), so its output
  * has the same schema as `podsnoop --output ndjson`. Before a batch's
  * records comes one {"type":"batch",...} line naming the agent and seq.
  * Fault injection flags (--fail-*, --stall-*, --reject-seq) serve the tests.
@@ -26,12 +26,12 @@
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
 
-#include "dedup.h"
-#include "../agent/jsonw.h"
-#include "../agent/output.h"
-#include "../agent/pbconv.h"
-#include "../agent/ship_batch.h"
-#include "../agent/version.h"
+#include "collector/dedup.h"
+#include "lib/jsonw.h"
+#include "agent/out/output.h"
+#include "lib/pbconv.h"
+#include "lib/batch.h"
+#include "lib/version.h"
 
 #define PATH_V1 "/v1/batches"
 #define MAX_REJECT_SEQ 64

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dedup.h"
+#include "collector/dedup.h"
 
 void dedup_init(struct dedup *d)
 {

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ship_batch.h"
+#include "lib/batch.h"
 
 /* Batch.records is field 5, length-delimited */
 #define BATCH_RECORDS_TAG ((5u << 3) | 2u)

@@ -2,7 +2,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <string.h>
-#include "jsonw.h"
+#include "lib/jsonw.h"
 
 static void flush_buf(struct jw *w)
 {

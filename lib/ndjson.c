@@ -2,8 +2,8 @@
 /* NDJSON output: one object per line; the schema is documented in README.md. */
 #include <string.h>
 
-#include "jsonw.h"
-#include "output.h"
+#include "lib/jsonw.h"
+#include "agent/out/output.h"
 
 static void common(struct jw *w, const char *type, uint64_t wall_ns)
 {

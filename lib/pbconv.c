@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "pbconv.h"
-#include "../bpf/cache.h"
+#include "lib/pbconv.h"
+#include "bpf/cache.h"
 
 /* protobuf-c packs a NULL string as absent only in some paths: give it "". */
 static char *pb_str(const char *s)

@@ -10,14 +10,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "attrib.h"
-#include "clock.h"
-#include "defer.h"
-#include "log.h"
-#include "loop.h"
-#include "metrics.h"
-#include "output.h"
-#include "snapshot.h"
+#include "agent/attrib/attrib.h"
+#include "agent/clock.h"
+#include "agent/attrib/defer.h"
+#include "agent/log.h"
+#include "agent/loop.h"
+#include "agent/http/metrics.h"
+#include "agent/out/output.h"
+#include "agent/attrib/snapshot.h"
 
 #define DEFER_BYTES (4u << 20)
 #define RECENT_SLOTS 256

@@ -17,7 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "agent/config.h"
 
 /*
  * Start the metadata thread and wait (bounded) for its first full sync, so

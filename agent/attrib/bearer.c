@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "bearer.h"
+#include "agent/attrib/bearer.h"
 
 int bearer_header(const char *path, struct curl_slist **list)
 {

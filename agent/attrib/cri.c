@@ -7,9 +7,9 @@
 #include <sys/stat.h>
 #include <cjson/cJSON.h>
 
-#include "clock.h"
-#include "cri.h"
-#include "metrics.h"
+#include "agent/clock.h"
+#include "agent/attrib/cri.h"
+#include "agent/http/metrics.h"
 
 #define LAT_HELP "CRI call latency by method."
 static struct metric lat_hist[CRI_NMETHODS] = {

@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include "grpc.h"
+#include "agent/attrib/grpc.h"
 #include "cri/api.pb-c.h"
 
 enum cri_method { CRI_VERSION, CRI_LIST_SANDBOX, CRI_LIST_CONTAINERS, CRI_CONTAINER_STATUS,

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "defer.h"
+#include "agent/attrib/defer.h"
 
 /* A waiting record in the byte FIFO; the data follows, 8-byte aligned. */
 struct rec {

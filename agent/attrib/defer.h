@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "loop.h"
+#include "agent/loop.h"
 
 int defer_init(size_t bytes);
 void defer_free(void);

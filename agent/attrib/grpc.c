@@ -7,7 +7,7 @@
 #include <strings.h>
 #include <curl/curl.h>
 
-#include "grpc.h"
+#include "agent/attrib/grpc.h"
 
 const char *grpc_code_name(int code)
 {

@@ -8,9 +8,9 @@
 #include <curl/curl.h>
 #include <cjson/cJSON.h>
 
-#include "bearer.h"
-#include "clock.h"
-#include "kubelet.h"
+#include "agent/attrib/bearer.h"
+#include "agent/clock.h"
+#include "agent/attrib/kubelet.h"
 
 static const char *str_item(const cJSON *obj, const char *key)
 {

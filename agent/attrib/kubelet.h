@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../cgroup/cgpath.h"
+#include "cgroup/cgpath.h"
 
 #define KUBELET_TOKEN_FILE "/var/run/secrets/kubernetes.io/serviceaccount/token"
 #define KUBELET_CA_FILE "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"

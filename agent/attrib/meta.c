@@ -26,19 +26,19 @@
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 
-#include "../cgroup/cgcache.h"
-#include "../cgroup/cgroup.h"
-#include "attrib.h"
-#include "cgwatch.h"
-#include "clock.h"
-#include "cri.h"
-#include "endpoints.h"
-#include "filter.h"
-#include "kubelet.h"
-#include "log.h"
-#include "privs.h"
-#include "selector.h"
-#include "snapshot.h"
+#include "cgroup/cgcache.h"
+#include "cgroup/cgroup.h"
+#include "agent/attrib/attrib.h"
+#include "agent/tracers/cgwatch.h"
+#include "agent/clock.h"
+#include "agent/attrib/cri.h"
+#include "agent/http/endpoints.h"
+#include "agent/tracers/filter.h"
+#include "agent/attrib/kubelet.h"
+#include "agent/log.h"
+#include "agent/privs.h"
+#include "agent/attrib/selector.h"
+#include "agent/attrib/snapshot.h"
 
 #define MS 1000000ull
 #define SEC 1000000000ull

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "selector.h"
+#include "agent/attrib/selector.h"
 
 static bool key_char(char c)
 {

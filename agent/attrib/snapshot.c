@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "snapshot.h"
+#include "agent/attrib/snapshot.h"
 
 #define CHUNK_SIZE 16384
 

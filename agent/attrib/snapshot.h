@@ -14,8 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "output.h"
-#include "../cgroup/idmap.h"
+#include "agent/out/output.h"
+#include "cgroup/idmap.h"
 
 enum attr_state {
 	AS_HOST,	/* known, not in a pod: never attributed, never waited for */

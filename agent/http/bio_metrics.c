@@ -4,11 +4,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "bio_metrics.h"
-#include "clock.h"
-#include "log.h"
-#include "metrics.h"
-#include "output.h"
+#include "agent/http/bio_metrics.h"
+#include "agent/clock.h"
+#include "agent/log.h"
+#include "agent/http/metrics.h"
+#include "agent/out/output.h"
 
 #define NS_PER_S 1000000000ull
 /* how often idle series are looked for */

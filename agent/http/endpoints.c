@@ -15,10 +15,10 @@
 #include <sys/socket.h>
 #include <microhttpd.h>
 
-#include "clock.h"
-#include "endpoints.h"
-#include "log.h"
-#include "metrics.h"
+#include "agent/clock.h"
+#include "agent/http/endpoints.h"
+#include "agent/log.h"
+#include "agent/http/metrics.h"
 
 #define MAX_COMPONENTS 8
 

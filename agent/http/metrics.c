@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jsonw.h"
-#include "metrics.h"
+#include "lib/jsonw.h"
+#include "agent/http/metrics.h"
 
 #define MAX_COLLECTORS 32
 #define MAX_FOLDED 16

@@ -36,7 +36,7 @@
  *
  *    Per-pod histograms from log2 slots: a hist_agg (below) bounds the
  *    series; kept from scrape to scrape it sums intervals into cumulative
- *    series (agent/bio_metrics.c: podsnoop_bio_latency_seconds from the
+ *    series (agent/http/bio_metrics.c: podsnoop_bio_latency_seconds from the
  *    bio_hist records, fed by a sink, written by a collector).
  *
  * Names in use or reserved, so parallel work stays consistent:

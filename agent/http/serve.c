@@ -3,13 +3,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "bio_metrics.h"
-#include "endpoints.h"
-#include "log.h"
-#include "metrics.h"
-#include "serve.h"
-#include "tracer.h"
-#include "tracer_metrics.h"
+#include "agent/http/bio_metrics.h"
+#include "agent/http/endpoints.h"
+#include "agent/log.h"
+#include "agent/http/metrics.h"
+#include "agent/http/serve.h"
+#include "agent/tracers/tracer.h"
+#include "agent/http/tracer_metrics.h"
 
 static bool serving;
 static char attached[256];

@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#include "config.h"
+#include "agent/config.h"
 
 /* After the event loop exists (signals blocked): register metrics, bind, serve. 0 or exit code */
 int serve_start(const struct ps_config *cfg);

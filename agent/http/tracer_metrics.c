@@ -11,10 +11,10 @@
 #include <sys/mman.h>
 #include <bpf/bpf.h>
 
-#include "metrics.h"
-#include "tracer.h"
-#include "tracer_metrics.h"
-#include "version.h"
+#include "agent/http/metrics.h"
+#include "agent/tracers/tracer.h"
+#include "agent/http/tracer_metrics.h"
+#include "lib/version.h"
 
 static struct {
 	bool live;			/* published with release once started */

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
-#include "output.h"
+#include "agent/out/output.h"
 
 #define MAX_SINKS 4
 

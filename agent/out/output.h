@@ -12,11 +12,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "config.h"
-#include "../bpf/exec.h"
-#include "../bpf/open.h"
-#include "../bpf/bio.h"
-#include "../bpf/fs.h"
+#include "agent/config.h"
+#include "bpf/exec.h"
+#include "bpf/open.h"
+#include "bpf/bio.h"
+#include "bpf/fs.h"
 
 /*
  * The Kubernetes identity of a record's task or I/O, from the metadata cache.
@@ -100,7 +100,7 @@ struct bio_hist_view {
 	uint64_t sum_ns;
 };
 
-/* An fs operation slower than --fs-min-us (agent/fs.c decodes it). */
+/* An fs operation slower than --fs-min-us (agent/tracers/fs.c decodes it). */
 struct fs_view {
 	const struct fs_event *e;
 	const struct pod_ref *pod;	/* set by out_fs() */
@@ -177,7 +177,7 @@ const char *bio_method_name(uint32_t method);
 const char *bio_attrib_name(uint32_t attribution);
 /* Bucket i of a log2 histogram holds values lo..hi (bcc's convention). */
 void bio_hist_bounds(unsigned int i, uint64_t *lo, uint64_t *hi);
-/* Names for fs and cache records (agent/fs.c, agent/cache.c). */
+/* Names for fs and cache records (agent/tracers/fs.c, agent/tracers/cache.c). */
 const char *fs_op_name(uint32_t op);
 const char *fs_type_name(uint32_t fs);
 const char *fs_method_name(uint32_t method);

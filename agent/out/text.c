@@ -3,7 +3,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "output.h"
+#include "agent/out/output.h"
 
 /* Print bytes with anything unprintable escaped, so a line stays one line. */
 static void put_escaped(FILE *f, const char *s, size_t n)

@@ -30,17 +30,17 @@
 #include <sys/random.h>
 #include <sys/utsname.h>
 
-#include "clock.h"
-#include "log.h"
-#include "metrics.h"
-#include "pbconv.h"
-#include "ship.h"
-#include "ship_batch.h"
-#include "ship_http.h"
-#include "ship_queue.h"
-#include "ship_spool.h"
-#include "tracer_metrics.h"
-#include "version.h"
+#include "agent/clock.h"
+#include "agent/log.h"
+#include "agent/http/metrics.h"
+#include "lib/pbconv.h"
+#include "agent/ship/ship.h"
+#include "lib/batch.h"
+#include "agent/ship/ship_http.h"
+#include "agent/ship/ship_queue.h"
+#include "agent/ship/ship_spool.h"
+#include "agent/http/tracer_metrics.h"
+#include "lib/version.h"
 
 #define NS_PER_MS 1000000ull
 #define RETRY_AFTER_MAX_MS (10u * 60u * 1000u)

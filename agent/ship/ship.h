@@ -11,8 +11,8 @@
 #ifndef PS_SHIP_H
 #define PS_SHIP_H
 
-#include "config.h"
-#include "output.h"
+#include "agent/config.h"
+#include "agent/out/output.h"
 
 extern const struct sink_ops ship_sink;
 

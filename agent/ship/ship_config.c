@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ship_config.h"
+#include "agent/ship/ship_config.h"
 
 #define KIB 1024ull
 #define MIB (1024ull * 1024ull)

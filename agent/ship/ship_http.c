@@ -7,9 +7,9 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
-#include "bearer.h"
-#include "ship_http.h"
-#include "version.h"
+#include "agent/attrib/bearer.h"
+#include "agent/ship/ship_http.h"
+#include "lib/version.h"
 
 enum http_verdict http_classify(bool transport_ok, long status)
 {

@@ -13,7 +13,7 @@
 #include <time.h>
 #include <curl/curl.h>
 
-#include "ship_config.h"
+#include "agent/ship/ship_config.h"
 
 enum http_verdict {
 	HTTP_SENT,	/* 2xx: the collector has it */

@@ -3,7 +3,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "ship_queue.h"
+#include "agent/ship/ship_queue.h"
 
 int shipq_init(struct ship_queue *q, uint64_t max_bytes)
 {

@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "ship_batch.h"
+#include "lib/batch.h"
 
 struct ship_queue {
 	pthread_mutex_t mu;

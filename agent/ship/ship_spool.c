@@ -10,7 +10,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
-#include "ship_spool.h"
+#include "agent/ship/ship_spool.h"
 
 #define ID_DIGITS 20
 

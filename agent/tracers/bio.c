@@ -14,11 +14,11 @@
 #include <sys/utsname.h>
 #include <bpf/bpf.h>
 
-#include "bio.h"
+#include "agent/tracers/bio.h"
 #include "bio.skel.h"
-#include "clock.h"
-#include "kfeatures.h"
-#include "log.h"
+#include "agent/clock.h"
+#include "agent/tracers/kfeatures.h"
+#include "agent/log.h"
 
 #define BIO_RINGBUF_BYTES (4u << 20)
 /* an entry older than this lost its completion (error paths, merges before insert) */

@@ -12,12 +12,12 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 
-#include "cache.h"
+#include "agent/tracers/cache.h"
 #include "cache.skel.h"
-#include "clock.h"
-#include "filter.h"
-#include "kfeatures.h"
-#include "log.h"
+#include "agent/clock.h"
+#include "agent/tracers/filter.h"
+#include "agent/tracers/kfeatures.h"
+#include "agent/log.h"
 
 /* a row with no activity for this many intervals leaves the kernel map */
 #define CACHE_IDLE_EVICT 6

@@ -3,9 +3,9 @@
 #define PS_AGENT_CACHE_H
 
 #include <stdbool.h>
-#include "output.h"
-#include "tracer.h"
-#include "../bpf/cache.h"
+#include "agent/out/output.h"
+#include "agent/tracers/tracer.h"
+#include "bpf/cache.h"
 
 extern const struct tracer cache_tracer;
 

@@ -3,9 +3,9 @@
 #include <string.h>
 #include <bpf/bpf.h>
 
-#include "cgwatch.h"
+#include "agent/tracers/cgwatch.h"
 #include "cgwatch.skel.h"
-#include "kfeatures.h"
+#include "agent/tracers/kfeatures.h"
 
 static struct cgwatch_bpf *skel;
 static struct ring_buffer *rb;

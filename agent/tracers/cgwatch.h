@@ -9,8 +9,8 @@
 
 #include <stdint.h>
 
-#include "tracer.h"
-#include "../bpf/cgwatch.h"
+#include "agent/tracers/tracer.h"
+#include "bpf/cgwatch.h"
 
 extern const struct hook_method cgwatch_methods[];
 extern const size_t cgwatch_n_methods;

@@ -5,11 +5,11 @@
 #include <time.h>
 #include <bpf/bpf.h>
 
-#include "exec.h"
+#include "agent/tracers/exec.h"
 #include "exec.skel.h"
-#include "clock.h"
-#include "kfeatures.h"
-#include "log.h"
+#include "agent/clock.h"
+#include "agent/tracers/kfeatures.h"
+#include "agent/log.h"
 
 #define EXEC_RINGBUF_BYTES (8u << 20)
 /* an exec still in flight after this long was killed or changed tid */

@@ -5,8 +5,8 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 
-#include "filter.h"
-#include "../bpf/common.h"
+#include "agent/tracers/filter.h"
+#include "bpf/common.h"
 
 static int cfg_fd = -1, cgroup_fd = -1, mntns_fd = -1;
 static struct ps_filter_cfg cur;

@@ -6,14 +6,14 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 
-#include "fs.h"
+#include "agent/tracers/fs.h"
 #include "fs.skel.h"
-#include "clock.h"
-#include "filter.h"
-#include "kfeatures.h"
-#include "log.h"
-#include "loop.h"
-#include "mapsweep.h"
+#include "agent/clock.h"
+#include "agent/tracers/filter.h"
+#include "agent/tracers/kfeatures.h"
+#include "agent/log.h"
+#include "agent/loop.h"
+#include "agent/tracers/mapsweep.h"
 
 #define FS_RINGBUF_BYTES (4u << 20)
 /* an operation still in flight after this long lost its exit (should not happen) */

@@ -3,8 +3,8 @@
 #define PS_AGENT_FS_H
 
 #include <stddef.h>
-#include "output.h"
-#include "tracer.h"
+#include "agent/out/output.h"
+#include "agent/tracers/tracer.h"
 
 extern const struct tracer fs_tracer;
 

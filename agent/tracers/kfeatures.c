@@ -13,7 +13,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
-#include "kfeatures.h"
+#include "agent/tracers/kfeatures.h"
 
 static char tracefs[64];
 static bool mounted_by_us;

@@ -2,7 +2,7 @@
 #include <string.h>
 #include <bpf/bpf.h>
 
-#include "mapsweep.h"
+#include "agent/tracers/mapsweep.h"
 
 uint64_t map_sweep_stale(int fd, size_t key_size, void *val, const __u64 *ts, uint64_t now_ns,
 			 uint64_t max_age_ns)

@@ -6,11 +6,11 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 
-#include "open.h"
+#include "agent/tracers/open.h"
 #include "open.skel.h"
-#include "clock.h"
-#include "kfeatures.h"
-#include "log.h"
+#include "agent/clock.h"
+#include "agent/tracers/kfeatures.h"
+#include "agent/log.h"
 
 #define OPEN_RINGBUF_BYTES (16u << 20)
 #define OPEN_LEGACY_THREADS 16384	/* threads inside open at once, legacy kernels */

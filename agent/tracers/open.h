@@ -3,8 +3,8 @@
 #define PS_AGENT_OPEN_H
 
 #include <stddef.h>
-#include "output.h"
-#include "tracer.h"
+#include "agent/out/output.h"
+#include "agent/tracers/tracer.h"
 
 extern const struct tracer open_tracer;
 

@@ -5,14 +5,14 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "bio.h"
-#include "cache.h"
-#include "exec.h"
-#include "filter.h"
-#include "fs.h"
-#include "loop.h"
-#include "open.h"
-#include "tracer.h"
+#include "agent/tracers/bio.h"
+#include "agent/tracers/cache.h"
+#include "agent/tracers/exec.h"
+#include "agent/tracers/filter.h"
+#include "agent/tracers/fs.h"
+#include "agent/loop.h"
+#include "agent/tracers/open.h"
+#include "agent/tracers/tracer.h"
 
 /* The tracer table: a new tracer adds one line here. */
 const struct tracer *const tracer_table[] = {

@@ -13,8 +13,8 @@
 #include <stdint.h>
 #include <bpf/libbpf.h>
 
-#include "config.h"
-#include "../bpf/common.h"
+#include "agent/config.h"
+#include "bpf/common.h"
 
 struct hook_method {
 	const char *name;	/* for --hook and `podsnoop probe` */

@@ -39,7 +39,7 @@ INF = float("inf")
 
 
 def version():
-    with open(os.path.join(REPO, "agent", "version.h")) as f:
+    with open(os.path.join(REPO, "lib", "version.h")) as f:
         for line in f:
             if line.startswith("#define PODSNOOP_VERSION"):
                 return line.split('"')[1]

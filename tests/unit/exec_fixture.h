@@ -4,7 +4,7 @@
 #define PS_EXEC_FIXTURE_H
 
 #include <string.h>
-#include "../../bpf/exec.h"
+#include "bpf/exec.h"
 
 /*
  * Zero ev, then lay out fname (NUL-terminated) and args (one blob with

@@ -5,9 +5,9 @@
 #include <string.h>
 
 #include "unit.h"
-#include "../../agent/defer.h"
-#include "../../agent/selector.h"
-#include "../../agent/snapshot.h"
+#include "agent/attrib/defer.h"
+#include "agent/attrib/selector.h"
+#include "agent/attrib/snapshot.h"
 
 static bool match(const struct pod_selector *s, const char *ns, const char *name,
 		  const char *labels)

@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "unit.h"
-#include "../../cgroup/cgpath.h"
-#include "../../cgroup/idmap.h"
+#include "cgroup/cgpath.h"
+#include "cgroup/idmap.h"
 
 #define ID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define ID2 "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"

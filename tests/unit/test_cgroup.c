@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include "unit.h"
-#include "../../cgroup/cgroup.h"
-#include "../../cgroup/cgcache.h"
+#include "cgroup/cgroup.h"
+#include "cgroup/cgcache.h"
 
 static int parse(const char *text, struct cg_layout *l)
 {

@@ -5,9 +5,9 @@
 #include <string.h>
 
 #include "unit.h"
-#include "../../agent/config.h"
-#include "../../agent/tracer.h"
-#include "../../bpf/exec.h"
+#include "agent/config.h"
+#include "agent/tracers/tracer.h"
+#include "bpf/exec.h"
 
 #define ARGV(...) ((char *[]){ "podsnoop", __VA_ARGS__, NULL })
 #define ARGC(...) ((int)(sizeof((char *[]){ "podsnoop", __VA_ARGS__ }) / sizeof(char *)))

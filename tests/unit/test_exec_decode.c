@@ -6,7 +6,7 @@
 
 #include "unit.h"
 #include "exec_fixture.h"
-#include "../../agent/exec.h"
+#include "agent/tracers/exec.h"
 
 static struct exec_event *ev;
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * The filter configuration's inline cgroup ids (agent/filter.c) as the BPF
+ * The filter configuration's inline cgroup ids (agent/tracers/filter.c) as the BPF
  * programs read it: real maps (root, as make test runs), no programs.
  * Programs read the configuration while the agent copies a new one over it,
  * so an id must keep its slot while it stays selected.
@@ -13,8 +13,8 @@
 #include <bpf/bpf.h>
 
 #include "unit.h"
-#include "../../agent/filter.h"
-#include "../../bpf/common.h"
+#include "agent/tracers/filter.h"
+#include "bpf/common.h"
 
 /* The configuration map filter_init() made, found among this process's fds. */
 static int cfg_fd(void)

@@ -10,9 +10,9 @@
 #include <string.h>
 
 #include "unit.h"
-#include "../../agent/cache.h"
-#include "../../agent/config.h"
-#include "../../agent/fs.h"
+#include "agent/tracers/cache.h"
+#include "agent/config.h"
+#include "agent/tracers/fs.h"
 
 #define ARGV(...) ((char *[]){ "podsnoop", __VA_ARGS__, NULL })
 #define ARGC(...) ((int)(sizeof((char *[]){ "podsnoop", __VA_ARGS__ }) / sizeof(char *)))

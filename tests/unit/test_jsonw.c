@@ -6,7 +6,7 @@
 #include <cjson/cJSON.h>
 
 #include "unit.h"
-#include "../../agent/jsonw.h"
+#include "lib/jsonw.h"
 
 /* Render one string literal through jw_write_string. */
 static char *render(const char *s, size_t len)

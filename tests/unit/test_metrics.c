@@ -8,9 +8,9 @@
 #include <linux/capability.h>
 
 #include "unit.h"
-#include "../../agent/endpoints.h"
-#include "../../agent/metrics.h"
-#include "../../agent/privs.h"
+#include "agent/http/endpoints.h"
+#include "agent/http/metrics.h"
+#include "agent/privs.h"
 
 static char *render(void)
 {

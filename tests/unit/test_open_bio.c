@@ -11,10 +11,10 @@
 #include <cjson/cJSON.h>
 
 #include "unit.h"
-#include "../../agent/bio.h"
-#include "../../agent/jsonw.h"
-#include "../../agent/config.h"
-#include "../../agent/open.h"
+#include "agent/tracers/bio.h"
+#include "lib/jsonw.h"
+#include "agent/config.h"
+#include "agent/tracers/open.h"
 
 #define ARGV(...) ((char *[]){ "podsnoop", __VA_ARGS__, NULL })
 #define ARGC(...) ((int)(sizeof((char *[]){ "podsnoop", __VA_ARGS__ }) / sizeof(char *)))

@@ -9,12 +9,12 @@
 
 #include "unit.h"
 #include "exec_fixture.h"
-#include "../../agent/bio.h"
-#include "../../agent/exec.h"
-#include "../../agent/fs.h"
-#include "../../agent/open.h"
-#include "../../agent/pbconv.h"
-#include "../../bpf/cache.h"
+#include "agent/tracers/bio.h"
+#include "agent/tracers/exec.h"
+#include "agent/tracers/fs.h"
+#include "agent/tracers/open.h"
+#include "lib/pbconv.h"
+#include "bpf/cache.h"
 
 static struct exec_event *ev;
 static struct exec_view_buf *vb;

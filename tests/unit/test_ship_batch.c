@@ -10,9 +10,9 @@
 
 #include "unit.h"
 #include "exec_fixture.h"
-#include "../../agent/exec.h"
-#include "../../agent/pbconv.h"
-#include "../../agent/ship_batch.h"
+#include "agent/tracers/exec.h"
+#include "lib/pbconv.h"
+#include "lib/batch.h"
 
 static Podsnoop__V1__Agent agent = {
 	PROTOBUF_C_MESSAGE_INIT(&podsnoop__v1__agent__descriptor),

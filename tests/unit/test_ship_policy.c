@@ -8,10 +8,10 @@
 #include <string.h>
 
 #include "unit.h"
-#include "../../agent/config.h"
-#include "../../agent/ship.h"
-#include "../../agent/ship_http.h"
-#include "../../collector/dedup.h"
+#include "agent/config.h"
+#include "agent/ship/ship.h"
+#include "agent/ship/ship_http.h"
+#include "collector/dedup.h"
 
 #define ARGV(...) ((char *[]){ "podsnoop", __VA_ARGS__, NULL })
 #define ARGC(...) ((int)(sizeof((char *[]){ "podsnoop", __VA_ARGS__ }) / sizeof(char *)))

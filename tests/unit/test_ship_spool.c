@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 
 #include "unit.h"
-#include "../../agent/ship_spool.h"
+#include "agent/ship/ship_spool.h"
 
 static char dir[64];
 

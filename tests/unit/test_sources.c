@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "unit.h"
-#include "../../agent/cri.h"
-#include "../../agent/grpc.h"
-#include "../../agent/kubelet.h"
+#include "agent/attrib/cri.h"
+#include "agent/attrib/grpc.h"
+#include "agent/attrib/kubelet.h"
 
 static char *slurp(const char *path, size_t *len)
 {
