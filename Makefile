@@ -190,7 +190,7 @@ clean:
 	rm -rf $(OUT)
 
 # Benchmarks (bench/README.md): every scenario, results in build/bench/results.json,
-# the table printed and written into README.md's "Performance" section.
+# the tables printed and written into docs/performance.md.
 bench: all
 	$(Q)/usr/bin/python3 bench/run.py $(BENCH_ARGS)
 

@@ -6,7 +6,7 @@ runs of the same rounds.
 
 Writes build/bench/results.json (after each scenario, so a failure keeps what
 was measured) and bench/results/latest.json, prints every table, and rewrites
-the "Performance" section of README.md between its markers (--no-readme: not).
+docs/performance.md between its markers (--no-readme: not).
 
   make bench [BENCH_ARGS="--only open,exec --rounds 7 --no-readme"]
   /usr/bin/python3 bench/run.py [--only LIST] [--skip LIST] [--rounds N] [--quick]
@@ -21,7 +21,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402
 
-README = os.path.join(benchlib.REPO, "README.md")
+PERF_DOC = os.path.join(benchlib.REPO, "docs", "performance.md")
 LATEST = os.path.join(benchlib.REPO, "bench", "results", "latest.json")
 BEGIN, END = "<!-- bench:begin (make bench rewrites this part) -->", "<!-- bench:end -->"
 
@@ -72,14 +72,14 @@ def render(results):
 
 
 def update_readme(section):
-    with open(README) as f:
+    with open(PERF_DOC) as f:
         text = f.read()
     if BEGIN in text and END in text:
         text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: section, text,
                       flags=re.S)
     else:
-        text = text.rstrip("\n") + "\n\n## Performance\n\n" + section + "\n"
-    with open(README, "w") as f:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    with open(PERF_DOC, "w") as f:
         f.write(text)
 
 
@@ -94,7 +94,7 @@ def main():
     ap.add_argument("--quick", action="store_true",
                     help="small counts and 2 rounds: checks the machinery, measures nothing")
     ap.add_argument("--json", default=os.path.join(benchlib.BENCH_BUILD, "results.json"))
-    ap.add_argument("--no-readme", action="store_true", help="leave README.md as it is")
+    ap.add_argument("--no-readme", action="store_true", help="leave docs/performance.md as it is")
     args = ap.parse_args()
     only = args.only.split(",") if args.only else names
     skip = args.skip.split(",") if args.skip else []
@@ -136,13 +136,13 @@ def main():
     results["duration_s"] = time.time() - t0
     results["machine"]["loadavg_end"] = os.getloadavg()[0]
     benchlib.write_json(args.json, results)
-    # README.md and latest.json show one complete run, never a mix of runs
+    # docs/performance.md and latest.json show one complete run, never a mix of runs
     full = not args.quick and set(results["scenarios"]) == set(names)
     if full:
         benchlib.write_json(LATEST, results)
         if not args.no_readme:
             update_readme(render(results))
-            print("\nREADME.md: Performance section rewritten")
+            print("\ndocs/performance.md: results rewritten")
     print("\nresults: %s%s (%.1f minutes)" % (args.json, " and " + LATEST if full else "",
                                              results["duration_s"] / 60))
     if results["failed"]:
