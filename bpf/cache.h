@@ -31,7 +31,7 @@ _Static_assert(sizeof(struct cache_key) == 16, "cache_key layout");
  * Cumulative counts, one per-CPU slot each. Pages, except buf_dirtied
  * (buffer heads). With the fentry/kprobe methods `accessed` is the pages of
  * the folios marked accessed (bcc cachestat's "total"); with the tracepoint
- * methods it is the estimate described in README.md (pages each read asked
+ * methods it is the estimate described in docs/hooks.md (pages each read asked
  * the page cache for).
  */
 struct cache_val {

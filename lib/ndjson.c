@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* NDJSON output: one object per line; the schema is documented in README.md. */
+/* NDJSON output: one object per line; the schema is documented in docs/records.md. */
 #include <string.h>
 
 #include "lib/jsonw.h"

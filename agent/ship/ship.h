@@ -6,7 +6,7 @@
  * them through a bounded queue to a shipper thread that POSTs them with
  * retries, parking them in the spool while the collector cannot take them.
  * Every record that does not make it is counted, and the counts travel in
- * the next batch. README.md, "Shipping", describes the whole policy.
+ * the next batch. docs/shipping.md describes the whole policy.
  */
 #ifndef PS_SHIP_H
 #define PS_SHIP_H

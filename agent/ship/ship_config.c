@@ -29,7 +29,7 @@ void ship_config_defaults(struct ship_config *sc)
 void ship_config_usage(FILE *f)
 {
 	fputs(
-"Shipping to a collector (protobuf batches over HTTP; README.md, \"Shipping\"):\n"
+"Shipping to a collector (protobuf batches over HTTP; docs/shipping.md):\n"
 "      --collector URL       POST batches to URL (http:// or https://; without a\n"
 "                            path: " SHIP_DEFAULT_PATH "); local output is then off\n"
 "                            unless --output is given too\n"

@@ -208,7 +208,7 @@ def test_agent_runs_as_the_chart_says(deployed):
     code, out, _ = deployed.ctd.cri.exec_sync(deployed.pod.container_id,
                                               ["/usr/bin/podsnoop", "--version"])
     assert code == 0 and out.startswith("podsnoop ")
-    # README's troubleshooting: `kubectl exec <pod> -- podsnoop probe` (found on PATH)
+    # docs/deployment.md's troubleshooting: `kubectl exec <pod> -- podsnoop probe` (found on PATH)
     code, out, err = deployed.ctd.cri.exec_sync(deployed.pod.container_id,
                                                 ["podsnoop", "probe"])
     assert code == 0, err

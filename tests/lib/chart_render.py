@@ -17,7 +17,7 @@ CHART = REPO + "/helm/podsnoop"
 # leave this table so the chart's use of it is verified by the agent itself.
 PENDING_FLAGS = {}
 
-# What the chart claims the agent needs, and nothing else (README: "Privileges").
+# What the chart claims the agent needs, and nothing else (docs/deployment.md: "Privileges").
 CAPS = {"BPF", "PERFMON", "SYS_PTRACE"}
 
 

@@ -120,7 +120,7 @@ nowhere else, so renaming one is a one-line change.
 {{- end -}}
 
 {{/*
-Capabilities: see the chart's README for why each is there.
+Capabilities: docs/deployment.md ("Privileges, and why") says why each is there.
 */}}
 {{- define "podsnoop.capabilities" -}}
 drop:
