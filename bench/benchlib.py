@@ -475,7 +475,7 @@ def scenario_main(run, doc, add_args=None, tracer_flags=False):
     res["machine"] = machine()
     print()
     print(res["table"])
-    for n in res.get("notes", []):
+    for n in res.get("notes", []) + res.get("target_notes", []):
         print("- " + n)
     if args.json:
         write_json(args.json, res)
@@ -586,11 +586,17 @@ def records_cell(name, runs):
     return "%d-%d per run" % (min(em), max(em)) if em else "-"
 
 
+def foreign_notes(res):
+    """A note for docs/performance.md when other BPF programs shared the run."""
+    if not res.get("other_bpf"):
+        return []
+    return ["other BPF programs stayed attached during this scenario, in every "
+            "configuration, the untraced one included: " + "; ".join(res["other_bpf"])]
+
+
 def target_lines(res):
+    """The verdict on each internal target (bench/README.md, not the user docs)."""
     out = []
-    if res.get("other_bpf"):
-        out.append("other BPF programs stayed attached during this scenario, in every "
-                   "configuration, the untraced one included: " + "; ".join(res["other_bpf"]))
     for t in res.get("targets", []):
         out.append("%s: %s -> %.2fx%s, %s" % (
             t["config"], t["target"], t["ratio"],

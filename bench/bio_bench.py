@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (  # noqa: E402
     Cgroup, Config, Proc, agent_counts, alternate, attached, need, peer,
     peer_lost, podsnoop, profile, ratio_result, run_timed, scenario_main,
-    target_lines, tool)
+    target_lines, tool, foreign_notes)
 
 BIOLOOP = tool("bioloop")
 
@@ -109,7 +109,8 @@ def run(args):
                   "zero loss")],
         extra=iops, extra_header="IOPS; records", prof=prof)
     res["params"] = {"reads": args.reads, "device_mb": args.size_mb}
-    res["notes"] = target_lines(res)
+    res["notes"] = foreign_notes(res)
+    res["target_notes"] = target_lines(res)
     return res
 
 

@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (  # noqa: E402
     Cgroup, Config, Proc, Shipped, agent_counts, alternate, attached,
     need, peer, peer_lost, podsnoop, profile, ratio_result, records_cell, run_timed,
-    scenario_main, target_lines, tool)
+    scenario_main, target_lines, tool, foreign_notes)
 
 EXECLOOP = tool("execloop")
 ARGV = ["/bin/true", "--flag=value", "some-argument", "/etc/hostname"]
@@ -69,7 +69,8 @@ def run(args):
         targets=[("podsnoop", 1.05, "every exec a record: <= 1.05x, zero loss")],
         extra=records_cell, prof=prof)
     res["params"] = {"execs": args.execs, "argv": ARGV}
-    res["notes"] = target_lines(res)
+    res["notes"] = foreign_notes(res)
+    res["target_notes"] = target_lines(res)
     return res
 
 

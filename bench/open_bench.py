@@ -29,7 +29,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (  # noqa: E402
     Cgroup, Config, Proc, Shipped, agent_counts, alternate, attached,
     fmt_ratio, logged, need, peer, peer_lost, podsnoop, profile,
-    ratio_result, records_cell, run_timed, scenario_main, stats, target_lines, tool)
+    ratio_result, records_cell, run_timed, scenario_main, stats, target_lines, tool,
+    foreign_notes)
 
 
 OPENLOOP = tool("openloop")
@@ -104,7 +105,8 @@ def run(args):
                  ("filtered", 1.03, "filtered out in the kernel: <= 1.03x, zero loss")],
         extra=records_cell, prof=prof)
     res["params"] = {"opens": args.opens}
-    res["notes"] = target_lines(res)
+    res["notes"] = foreign_notes(res)
+    res["target_notes"] = target_lines(res)
     f1, f2 = res["configs"]["floor"]["runs"], res["configs"]["floor-twice"]["runs"]
     marginal = [b["value"] / a["value"] for a, b in zip(f1, f2)]
     res["floor_second_ratio"] = stats(marginal)

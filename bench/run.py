@@ -5,10 +5,11 @@ alternates its configurations round by round and compares against the untraced
 runs of the same rounds.
 
 Writes build/bench/results.json (after each scenario, so a failure keeps what
-was measured) and bench/results/latest.json, prints every table, and rewrites
-docs/performance.md between its markers (--no-readme: not).
+was measured) and bench/results/latest.json, prints every table, and after a
+complete run rewrites the tables in docs/performance.md and the verdicts on the
+internal targets in bench/README.md, each between its markers (--no-docs: not).
 
-  make bench [BENCH_ARGS="--only open,exec --rounds 7 --no-readme"]
+  make bench [BENCH_ARGS="--only open,exec --rounds 7 --no-docs"]
   /usr/bin/python3 bench/run.py [--only LIST] [--skip LIST] [--rounds N] [--quick]
 """
 import argparse
@@ -22,8 +23,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402
 
 PERF_DOC = os.path.join(benchlib.REPO, "docs", "performance.md")
+TARGETS_DOC = os.path.join(benchlib.REPO, "bench", "README.md")
 LATEST = os.path.join(benchlib.REPO, "bench", "results", "latest.json")
 BEGIN, END = "<!-- bench:begin (make bench rewrites this part) -->", "<!-- bench:end -->"
+T_BEGIN = "<!-- bench:targets:begin (make bench rewrites this part) -->"
+T_END = "<!-- bench:targets:end -->"
 
 # name, module, rounds, parameters for `make bench`; --quick: a smoke run of the machinery
 SCENARIOS = [
@@ -39,17 +43,21 @@ SCENARIOS = [
 ]
 
 
-def render(results):
-    """The Performance section: machine, date, how to reproduce, every table."""
+def measured_on(results):
     m = results["machine"]
-    out = [BEGIN, "",
-           "Measured %s with `make bench` (%.0f minutes; `bench/run.py`, results in "
-           "`bench/results/latest.json`) on: Linux %s, %s, %d CPUs (%s%s), %s GiB, "
-           "clocksource %s; podsnoop %s, Debian libbpf-tools %s. Load average %.1f at the "
-           "start." % (m["date"], results["duration_s"] / 60, m["kernel"], m["os"], m["cpus"],
-                       m["cpu"], ", virtual machine" if m["virtualized"] else "",
-                       m["memory_gib"], m["clocksource"], m["podsnoop_commit"],
-                       m["libbpf_tools"] or "-", m["loadavg_start"]), ""]
+    return ("Measured %s with `make bench` (%.0f minutes; `bench/run.py`, results in "
+            "`bench/results/latest.json`) on: Linux %s, %s, %d CPUs (%s%s), %s GiB, "
+            "clocksource %s; podsnoop %s, Debian libbpf-tools %s. Load average %.1f at the "
+            "start." % (m["date"], results["duration_s"] / 60, m["kernel"], m["os"], m["cpus"],
+                        m["cpu"], ", virtual machine" if m["virtualized"] else "",
+                        m["memory_gib"], m["clocksource"], m["podsnoop_commit"],
+                        m["libbpf_tools"] or "-", m["loadavg_start"]))
+
+
+def render(results):
+    """docs/performance.md's tables: machine, date, how to reproduce, every table."""
+    m = results["machine"]
+    out = [BEGIN, "", measured_on(results), ""]
     if m["other_bpf"]:
         out += ["Other BPF programs attached during the whole run (not ours; they are in every "
                 "configuration, the untraced one included): " + "; ".join(m["other_bpf"]) + ".",
@@ -71,15 +79,26 @@ def render(results):
     return "\n".join(out)
 
 
-def update_readme(section):
-    with open(PERF_DOC) as f:
+def render_targets(results):
+    """bench/README.md's verdicts: each internal target, met or missed, in this run."""
+    out = [T_BEGIN, "", measured_on(results), ""]
+    for name, *_ in SCENARIOS:
+        r = results["scenarios"].get(name)
+        if r and r.get("target_notes"):
+            out += ["- %s: %s" % (name, n) for n in r["target_notes"]]
+    out += ["", T_END]
+    return "\n".join(out)
+
+
+def update_doc(path, begin, end, section):
+    with open(path) as f:
         text = f.read()
-    if BEGIN in text and END in text:
-        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: section, text,
+    if begin in text and end in text:
+        text = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: section, text,
                       flags=re.S)
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
-    with open(PERF_DOC, "w") as f:
+    with open(path, "w") as f:
         f.write(text)
 
 
@@ -94,7 +113,8 @@ def main():
     ap.add_argument("--quick", action="store_true",
                     help="small counts and 2 rounds: checks the machinery, measures nothing")
     ap.add_argument("--json", default=os.path.join(benchlib.BENCH_BUILD, "results.json"))
-    ap.add_argument("--no-readme", action="store_true", help="leave docs/performance.md as it is")
+    ap.add_argument("--no-docs", "--no-readme", dest="no_docs", action="store_true",
+                    help="leave docs/performance.md and bench/README.md as they are")
     args = ap.parse_args()
     only = args.only.split(",") if args.only else names
     skip = args.skip.split(",") if args.skip else []
@@ -124,15 +144,15 @@ def main():
         res["params"] = dict(res.get("params", {}), rounds=p["rounds"])
         results["scenarios"][name] = res
         print("\n" + res["table"])
-        for n in res.get("notes", []):
+        for n in res.get("notes", []) + res.get("target_notes", []):
             print("- " + n)
         results["duration_s"] = time.time() - t0
         benchlib.write_json(args.json, results)
     sc = results["scenarios"]
     if "open" in sc and "parts" in sc:
-        sc["open"]["notes"].append(importlib.import_module("parts_bench").budget_note(
-            sc["open"], sc["parts"]))
-        print("- " + sc["open"]["notes"][-1])
+        sc["open"].setdefault("target_notes", []).append(
+            importlib.import_module("parts_bench").budget_note(sc["open"], sc["parts"]))
+        print("- " + sc["open"]["target_notes"][-1])
     results["duration_s"] = time.time() - t0
     results["machine"]["loadavg_end"] = os.getloadavg()[0]
     benchlib.write_json(args.json, results)
@@ -140,9 +160,10 @@ def main():
     full = not args.quick and set(results["scenarios"]) == set(names)
     if full:
         benchlib.write_json(LATEST, results)
-        if not args.no_readme:
-            update_readme(render(results))
-            print("\ndocs/performance.md: results rewritten")
+        if not args.no_docs:
+            update_doc(PERF_DOC, BEGIN, END, render(results))
+            update_doc(TARGETS_DOC, T_BEGIN, T_END, render_targets(results))
+            print("\ndocs/performance.md and bench/README.md: results rewritten")
     print("\nresults: %s%s (%.1f minutes)" % (args.json, " and " + LATEST if full else "",
                                              results["duration_s"] / 60))
     if results["failed"]:
