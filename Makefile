@@ -13,6 +13,7 @@
 #   make image      build/podsnoop-image.tar: OCI image archive of the agent (no engine needed)
 #   make chart      build/helm-render: renders helm/podsnoop offline (helm's template engine)
 #   make bench      install what the benchmarks need, run them all (bench/run.py; BENCH_ARGS=...)
+#   make fuzz       build the libFuzzer targets, fuzz each FUZZ_SECONDS (tests/fuzz/fuzz.mk)
 
 .DELETE_ON_ERROR:
 # keep the generated BPF objects and skeletons: they are inputs of later builds
@@ -96,6 +97,7 @@ all: $(OUT)/podsnoop $(OUT)/podsnoop-collector $(BENCH_BINS)
 
 deps:
 	@tests/deps.sh $(PKGS_BUILD) $(if $(filter test,$(MAKECMDGOALS)),$(PKGS_TEST)) \
+		$(if $(filter test fuzz,$(MAKECMDGOALS)),$(PKGS_FUZZ)) \
 		$(if $(filter bench,$(MAKECMDGOALS)),$(PKGS_BENCH))
 
 # Installing packages first must not race the build: order it explicitly.
@@ -183,7 +185,7 @@ unit: $(UNIT_BINS) $(ASAN_BINS)
 run: $(OUT)/podsnoop
 	$(OUT)/podsnoop $(RUN_ARGS)
 
-test: all unit $(HELPERS) $(OUT)/podsnoop-image.tar $(OUT)/helm-render
+test: all unit $(HELPERS) $(OUT)/podsnoop-image.tar $(OUT)/helm-render fuzz-build
 	@tests/run.sh
 
 clean:
@@ -215,6 +217,7 @@ $(OUT)/helm-render: $(wildcard helm/render/*.go) | $(OUT)
 	$(Q)$(GO_ENV) go build -o $@ ./helm/render
 
 include tests/kernel-matrix/kernel-matrix.mk
+include tests/fuzz/fuzz.mk
 
 -include $(BPF_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(GEN_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(ASAN_OBJS:.o=.d) \
 	$(UNIT_BINS:=.d) $(ASAN_BINS:=.d) $(HELPERS:=.d) $(COLL_OBJS:.o=.d) \

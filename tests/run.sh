@@ -2,9 +2,12 @@
 # Run every test podsnoop has and end with "N passed, N failed".
 #   unit tests (cmocka), plain and under ASan+UBSan: build/tests, build/asan/tests
 #   integration tests (pytest, Debian's /usr/bin/python3): tests/integration
+#   fuzz targets (libFuzzer, ASan+UBSan): every regression input, the seeds, then
+#   FUZZ_TEST_RUNS inputs each with a fixed seed (tests/fuzz/run.sh)
 #   kernel matrix: every tracer's hook methods on Debian's 6.1 and 6.12 kernels
 #   under qemu and on this kernel (tests/kernel-matrix/agent/run)
 # Environment: PYTEST_ARGS (e.g. "-k exec -x") narrows the integration run;
+# FUZZ_TEST_RUNS (default 20000) sets the fuzzing; FUZZ_SKIP=1 skips it;
 # KM_SKIP=1 skips the kernel matrix (without qemu only this kernel is tested).
 set -u
 cd "$(dirname "$0")/.."
@@ -58,6 +61,19 @@ PYEOF
 )
 passed=$((passed + ip))
 failed=$((failed + ifl))
+
+echo "== fuzz targets (libFuzzer; regression inputs, seeds, then fixed-seed runs)"
+if [ "${FUZZ_SKIP:-}" = 1 ]; then
+	echo "  skipped (FUZZ_SKIP=1)"
+else
+	tests/fuzz/run.sh test "${FUZZ_TEST_RUNS:-20000}" 2>&1 | tee "$out/fuzz.log"
+	if ! read -r fp ff < <(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' \
+		"$out/fuzz.log" | tail -n 1); then
+		fp=0 ff=1 # it could not even report
+	fi
+	passed=$((passed + fp))
+	failed=$((failed + ff))
+fi
 
 echo "== kernel matrix (hook methods on Debian 6.1/6.12 under qemu, and on this kernel)"
 tests/kernel-matrix/agent/run 2>&1 | tee "$out/kernel-matrix.log"
