@@ -157,18 +157,43 @@ struct batch *batch_from_body(uint8_t *body, size_t len, uint64_t spool_id)
 	return b;
 }
 
+/* deflate's largest ratio is about 1032:1: more output than this is a lie */
+#define DEFLATE_MAX_RATIO 1032u
+
 int pb_gunzip(const void *in, size_t len, size_t max_out, uint8_t **out, size_t *out_len)
 {
-	size_t cap = len * 4 < 65536 ? 65536 : len * 4;
+	return pb_gunzip_grow(in, len, max_out, NULL, NULL, out, out_len);
+}
+
+int pb_gunzip_grow(const void *in, size_t len, size_t max_out, pb_grow_fn grow, void *ctx,
+		   uint8_t **out, size_t *out_len)
+{
+	const uint8_t *p = in;
+	size_t cap = len * 4 < 65536 ? 65536 : len * 4, have = 0;
 	uint8_t *buf = NULL, *nb;
 	z_stream z = { 0 };
 	int zr, err = 0;
 
+	if (len >= 18 && p[0] == 0x1f && p[1] == 0x8b) {
+		/* gzip's trailer has the size (mod 2^32): a body that says it is
+		 * too large, and could be, is refused before anything is inflated */
+		size_t isize = (size_t)p[len - 4] | (size_t)p[len - 3] << 8 |
+			       (size_t)p[len - 2] << 16 | (size_t)p[len - 1] << 24;
+
+		if (isize / DEFLATE_MAX_RATIO <= len) { /* (else the trailer lies) */
+			if (isize > max_out)
+				return -E2BIG;
+			cap = isize + 1; /* and the buffer's size */
+		}
+	}
 	if (cap > max_out)
 		cap = max_out;
 	/* 15 + 32: gzip or zlib header, detected */
 	if (inflateInit2(&z, 15 + 32) != Z_OK)
 		return -ENOMEM;
+	if (grow && (err = grow(ctx, have, cap)))
+		goto out;
+	have = cap;
 	buf = malloc(cap);
 	if (!buf) {
 		err = -ENOMEM;
@@ -195,6 +220,9 @@ int pb_gunzip(const void *in, size_t len, size_t max_out, uint8_t **out, size_t 
 			goto out;
 		}
 		cap = cap * 2 > max_out ? max_out : cap * 2;
+		if (grow && (err = grow(ctx, have, cap)))
+			goto out;
+		have = cap;
 		nb = realloc(buf, cap);
 		if (!nb) {
 			err = -ENOMEM;

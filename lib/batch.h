@@ -82,6 +82,14 @@ int batch_load_meta(struct batch *b);
  * bytes: -E2BIG beyond, -EBADMSG when the data is not valid.
  */
 int pb_gunzip(const void *in, size_t len, size_t max_out, uint8_t **out, size_t *out_len);
+/*
+ * The same, calling grow(ctx, have, want) before the buffer is first made
+ * (have 0) and each time it grows; an error it returns ends the gunzip. The
+ * buffer handed back (or freed on error) is the last `want` bytes large.
+ */
+typedef int (*pb_grow_fn)(void *ctx, size_t have, size_t want);
+int pb_gunzip_grow(const void *in, size_t len, size_t max_out, pb_grow_fn grow, void *ctx,
+		   uint8_t **out, size_t *out_len);
 /* gunzip and unpack a POSTed body; free with podsnoop__v1__batch__free_unpacked(b, NULL). */
 int batch_decode(const void *gz, size_t len, size_t max_raw, Podsnoop__V1__Batch **out);
 
