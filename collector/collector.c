@@ -45,6 +45,7 @@ static struct {
 	const char *save_dir;
 	size_t max_body;
 	size_t max_raw;
+	size_t dedup_agents;
 	bool fsync;
 	int verbose;
 	/* faults */
@@ -61,6 +62,7 @@ static struct {
 	.listen = "0.0.0.0:9400",
 	.max_body = 64u << 20,
 	.max_raw = 512u << 20,
+	.dedup_agents = DEDUP_AGENTS_DEF,
 	.fail_status = 500,
 };
 
@@ -594,6 +596,8 @@ static void usage(FILE *f)
 "      --tls-key FILE        ... and key\n"
 "      --tls-client-ca FILE  require a client certificate signed by this CA\n"
 "      --max-body-bytes N    largest body accepted (default 64 MiB)\n"
+"      --dedup-agents N      agents whose seqs are kept (default 16384; the\n"
+"                            least recently seen are forgotten)\n"
 "  -v, --verbose             log every batch\n"
 "\n"
 "Fault injection (for tests):\n"
@@ -684,7 +688,7 @@ int main(int argc, char **argv)
 	enum {
 		O_FSYNC = 256, O_TOKEN, O_TLS_CERT, O_TLS_KEY, O_TLS_CA, O_MAX_BODY, O_FAIL_STATUS,
 		O_FAIL_COUNT, O_FAIL_MSG, O_RETRY_AFTER, O_STALL_MS, O_STALL_COUNT, O_STALL_AFTER,
-		O_REJECT_SEQ, O_SAVE,
+		O_REJECT_SEQ, O_SAVE, O_DEDUP_AGENTS,
 	};
 	static const struct option lopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
@@ -696,6 +700,7 @@ int main(int argc, char **argv)
 		{ "tls-key", required_argument, NULL, O_TLS_KEY },
 		{ "tls-client-ca", required_argument, NULL, O_TLS_CA },
 		{ "max-body-bytes", required_argument, NULL, O_MAX_BODY },
+		{ "dedup-agents", required_argument, NULL, O_DEDUP_AGENTS },
 		{ "fail-status", required_argument, NULL, O_FAIL_STATUS },
 		{ "fail-count", required_argument, NULL, O_FAIL_COUNT },
 		{ "fail-message", required_argument, NULL, O_FAIL_MSG },
@@ -729,6 +734,9 @@ int main(int argc, char **argv)
 		case O_TLS_KEY: opt.tls_key = optarg; break;
 		case O_TLS_CA: opt.tls_client_ca = optarg; break;
 		case O_MAX_BODY: opt.max_body = (size_t)num("--max-body-bytes", optarg, 1024, 1L << 32); break;
+		case O_DEDUP_AGENTS:
+			opt.dedup_agents = (size_t)num("--dedup-agents", optarg, 1, 100000000);
+			break;
 		case O_FAIL_STATUS: opt.fail_status = num("--fail-status", optarg, 100, 599); break;
 		case O_FAIL_COUNT: opt.fail_count = num("--fail-count", optarg, 0, 1L << 30); break;
 		case O_FAIL_MSG: opt.fail_message = optarg; break;
@@ -775,7 +783,7 @@ int main(int argc, char **argv)
 		}
 		flags |= MHD_USE_TLS;
 	}
-	dedup_init(&seen);
+	dedup_init(&seen, opt.dedup_agents);
 	if (opt.out_path) {
 		n = load_seen(opt.out_path);
 		if (n < 0) {
@@ -838,6 +846,8 @@ int main(int argc, char **argv)
 		 " records of unknown kinds skipped, %" PRIu64 " records reported lost by agents",
 		 st.batches, st.records, st.bytes, st.raw_bytes, st.duplicates, st.rejected,
 		 st.skipped, st.lost);
+	log_info("de-duplication forgot %" PRIu64 " agents and %" PRIu64 " ranges",
+		 seen.forgotten_agents, seen.forgotten_ranges);
 	if (out != stdout)
 		fclose(out);
 	dedup_free(&seen);

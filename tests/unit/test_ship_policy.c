@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Shipping decisions that need no network: which answers are retried,
- * the backoff, the flags, and the collector's de-duplication.
+ * the backoff, the flags (the collector's de-duplication: test_collector.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,7 +11,6 @@
 #include "agent/config.h"
 #include "agent/ship/ship.h"
 #include "agent/ship/ship_http.h"
-#include "collector/dedup.h"
 
 #define ARGV(...) ((char *[]){ "podsnoop", __VA_ARGS__, NULL })
 #define ARGC(...) ((int)(sizeof((char *[]){ "podsnoop", __VA_ARGS__ }) / sizeof(char *)))
@@ -126,34 +125,6 @@ static void test_bad_flags(void **state)
 	assert_int_equal(PARSE(&c, "probe", "--collector", "http://x"), -EINVAL);
 }
 
-static void test_dedup(void **state)
-{
-	struct dedup d;
-
-	(void)state;
-	dedup_init(&d);
-	assert_false(dedup_seen(&d, "a", 1));
-	assert_int_equal(dedup_mark(&d, "a", 1), 0);
-	assert_true(dedup_seen(&d, "a", 1));
-	assert_false(dedup_seen(&d, "b", 1)); /* per agent */
-	assert_int_equal(dedup_mark(&d, "a", 3), 0); /* out of order */
-	assert_false(dedup_seen(&d, "a", 2));
-	assert_true(dedup_seen(&d, "a", 3));
-	assert_int_equal(dedup_mark(&d, "a", 2), 0); /* the gap fills */
-	assert_true(dedup_seen(&d, "a", 2));
-	assert_int_equal(d.agents->contig, 3);
-	assert_int_equal(d.agents->n, 0);
-	assert_int_equal(dedup_mark(&d, "a", 3), 0); /* again: no change */
-	assert_int_equal(d.agents->contig, 3);
-	/* a gap that never fills is given up after DEDUP_ABOVE_MAX later batches */
-	for (uint64_t s = 5; s < 5 + DEDUP_ABOVE_MAX + 1; s++)
-		assert_int_equal(dedup_mark(&d, "a", s), 0);
-	assert_true(d.agents->contig == 5 + DEDUP_ABOVE_MAX);
-	assert_int_equal(d.agents->n, 0);
-	assert_true(dedup_seen(&d, "a", 4)); /* given up means: will not be written now */
-	dedup_free(&d);
-}
-
 /*
  * Every record type must be shipped: a tracer that adds a member to struct
  * sink_ops without a ship_<type>() in ship.c would crash the agent (or, if
@@ -178,7 +149,6 @@ int main(void)
 		cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_flags),
 		cmocka_unit_test(test_bad_flags),
-		cmocka_unit_test(test_dedup),
 		cmocka_unit_test(test_ship_sink_has_every_record_type),
 	};
 
