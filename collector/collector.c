@@ -6,6 +6,13 @@
  * agent's own writer (lib/ndjson.c, through lib/pbconv.c), so its output
  * has the same schema as `podsnoop --output ndjson`. Before a batch's
  * records comes one {"type":"batch",...} line naming the agent and seq.
+ * What one request may cost is bounded before it is spent (collector/request.c:
+ * body, gunzip output, records, protobuf-c's allocations, all from one pool
+ * shared by every request), and so is what a connection may hold: a cap on
+ * connections in all and per address, deadlines for a request's headers
+ * and body. A batch is answered 200 only once all its lines are in --out
+ * (and synced, with --fsync); when a write fails, the file is cut back to
+ * the last whole batch and the answer is 503, so the agent sends it again.
  * Fault injection flags (--fail-*, --stall-*, --reject-seq) serve the tests.
  * Usage: podsnoop-collector --help.
  */
@@ -20,22 +27,27 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdio_ext.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
 
 #include "collector/dedup.h"
+#include "collector/request.h"
 #include "lib/jsonw.h"
-#include "agent/out/output.h"
-#include "lib/pbconv.h"
-#include "lib/batch.h"
 #include "lib/version.h"
 
 #define PATH_V1 "/v1/batches"
 #define MAX_REJECT_SEQ 64
-#define ID_CHARS "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-"
+#define MIB (1024u * 1024u)
+/* Retry-After for 503s: the pool is busy for a moment; a full disk needs a person */
+#define RETRY_BUSY_S 2
+#define RETRY_DISK_S 30
 
 static struct {
 	const char *listen;
@@ -44,7 +56,10 @@ static struct {
 	const char *tls_cert, *tls_key, *tls_client_ca;
 	const char *save_dir;
 	size_t max_body;
-	size_t max_raw;
+	struct req_limits lim;
+	size_t max_buffered;
+	unsigned max_conns, max_conns_per_ip;
+	unsigned header_timeout, body_timeout;
 	size_t dedup_agents;
 	bool fsync;
 	int verbose;
@@ -60,18 +75,34 @@ static struct {
 	int n_reject_seq;
 } opt = {
 	.listen = "0.0.0.0:9400",
-	.max_body = 64u << 20,
-	.max_raw = 512u << 20,
+	/* An agent's batch is --batch-bytes (default 512K) before gzip and
+	 * --batch-records (default 5000): these leave room for 32 and 20 times
+	 * that; decoding takes about 4 times the raw size in memory. */
+	.max_body = 16 * MIB,
+	.lim = {
+		.max_raw = 16 * MIB,
+		.max_records = 100000,
+		.max_losses = REQ_MAX_LOSSES,
+		.max_decode = 128 * MIB,
+	},
+	.max_buffered = 256 * MIB,
+	.max_conns = 1024,
+	.max_conns_per_ip = 16,
+	.header_timeout = 10,
+	.body_timeout = 60,
 	.dedup_agents = DEDUP_AGENTS_DEF,
 	.fail_status = 500,
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER; /* output, dedup, faults, stats */
 static FILE *out;
+static off_t out_good = -1;	/* --out's size after the last whole unit; -1: not a file */
 static char *token;
 static struct dedup seen;
+static struct mem_pool pool;	/* bodies, gunzip output, decoded batches */
 static struct {
 	uint64_t batches, duplicates, rejected, records, skipped, bytes, raw_bytes, lost;
+	uint64_t write_failed, busy, cut;
 } st;
 
 static void logf_(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -166,78 +197,6 @@ static void write_loss(const Podsnoop__V1__Loss *l, uint64_t ts_ns)
 	jw_end(&w);
 }
 
-/*
- * One record through the agent's NDJSON writer; write=false only checks.
- * Returns 0, -EINVAL for a record no agent would send, -ENOTSUP for a kind
- * this collector cannot write yet.
- */
-struct view_bufs {
-	struct exec_view_buf exec;
-	struct open_view_buf open;
-	struct bio_view_buf bio;
-	struct bio_hist_view_buf bio_hist;
-	struct fs_view_buf fs;
-	struct cache_view_buf cache;
-};
-
-static int record(const Podsnoop__V1__Record *r, struct view_bufs *vb, bool write)
-{
-	switch (r->kind_case) {
-	case PODSNOOP__V1__RECORD__KIND_EXEC: {
-		struct exec_view v;
-		int err = pbconv_exec_view(r->exec, &vb->exec, &v);
-
-		if (!err && write)
-			ndjson_sink.exec(out, &v);
-		return err;
-	}
-	case PODSNOOP__V1__RECORD__KIND_OPEN: {
-		struct open_view v;
-		int err = pbconv_open_view(r->open, &vb->open, &v);
-
-		if (!err && write)
-			ndjson_sink.open(out, &v);
-		return err;
-	}
-	case PODSNOOP__V1__RECORD__KIND_BIO: {
-		struct bio_view v;
-		int err = pbconv_bio_view(r->bio, &vb->bio, &v);
-
-		if (!err && write)
-			ndjson_sink.bio(out, &v);
-		return err;
-	}
-	case PODSNOOP__V1__RECORD__KIND_BIO_HIST: {
-		struct bio_hist_view v;
-		int err = pbconv_bio_hist_view(r->bio_hist, &vb->bio_hist, &v);
-
-		if (!err && write)
-			ndjson_sink.bio_hist(out, &v);
-		return err;
-	}
-	case PODSNOOP__V1__RECORD__KIND_FS: {
-		struct fs_view v;
-		int err = pbconv_fs_view(r->fs, &vb->fs, &v);
-
-		if (!err && write)
-			ndjson_sink.fs(out, &v);
-		return err;
-	}
-	case PODSNOOP__V1__RECORD__KIND_CACHE: {
-		struct cache_view v;
-		int err = pbconv_cache_view(r->cache, &vb->cache, &v);
-
-		if (!err && write)
-			ndjson_sink.cache(out, &v);
-		return err;
-	}
-	case PODSNOOP__V1__RECORD__KIND__NOT_SET:
-		return -EINVAL;
-	default:
-		return -ENOTSUP;
-	}
-}
-
 static bool reject_seq(uint64_t seq)
 {
 	for (int i = 0; i < opt.n_reject_seq; i++)
@@ -279,73 +238,118 @@ static void save_body(const char *agent_id, uint64_t seq, const uint8_t *body, s
 		fclose(f);
 }
 
-/* Check and write one body. Returns the HTTP status; msg says why. */
-static unsigned process(const uint8_t *body, size_t len, bool gzipped, char *msg, size_t msz)
+/*
+ * Everything written since the last call reaches --out (and the disk, with
+ * --fsync), or none of it stays: on a failed write or sync the file is cut
+ * back to the end of the last whole unit. Call with mu held. 0 or -errno.
+ */
+static int out_commit(void)
 {
-	struct view_bufs *vb = malloc(sizeof(*vb)); /* large: not on a thread's stack */
-	Podsnoop__V1__Batch *b = NULL;
-	uint64_t skipped = 0, lost = 0;
-	uint8_t *raw = NULL;
-	size_t raw_len = len;
-	unsigned status = 200;
 	int err = 0;
+	struct stat sb;
 
-	if (!vb)
-		err = -ENOMEM;
-	if (!err && gzipped)
-		err = pb_gunzip(body, len, opt.max_raw, &raw, &raw_len);
+	if (fflush(out) == EOF || ferror(out))
+		err = errno ? -errno : -EIO;
+	else if (opt.fsync && fdatasync(fileno(out)) && errno != EINVAL && errno != EROFS)
+		err = -errno; /* (a pipe cannot be synced) */
 	if (!err) {
-		b = podsnoop__v1__batch__unpack(NULL, raw_len, raw ? raw : body);
-		err = b ? 0 : -EBADMSG;
+		if (out_good >= 0 && !fstat(fileno(out), &sb))
+			out_good = sb.st_size;
+		return 0;
 	}
-	free(raw);
-	if (err) {
-		snprintf(msg, msz, "%s", err == -E2BIG ? "batch too large when decompressed" :
-			 err == -ENOMEM ? "out of memory" : "body is not a gzipped podsnoop.v1.Batch");
-		free(vb);
-		return err == -E2BIG ? 413 : err == -ENOMEM ? 503 : 400;
-	}
-	if (!b->agent || !*b->agent->agent_id || strlen(b->agent->agent_id) > DEDUP_ID_MAX ||
-	    strspn(b->agent->agent_id, ID_CHARS) != strlen(b->agent->agent_id)) {
-		snprintf(msg, msz, "batch without a valid agent.agent_id (1..64 of [0-9A-Za-z_-])");
-		status = 400;
-		goto out;
-	}
-	if (!b->seq) {
-		snprintf(msg, msz, "batch without seq");
-		status = 400;
-		goto out;
-	}
-	for (size_t i = 0; i < b->n_records; i++) {
-		err = record(b->records[i], vb, false);
-		if (err == -ENOTSUP) {
-			skipped++;
-		} else if (err) {
-			snprintf(msg, msz, "record %zu of batch %" PRIu64 " is malformed", i, b->seq);
-			status = 400;
-			goto out;
-		}
-	}
-	if (reject_seq(b->seq)) {
-		snprintf(msg, msz, "batch %" PRIu64 " rejected by --reject-seq (%zu records)", b->seq,
-			 b->n_records);
-		pthread_mutex_lock(&mu);
-		{ /* what was refused, for tests to count exactly */
-			struct jw w;
+	__fpurge(out); /* what stdio still holds must not come out later */
+	clearerr(out);
+	if (out_good >= 0 && ftruncate(fileno(out), out_good))
+		log_err("cannot cut %s back to its last whole batch: %s", opt.out_path,
+			strerror(errno));
+	return err;
+}
 
-			jw_begin(&w, out);
-			jw_cstr(&w, "type", "rejected");
-			jw_cstr(&w, "agent_id", b->agent->agent_id);
-			jw_u64(&w, "seq", b->seq);
-			jw_u64(&w, "records", b->n_records);
-			jw_u64(&w, "status", 400);
-			jw_end(&w);
-			fflush(out);
-		}
+/* Before a unit: errno tells out_commit() why stdio failed, if it does. */
+static void out_begin(void)
+{
+	errno = 0;
+}
+
+static void write_rejected(const Podsnoop__V1__Batch *b)
+{
+	struct jw w;
+	int err;
+
+	out_begin();
+	jw_begin(&w, out);
+	jw_cstr(&w, "type", "rejected");
+	jw_cstr(&w, "agent_id", b->agent->agent_id);
+	jw_u64(&w, "seq", b->seq);
+	jw_u64(&w, "records", b->n_records);
+	jw_u64(&w, "status", 400);
+	jw_end(&w);
+	err = out_commit();
+	if (err)
+		log_err("%s: cannot write: %s", opt.out_path ? opt.out_path : "stdout",
+			strerror(-err));
+}
+
+/* The batch line, the records and the losses, as one unit. Call with mu held. */
+static int write_batch(struct req *r, size_t bytes, uint64_t *lost)
+{
+	const Podsnoop__V1__Batch *b = r->batch;
+
+	out_begin();
+	write_batch_line(b, bytes, r->skipped);
+	request_write_records(r, out);
+	*lost = 0;
+	for (size_t i = 0; i < b->n_losses; i++) {
+		write_loss(b->losses[i], b->sent_ns);
+		*lost += b->losses[i]->count;
+	}
+	return out_commit();
+}
+
+/* A failed write, logged at most every 10 s with the count in between. */
+static void log_write_failed(int err)
+{
+	static time_t last;
+	static uint64_t since;
+	time_t now = time(NULL);
+
+	since++;
+	if (now - last < 10)
+		return;
+	log_err("%s: cannot write a batch: %s; answered 503 and kept nothing of it (%" PRIu64
+		" batches since the last message): agents send them again", opt.out_path ?
+		opt.out_path : "stdout", strerror(-err), since);
+	last = now;
+	since = 0;
+}
+
+/* Decode, check and write one body. Returns the HTTP status; msg says why. */
+static unsigned process(struct req *r, const uint8_t *body, size_t len, bool gzipped,
+			long *retry_after)
+{
+	const Podsnoop__V1__Batch *b;
+	uint64_t lost = 0;
+	unsigned status;
+	int err;
+
+	status = request_decode(r, body, len, gzipped);
+	if (status == 503) {
+		*retry_after = RETRY_BUSY_S;
+		pthread_mutex_lock(&mu);
+		st.busy++;
+		pthread_mutex_unlock(&mu);
+	}
+	if (status != 200)
+		return status;
+	b = r->batch;
+	if (reject_seq(b->seq)) {
+		snprintf(r->msg, sizeof(r->msg), "batch %" PRIu64 " rejected by --reject-seq (%zu "
+			 "records)", b->seq, b->n_records);
+		pthread_mutex_lock(&mu);
+		write_rejected(b); /* what was refused, for tests to count exactly */
 		st.rejected++;
 		pthread_mutex_unlock(&mu);
-		status = 400;
-		goto out;
+		return 400;
 	}
 
 	pthread_mutex_lock(&mu);
@@ -353,52 +357,204 @@ static unsigned process(const uint8_t *body, size_t len, bool gzipped, char *msg
 		st.duplicates++;
 		pthread_mutex_unlock(&mu);
 		log_debug("agent %s batch %" PRIu64 ": duplicate, dropped", b->agent->agent_id, b->seq);
-		snprintf(msg, msz, "duplicate");
-		goto out;
+		snprintf(r->msg, sizeof(r->msg), "duplicate");
+		return 200;
 	}
 	if (opt.save_dir)
 		save_body(b->agent->agent_id, b->seq, body, len);
-	write_batch_line(b, len, skipped);
-	for (size_t i = 0; i < b->n_records; i++)
-		record(b->records[i], vb, true);
-	for (size_t i = 0; i < b->n_losses; i++) {
-		write_loss(b->losses[i], b->sent_ns);
-		lost += b->losses[i]->count;
+	err = write_batch(r, len, &lost);
+	if (err) {
+		st.write_failed++;
+		log_write_failed(err);
+		pthread_mutex_unlock(&mu);
+		snprintf(r->msg, sizeof(r->msg), "cannot write the batch: %s; send it again later",
+			 strerror(-err));
+		*retry_after = RETRY_DISK_S;
+		return 503;
 	}
-	fflush(out);
-	if (opt.fsync)
-		fdatasync(fileno(out));
 	err = dedup_mark(&seen, b->agent->agent_id, b->seq);
 	if (err)
 		log_err("dedup: %s", strerror(-err));
 	st.batches++;
-	st.records += b->n_records - skipped;
-	st.skipped += skipped;
+	st.records += b->n_records - r->skipped;
+	st.skipped += r->skipped;
 	st.bytes += len;
-	st.raw_bytes += raw_len;
+	st.raw_bytes += r->raw_len;
 	st.lost += lost;
 	pthread_mutex_unlock(&mu);
-	if (skipped)
+	if (r->skipped)
 		log_warn("agent %s batch %" PRIu64 ": %" PRIu64 " records of kinds this collector "
-			 "cannot write yet", b->agent->agent_id, b->seq, skipped);
+			 "does not know, skipped (a newer agent?)", b->agent->agent_id, b->seq,
+			 r->skipped);
 	log_debug("agent %s batch %" PRIu64 ": %zu records, %zu losses, %zu bytes",
 		  b->agent->agent_id, b->seq, b->n_records, b->n_losses, len);
-	snprintf(msg, msz, "ok");
-out:
-	podsnoop__v1__batch__free_unpacked(b, NULL);
-	free(vb);
-	return status;
+	snprintf(r->msg, sizeof(r->msg), "ok");
+	return 200;
 }
 
 /* ---- HTTP ---- */
 
+/*
+ * One connection, for the deadlines: from its start, or the end of its
+ * last request, the next request's headers must be in within
+ * --header-timeout; from the headers, its body within --body-timeout.
+ * MHD's own timeout is reset by every byte, so a client trickling bytes
+ * would hold a connection (and its thread) forever. The main thread cuts
+ * connections past their deadline (reap()).
+ */
+enum phase { P_HEADERS, P_BODY, P_BUSY };
+
+struct slot {
+	struct slot *prev, *next;
+	int fd;
+	enum phase phase;
+	time_t deadline;	/* CLOCK_MONOTONIC seconds */
+	bool cut;
+};
+
+static pthread_mutex_t slots_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct slot *slots;
+
+static time_t mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+static void slot_set(struct slot *s, enum phase phase)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&slots_mu);
+	s->phase = phase;
+	s->deadline = mono_now() + (phase == P_HEADERS ? opt.header_timeout : opt.body_timeout);
+	pthread_mutex_unlock(&slots_mu);
+}
+
+static struct slot *slot_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
+static void notify_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			      enum MHD_ConnectionNotificationCode code)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct slot *s = *socket_context;
+
+	(void)cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		s = calloc(1, sizeof(*s));
+		if (!s || !ci) {
+			free(s);
+			log_err("connection without a deadline: %s", strerror(ENOMEM));
+			return;
+		}
+		s->fd = ci->connect_fd;
+		slot_set(s, P_HEADERS);
+		pthread_mutex_lock(&slots_mu);
+		s->next = slots;
+		if (slots)
+			slots->prev = s;
+		slots = s;
+		pthread_mutex_unlock(&slots_mu);
+		*socket_context = s;
+		return;
+	}
+	if (!s) /* MHD_CONNECTION_NOTIFY_CLOSED, before the socket is closed */
+		return;
+	pthread_mutex_lock(&slots_mu);
+	*(s->prev ? &s->prev->next : &slots) = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	pthread_mutex_unlock(&slots_mu);
+	free(s);
+	*socket_context = NULL;
+}
+
+/*
+ * Cut the connections past their deadline: shutdown() wakes the
+ * connection's thread, which sees the end of its input and closes it. The
+ * socket cannot have been closed (and its number reused) meanwhile: MHD
+ * says CLOSED, which takes slots_mu, before it closes the socket.
+ */
+static void reap(void)
+{
+	time_t now = mono_now();
+	unsigned n = 0;
+
+	pthread_mutex_lock(&slots_mu);
+	for (struct slot *s = slots; s; s = s->next) {
+		if (s->phase == P_BUSY || s->cut || now < s->deadline)
+			continue;
+		shutdown(s->fd, SHUT_RDWR);
+		s->cut = true;
+		n++;
+	}
+	pthread_mutex_unlock(&slots_mu);
+	if (!n)
+		return;
+	pthread_mutex_lock(&mu);
+	st.cut += n;
+	pthread_mutex_unlock(&mu);
+	log_debug("closed %u connections that sent no whole request in time "
+		  "(--header-timeout, --body-timeout)", n);
+}
+
 struct conn {
 	uint8_t *buf;
-	size_t len, cap;
+	size_t len, cap;	/* cap bytes are taken from the pool */
+	size_t want;		/* Content-Length; 0: not given */
 	unsigned status;	/* nonzero: answer this, whatever the body */
+	long retry_after;
 	char msg[256];
 	bool gzipped;
 };
+
+static void conn_free_body(struct conn *cn)
+{
+	free(cn->buf);
+	pool_give(&pool, cn->cap);
+	cn->buf = NULL;
+	cn->len = cn->cap = 0;
+}
+
+/* Room for n more body bytes; false sets the 503 to answer. */
+static bool conn_grow(struct conn *cn, size_t n, size_t want)
+{
+	size_t cap = cn->cap ? cn->cap : 65536;
+	uint8_t *nb;
+
+	while (cap < cn->len + n)
+		cap *= 2;
+	if (want && cap > want && want >= cn->len + n)
+		cap = want; /* Content-Length: no more than that */
+	if (pool_take(&pool, cap - cn->cap)) {
+		pthread_mutex_lock(&mu);
+		st.busy++;
+		pthread_mutex_unlock(&mu);
+		cn->status = 503;
+		cn->retry_after = RETRY_BUSY_S;
+		snprintf(cn->msg, sizeof(cn->msg), "collector busy: too much buffered now, retry");
+		return false;
+	}
+	nb = realloc(cn->buf, cap);
+	if (!nb) {
+		pool_give(&pool, cap - cn->cap);
+		cn->status = 503;
+		snprintf(cn->msg, sizeof(cn->msg), "out of memory");
+		return false;
+	}
+	cn->buf = nb;
+	cn->cap = cap;
+	return true;
+}
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *msg,
 			     long retry_after)
@@ -442,7 +598,9 @@ static bool client_cert_ok(struct MHD_Connection *c)
 static void check_headers(struct MHD_Connection *c, const char *url, const char *method,
 			  struct conn *cn)
 {
-	const char *auth, *ctype, *cenc;
+	const char *auth, *ctype, *cenc, *clen;
+	unsigned long long n;
+	char *end;
 
 	if (strcmp(url, PATH_V1)) {
 		cn->status = 404;
@@ -481,6 +639,25 @@ static void check_headers(struct MHD_Connection *c, const char *url, const char 
 		return;
 	}
 	cn->gzipped = cenc && !strcmp(cenc, "gzip");
+	clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+	if (clen) { /* (MHD has checked it is a number) */
+		errno = 0;
+		n = strtoull(clen, &end, 10);
+		if (errno || n > opt.max_body) {
+			cn->status = 413;
+			snprintf(cn->msg, sizeof(cn->msg), "body of %s bytes, more than "
+				 "--max-body-bytes (%zu)", clen, opt.max_body);
+			return;
+		}
+		cn->want = (size_t)n;
+		if (opt.max_buffered && cn->want > opt.max_buffered -
+		    __atomic_load_n(&pool.used, __ATOMIC_RELAXED)) {
+			cn->status = 503;
+			cn->retry_after = RETRY_BUSY_S;
+			snprintf(cn->msg, sizeof(cn->msg), "collector busy: too much buffered now, "
+				 "retry");
+		}
+	}
 }
 
 /* The fault to inject for this request, if any (status 0: none). */
@@ -504,9 +681,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 {
 	struct conn *cn = *con_cls;
 	unsigned status;
+	struct req r;
 
 	(void)cls, (void)version;
-	if (!cn) {
+	if (!cn) { /* the headers are in, no byte of the body is read yet */
 		if (!strcmp(url, "/healthz") && !strcmp(method, "GET"))
 			return reply(c, 200, "ok", 0);
 		cn = calloc(1, sizeof(*cn));
@@ -514,36 +692,40 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 			return MHD_NO;
 		*con_cls = cn;
 		check_headers(c, url, method, cn);
+		if (cn->status) { /* answered now: the body is never read */
+			if (cn->status == 503) {
+				pthread_mutex_lock(&mu);
+				st.busy++;
+				pthread_mutex_unlock(&mu);
+			}
+			log_info("answered %u to %s %s: %s", cn->status, method, url, cn->msg);
+			return reply(c, cn->status, cn->msg, cn->retry_after);
+		}
+		slot_set(slot_of(c), P_BODY);
 		return MHD_YES;
 	}
 	if (*data_size) {
-		/* after an early verdict the body is read and thrown away */
+		/* after a verdict the rest of the body is read and thrown away */
 		if (!cn->status && cn->len + *data_size > opt.max_body) {
 			cn->status = 413;
-			snprintf(cn->msg, sizeof(cn->msg), "body larger than --max-body-bytes");
+			snprintf(cn->msg, sizeof(cn->msg), "body larger than --max-body-bytes (%zu)",
+				 opt.max_body);
+			conn_free_body(cn);
 		}
-		if (!cn->status) {
-			if (cn->len + *data_size > cn->cap) {
-				size_t cap = cn->cap ? cn->cap : 65536;
-				uint8_t *nb;
-
-				while (cap < cn->len + *data_size)
-					cap *= 2;
-				nb = realloc(cn->buf, cap);
-				if (!nb)
-					return MHD_NO;
-				cn->buf = nb;
-				cn->cap = cap;
-			}
+		if (!cn->status && (cn->len + *data_size <= cn->cap ||
+				    conn_grow(cn, *data_size, cn->want))) {
 			memcpy(cn->buf + cn->len, data, *data_size);
 			cn->len += *data_size;
 		}
+		if (cn->status == 503)
+			conn_free_body(cn);
 		*data_size = 0;
 		return MHD_YES;
 	}
+	slot_set(slot_of(c), P_BUSY);
 	if (cn->status) {
 		log_info("answered %u to %s %s: %s", cn->status, method, url, cn->msg);
-		return reply(c, cn->status, cn->msg, 0);
+		return reply(c, cn->status, cn->msg, cn->retry_after);
 	}
 	if (stall("before"))
 		return MHD_NO; /* a collector that hung: the batch is never processed */
@@ -552,11 +734,14 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		log_info("fault: answering %u (%s)", status, cn->msg);
 		return reply(c, status, cn->msg, opt.retry_after);
 	}
-	status = process(cn->buf, cn->len, cn->gzipped, cn->msg, sizeof(cn->msg));
+	request_init(&r, &opt.lim, &pool);
+	status = process(&r, cn->buf, cn->len, cn->gzipped, &cn->retry_after);
+	request_release(&r);
+	conn_free_body(cn);
 	if (status != 200)
-		log_warn("answered %u: %s", status, cn->msg);
+		log_warn("answered %u: %s", status, r.msg);
 	stall("after");
-	return reply(c, status, cn->msg, 0);
+	return reply(c, status, r.msg, cn->retry_after);
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -564,9 +749,10 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
 	struct conn *cn = *con_cls;
 
-	(void)cls, (void)c, (void)toe;
+	(void)cls, (void)toe;
+	slot_set(slot_of(c), P_HEADERS); /* the next request's headers, if any */
 	if (cn) {
-		free(cn->buf);
+		conn_free_body(cn);
 		free(cn);
 		*con_cls = NULL;
 	}
@@ -595,9 +781,33 @@ static void usage(FILE *f)
 "      --tls-cert FILE       serve HTTPS with this certificate (PEM) ...\n"
 "      --tls-key FILE        ... and key\n"
 "      --tls-client-ca FILE  require a client certificate signed by this CA\n"
-"      --max-body-bytes N    largest body accepted (default 64 MiB)\n"
-"      --dedup-agents N      agents whose seqs are kept (default 16384; the\n"
-"                            least recently seen are forgotten)\n"
+"\n"
+"Without --token-file and --tls-cert it listens in the clear and takes batches\n"
+"from anyone who can reach it; give it both on any network others share.\n"
+"\n"
+"Bounds (SIZE takes K, M or G; a batch past one is answered 413, and the agent\n"
+"drops it; a full pool, connection table or disk is answered 503, and the agent\n"
+"sends it again):\n"
+"      --max-body-bytes SIZE   largest body (default 16M); a larger\n"
+"                              Content-Length is refused before the body\n"
+"      --max-raw-bytes SIZE    largest batch after gunzip (default 16M; an\n"
+"                              agent's --batch-bytes must fit)\n"
+"      --max-records N         most records in a batch (default 100000; an\n"
+"                              agent's --batch-records must fit)\n"
+"      --max-decode-bytes SIZE most memory one batch may take decoded\n"
+"                              (default 128M: about 4 times its raw size)\n"
+"      --max-buffered-bytes SIZE  memory for all requests at once (default\n"
+"                              256M; 0: no bound)\n"
+"      --max-connections N     connections at once (default 1024); past it\n"
+"                              new ones are closed at once\n"
+"      --max-connections-per-ip N  from one address (default 16; 0: no bound)\n"
+"      --header-timeout SECS   a request's headers must be in within SECS of\n"
+"                              the connection's start or its last request's\n"
+"                              end (default 10) ...\n"
+"      --body-timeout SECS     ... and its body within SECS of them (default\n"
+"                              60), else the connection is closed\n"
+"      --dedup-agents N        agents whose seqs are kept (default 16384; the\n"
+"                              least recently seen are forgotten)\n"
 "  -v, --verbose             log every batch\n"
 "\n"
 "Fault injection (for tests):\n"
@@ -637,35 +847,55 @@ static int parse_listen(const char *s, struct sockaddr_in *sa)
 	return 0;
 }
 
-static long num(const char *optname, const char *s, long min, long max)
+/* A number in min..max; with size, a K, M or G suffix (powers of 1024) too. */
+static long long num_(const char *optname, const char *s, long long min, long long max, bool size)
 {
+	long long v, mult = 1;
 	char *end;
-	long v;
 
 	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || *end || end == s || v < min || v > max) {
-		fprintf(stderr, "podsnoop-collector: error: %s: '%s' is not a number in %ld..%ld\n",
-			optname, s, min, max);
+	v = strtoll(s, &end, 10);
+	if (size && end != s && end[0] && !end[1] && strchr("kKmMgG", end[0])) {
+		mult = 1024ll << (strchr("kK", end[0]) ? 0 : strchr("mM", end[0]) ? 10 : 20);
+		end++;
+	}
+	if (errno || *end || end == s || v < min / mult || v > max / mult) {
+		fprintf(stderr, "podsnoop-collector: error: %s: '%s' is not a %s in %lld..%lld\n",
+			optname, s, size ? "size" : "number", min, max);
 		exit(2);
 	}
-	return v;
+	return v * mult;
 }
+#define num(o, s, min, max) num_(o, s, min, max, false)
+#define size(o, s, min, max) ((size_t)num_(o, s, min, max, true))
 
-/* Batches already in the output file count as seen (a restarted collector). */
+/*
+ * Batches already in the output file count as seen (a restarted collector).
+ * A unit the last run did not finish (killed while writing: a partial
+ * line, or a batch with fewer lines than it announced) is cut off, so the
+ * agent's retry of that batch is written whole. Returns the batches marked,
+ * or -errno.
+ */
 static int load_seen(const char *path)
 {
-	FILE *f = fopen(path, "r");
-	char *line = NULL, *p;
+	FILE *f = fopen(path, "r+");
+	char *line = NULL, *p, id[DEDUP_ID_MAX + 1];
+	unsigned long long seq = 0, recs, losses, skipped;
+	uint64_t pending = 0;		/* lines the batch at `unit` still owes */
+	off_t pos = 0, unit = 0;	/* where the next line and that batch begin */
 	size_t cap = 0;
-	int n = 0;
+	ssize_t len;
+	int n = 0, err = 0;
 
 	if (!f)
 		return errno == ENOENT ? 0 : -errno;
-	while (getline(&line, &cap, f) > 0) {
-		char id[DEDUP_ID_MAX + 1];
-		unsigned long long seq;
-
+	while ((len = getline(&line, &cap, f)) > 0 && line[len - 1] == '\n') {
+		pos += len;
+		if (pending) {
+			if (!--pending && !dedup_mark(&seen, id, seq))
+				n++;
+			continue;
+		}
 		/* our own batch lines: {"type":"batch",...,"agent_id":"...",...,"seq":N,... */
 		if (strncmp(line, "{\"type\":\"batch\",", 16))
 			continue;
@@ -675,12 +905,32 @@ static int load_seen(const char *path)
 		p = strstr(line, ",\"seq\":");
 		if (!p || sscanf(p, ",\"seq\":%llu", &seq) != 1)
 			continue;
-		if (!dedup_mark(&seen, id, seq))
+		recs = losses = skipped = 0;
+		if ((p = strstr(line, ",\"records\":")))
+			sscanf(p, ",\"records\":%llu", &recs);
+		if ((p = strstr(line, ",\"losses\":")))
+			sscanf(p, ",\"losses\":%llu", &losses);
+		if ((p = strstr(line, ",\"skipped\":")))
+			sscanf(p, ",\"skipped\":%llu", &skipped);
+		/* seen once its lines are all there */
+		unit = pos - len;
+		pending = recs - (skipped < recs ? skipped : recs) + losses;
+		if (!pending && !dedup_mark(&seen, id, seq))
 			n++;
+	}
+	if (pending || len > 0) { /* a run stopped while writing */
+		off_t keep = pending ? unit : pos;
+		struct stat sb;
+
+		if (!fstat(fileno(f), &sb))
+			log_warn("%s: cut off its last %lld bytes, an unfinished %s", path,
+				 (long long)(sb.st_size - keep), pending ? "batch" : "line");
+		if (ftruncate(fileno(f), keep))
+			err = -errno;
 	}
 	free(line);
 	fclose(f);
-	return n;
+	return err ? err : n;
 }
 
 int main(int argc, char **argv)
@@ -688,7 +938,8 @@ int main(int argc, char **argv)
 	enum {
 		O_FSYNC = 256, O_TOKEN, O_TLS_CERT, O_TLS_KEY, O_TLS_CA, O_MAX_BODY, O_FAIL_STATUS,
 		O_FAIL_COUNT, O_FAIL_MSG, O_RETRY_AFTER, O_STALL_MS, O_STALL_COUNT, O_STALL_AFTER,
-		O_REJECT_SEQ, O_SAVE, O_DEDUP_AGENTS,
+		O_REJECT_SEQ, O_SAVE, O_MAX_RAW, O_MAX_RECORDS, O_MAX_DECODE, O_MAX_BUFFERED,
+		O_MAX_CONNS, O_MAX_CONNS_IP, O_HEADER_TIMEOUT, O_BODY_TIMEOUT, O_DEDUP_AGENTS,
 	};
 	static const struct option lopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
@@ -700,6 +951,14 @@ int main(int argc, char **argv)
 		{ "tls-key", required_argument, NULL, O_TLS_KEY },
 		{ "tls-client-ca", required_argument, NULL, O_TLS_CA },
 		{ "max-body-bytes", required_argument, NULL, O_MAX_BODY },
+		{ "max-raw-bytes", required_argument, NULL, O_MAX_RAW },
+		{ "max-records", required_argument, NULL, O_MAX_RECORDS },
+		{ "max-decode-bytes", required_argument, NULL, O_MAX_DECODE },
+		{ "max-buffered-bytes", required_argument, NULL, O_MAX_BUFFERED },
+		{ "max-connections", required_argument, NULL, O_MAX_CONNS },
+		{ "max-connections-per-ip", required_argument, NULL, O_MAX_CONNS_IP },
+		{ "header-timeout", required_argument, NULL, O_HEADER_TIMEOUT },
+		{ "body-timeout", required_argument, NULL, O_BODY_TIMEOUT },
 		{ "dedup-agents", required_argument, NULL, O_DEDUP_AGENTS },
 		{ "fail-status", required_argument, NULL, O_FAIL_STATUS },
 		{ "fail-count", required_argument, NULL, O_FAIL_COUNT },
@@ -714,11 +973,15 @@ int main(int argc, char **argv)
 		{},
 	};
 	char *cert = NULL, *key = NULL, *ca = NULL;
+	/* poll(), not select(): connections past FD_SETSIZE */
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-			     MHD_USE_ERROR_LOG;
+			     MHD_USE_POLL | MHD_USE_ERROR_LOG;
 	const union MHD_DaemonInfo *di;
 	struct MHD_Daemon *d;
 	struct sockaddr_in sa;
+	struct timespec tick = { 1, 0 };
+	struct stat sb;
+	struct rlimit rl;
 	sigset_t sigs;
 	int c, sig, n;
 
@@ -733,7 +996,30 @@ int main(int argc, char **argv)
 		case O_TLS_CERT: opt.tls_cert = optarg; break;
 		case O_TLS_KEY: opt.tls_key = optarg; break;
 		case O_TLS_CA: opt.tls_client_ca = optarg; break;
-		case O_MAX_BODY: opt.max_body = (size_t)num("--max-body-bytes", optarg, 1024, 1L << 32); break;
+		case O_MAX_BODY: opt.max_body = size("--max-body-bytes", optarg, 1024, 1LL << 32); break;
+		case O_MAX_RAW: opt.lim.max_raw = size("--max-raw-bytes", optarg, 1024, 1LL << 32); break;
+		case O_MAX_RECORDS:
+			opt.lim.max_records = (size_t)num("--max-records", optarg, 1, 10000000);
+			break;
+		case O_MAX_DECODE:
+			opt.lim.max_decode = size("--max-decode-bytes", optarg, 1 << 16, 1LL << 36);
+			break;
+		case O_MAX_BUFFERED:
+			opt.max_buffered = size("--max-buffered-bytes", optarg, 0, 1LL << 40);
+			break;
+		case O_MAX_CONNS:
+			opt.max_conns = (unsigned)num("--max-connections", optarg, 1, 1 << 20);
+			break;
+		case O_MAX_CONNS_IP:
+			opt.max_conns_per_ip = (unsigned)num("--max-connections-per-ip", optarg, 0,
+							     1 << 20);
+			break;
+		case O_HEADER_TIMEOUT:
+			opt.header_timeout = (unsigned)num("--header-timeout", optarg, 1, 3600);
+			break;
+		case O_BODY_TIMEOUT:
+			opt.body_timeout = (unsigned)num("--body-timeout", optarg, 1, 86400);
+			break;
 		case O_DEDUP_AGENTS:
 			opt.dedup_agents = (size_t)num("--dedup-agents", optarg, 1, 100000000);
 			break;
@@ -783,6 +1069,20 @@ int main(int argc, char **argv)
 		}
 		flags |= MHD_USE_TLS;
 	}
+	if (!token && !opt.tls_cert)
+		log_warn("no --token-file and no --tls-cert: anyone who can reach %s can send "
+			 "batches, in the clear", opt.listen);
+	/* a thread and a socket per connection: room for --max-connections of them */
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < (rlim_t)opt.max_conns + 32) {
+		opt.max_conns = rl.rlim_cur > 64 ? (unsigned)rl.rlim_cur - 32 : 32;
+		log_warn("RLIMIT_NOFILE is %llu: --max-connections lowered to %u",
+			 (unsigned long long)rl.rlim_cur, opt.max_conns);
+	}
+	pool.max = opt.max_buffered;
 	dedup_init(&seen, opt.dedup_agents);
 	if (opt.out_path) {
 		n = load_seen(opt.out_path);
@@ -797,6 +1097,8 @@ int main(int argc, char **argv)
 			log_err("%s: %s", opt.out_path, strerror(errno));
 			return 1;
 		}
+		if (!fstat(fileno(out), &sb) && S_ISREG(sb.st_mode))
+			out_good = sb.st_size;
 	} else {
 		out = stdout;
 	}
@@ -813,7 +1115,13 @@ int main(int argc, char **argv)
 			     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 			     MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
 			     MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+			     MHD_OPTION_NOTIFY_CONNECTION, notify_connection, NULL,
 			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
+			     MHD_OPTION_CONNECTION_LIMIT, opt.max_conns,
+			     MHD_OPTION_PER_IP_CONNECTION_LIMIT, opt.max_conns_per_ip,
+			     /* request line and headers (MHD's default): larger is 431 */
+			     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
+			     MHD_OPTION_THREAD_STACK_SIZE, (size_t)MIB,
 			     cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
 			     MHD_OPTION_HTTPS_MEM_KEY, key,
 			     ca ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, ca,
@@ -835,7 +1143,10 @@ int main(int argc, char **argv)
 	log_info("ready");
 
 	do {
-		if (sigwait(&sigs, &sig))
+		sig = sigtimedwait(&sigs, NULL, &tick);
+		if (sig < 0 && errno == EAGAIN)
+			reap();
+		else if (sig < 0 && errno != EINTR)
 			sig = SIGTERM;
 	} while (sig != SIGINT && sig != SIGTERM);
 	log_info("%s received, stopping", strsignal(sig));
@@ -846,8 +1157,11 @@ int main(int argc, char **argv)
 		 " records of unknown kinds skipped, %" PRIu64 " records reported lost by agents",
 		 st.batches, st.records, st.bytes, st.raw_bytes, st.duplicates, st.rejected,
 		 st.skipped, st.lost);
-	log_info("de-duplication forgot %" PRIu64 " agents and %" PRIu64 " ranges",
-		 seen.forgotten_agents, seen.forgotten_ranges);
+	log_info("answered 503 to %" PRIu64 " batches that could not be written and %" PRIu64
+		 " while busy (buffered at most %zu bytes at once); closed %" PRIu64 " connections "
+		 "past their deadlines; de-duplication forgot %" PRIu64 " agents and %" PRIu64
+		 " ranges", st.write_failed, st.busy, pool.peak, st.cut, seen.forgotten_agents,
+		 seen.forgotten_ranges);
 	if (out != stdout)
 		fclose(out);
 	dedup_free(&seen);
