@@ -1058,6 +1058,11 @@ int main(int argc, char **argv)
 		}
 		while (len && strchr("\r\n \t", token[len - 1]))
 			token[--len] = '\0';
+		if (!len || strlen(token) != len) { /* "Bearer " alone would pass */
+			log_err("--token-file %s: %s", opt.token_file, len ? "holds a NUL byte" :
+				"is empty");
+			return 1;
+		}
 	}
 	if (opt.tls_cert) {
 		cert = read_file(opt.tls_cert, NULL);

@@ -376,3 +376,15 @@ def test_warns_when_open(tmp_path):
     with Collector(str(tmp_path)) as c:
         assert any("no --token-file and no --tls-cert" in l for l in c.stderr)
 
+
+@pytest.mark.parametrize("content", [b"", b"\n", b" \t\r\n"], ids=["empty", "newline", "blank"])
+def test_empty_token_file_refused(tmp_path, content):
+    """Issue 15 item 10: an empty --token-file was taken, and then "Authorization:
+    Bearer " passed. Now the collector refuses to start, naming the file."""
+    from ship_harness import COLLECTOR
+    tok = tmp_path / "token"
+    tok.write_bytes(content)
+    p = subprocess.run([COLLECTOR, "--listen", "127.0.0.1:0", "--token-file", str(tok)],
+                       capture_output=True, timeout=20)
+    assert p.returncode == 1
+    assert ("--token-file %s: is empty" % tok) in p.stderr.decode()
