@@ -190,8 +190,45 @@ def spool():
     return blobs
 
 
+def collector_request():
+    """Bodies as the agent POSTs them (tracing exec and open into a collector that
+    keeps them, --save-bodies), gzipped (first byte 1) and not (0), and what
+    test_collector_limits sends: a record of an unknown kind, and small bombs."""
+    from podsnoop_harness import Cgroup
+    from ship_harness import Collector
+    d = tempfile.mkdtemp(prefix="podsnoop-seeds-")
+    try:
+        bodies = os.path.join(d, "bodies")
+        os.makedirs(bodies)
+        with Collector(d, "--save-bodies", bodies) as c, Cgroup() as cg:
+            agent = subprocess.Popen([os.path.join(BUILD, "podsnoop"), "--tracers", "exec,open",
+                                      "--cgroup", cg.path, "--collector", c.url,
+                                      "--batch-ms", "200", "--batch-records", "20", "-d", "4"],
+                                     stderr=subprocess.DEVNULL)
+            time.sleep(1.5)
+            for i in range(10):
+                cg.run(["/bin/cat", "/etc/hostname", "/seed-%d" % i], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+                time.sleep(0.1)
+            agent.wait(timeout=30)
+        gz = []
+        for p in sorted(glob.glob(os.path.join(bodies, "*.pb.gz")))[:6]:
+            with open(p, "rb") as f:
+                gz.append(f.read())
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    assert gz, "the collector kept no body"
+    raw = [gzip.decompress(b) for b in gz]
+    unknown = b"\x2a\x06\x92\x03\x03abc"  # Record { 50: "abc" }
+    blobs = [b"\1" + b for b in gz] + [b"\0" + b for b in raw]
+    blobs += [b"\0" + raw[0] + unknown, b"\0" + raw[0] + b"\x2a\x00",
+              b"\1" + gzip.compress(raw[0][:40] + b"\x2a\x00" * 4096),
+              b"\0" + raw[0][:40] + b"\x78\x00" * 64]
+    return blobs
+
+
 TARGETS = {"kubelet": kubelet, "cgroup_path": cgroup_path, "cri": cri, "flags": flags,
-           "metrics": metrics, "spool": spool}
+           "metrics": metrics, "spool": spool, "collector_request": collector_request}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or TARGETS:
