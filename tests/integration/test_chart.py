@@ -162,6 +162,7 @@ def test_tls_and_kubelet_values_map_to_agent_flags():
                                                                                "tls.key"]
     # the negative: none of them unless asked for
     pod, c = agent_container(objects("--set", "collector.url=https://collector:8443",
+                                     "--set", "collector.tokenSecret.name=tok",
                                      "--set", "metadata.kubelet.enabled=true"))
     out, _ = check_args_with_agent(c["args"])
     for flag in ("--collector-ca", "--collector-cert", "--collector-key", "--kubelet-insecure"):
@@ -245,6 +246,26 @@ def test_schema_rejects_bad_values(bad, msg):
     assert p.returncode == 1
     assert "values don't meet the specifications of the schema(s)" in p.stderr
     assert msg in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("values", [
+    ["--set", "collector.url=http://collector:9400", "--set", "collector.tokenSecret.name=t"],
+    ["--set", "collector.url=https://collector:8443"],
+], ids=["http", "no-auth"])
+def test_chart_never_ships_to_an_open_collector(values):
+    """Issue 15 item 8: a collector without TLS or a token takes batches from anyone.
+    The chart refuses collector.url unless it is https:// and the agent
+    authenticates (a token or a client certificate), and says so; allowInsecure
+    is the explicit way out."""
+    p = render(*values, check=False)
+    assert p.returncode == 1
+    assert "collector.url: the chart ships only over https://" in p.stderr, p.stderr
+    _, c = agent_container(objects(*values, "--set", "collector.allowInsecure=true"))
+    assert c["args"][c["args"].index("--collector") + 1] == values[1].split("=", 1)[1]
+    for ok in (["--set", "collector.tokenSecret.name=t"],
+               ["--set", "collector.clientCertSecret.name=c"]):
+        _, c = agent_container(objects("--set", "collector.url=https://collector:8443", *ok))
+        assert "--collector" in c["args"]
 
 
 def test_values_yaml_lints():

@@ -79,6 +79,10 @@ nowhere else, so renaming one is a one-line change.
 {{- end }}
 {{- end }}
 {{- if .Values.collector.url }}
+{{- $c := .Values.collector }}
+{{- if and (not $c.allowInsecure) (or (hasPrefix "http://" $c.url) (not (or $c.tokenSecret.name $c.clientCertSecret.name))) }}
+{{- fail "collector.url: the chart ships only over https:// to a collector that authenticates the agent (collector.tokenSecret or collector.clientCertSecret): a collector without TLS or a token takes batches from anyone. collector.allowInsecure=true ships anyway" }}
+{{- end }}
 - --collector
 - {{ .Values.collector.url | quote }}
 {{- if .Values.collector.tokenSecret.name }}
