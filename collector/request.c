@@ -8,8 +8,10 @@
 
 #include "collector/dedup.h"
 #include "collector/request.h"
-#include "lib/pbconv.h"
 #include "lib/batch.h"
+#include "lib/ndjson.h"
+#include "lib/pbconv.h"
+#include "lib/records.h"
 
 #define ID_CHARS "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-"
 /* Batch fields counted before unpacking (length-delimited) */

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "lib/jsonw.h"
-#include "agent/out/output.h"
+#include "lib/ndjson.h"
 
 static void common(struct jw *w, const char *type, uint64_t wall_ns)
 {

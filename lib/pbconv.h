@@ -22,7 +22,7 @@
 #define PS_PBCONV_H
 
 #include "podsnoop/v1/batch.pb-c.h"
-#include "agent/out/output.h"
+#include "lib/records.h"
 
 /* The shared Task sub-message (process fields, cgroup, mntns, pod). */
 struct pb_task_buf {

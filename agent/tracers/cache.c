@@ -38,17 +38,6 @@ static struct cache_val *percpu;	/* one lookup's per-CPU values */
 static int ncpu;
 static uint64_t lookup_errors;
 
-const char *cache_method_name(uint32_t m)
-{
-	switch (m) {
-	case CACHE_M_FENTRY: return "fentry";
-	case CACHE_M_KPROBE: return "kprobe";
-	case CACHE_M_TP_BTF: return "tp_btf";
-	case CACHE_M_TRACEPOINT: return "tracepoint";
-	default: return "unknown";
-	}
-}
-
 /* ---- the hook chain ---- */
 
 static bool fentry_either(const char *a, const char *b)

@@ -19,19 +19,21 @@
 /* an operation still in flight after this long lost its exit (should not happen) */
 #define FS_PENDING_MAX_AGE_NS (600ull * 1000000000ull)
 
-/* The file operations each filesystem type's fentry/kprobe methods hook. */
+/*
+ * The file operations each filesystem type's fentry/kprobe methods hook; its
+ * programs are named ps_fs_<fs_type_name()>_<op>.
+ */
 struct fs_funcs {
-	const char *name;
 	const char *fn[FS_OP_MAX];	/* by enum fs_op */
 };
 
 static const struct fs_funcs fs_funcs[FS_T_MAX] = {
-	[FS_T_EXT4] = { "ext4", { NULL, "ext4_file_read_iter", "ext4_file_write_iter",
-				  "ext4_file_open", "ext4_sync_file" } },
-	[FS_T_XFS] = { "xfs", { NULL, "xfs_file_read_iter", "xfs_file_write_iter",
-				"xfs_file_open", "xfs_file_fsync" } },
-	[FS_T_BTRFS] = { "btrfs", { NULL, "btrfs_file_read_iter", "btrfs_file_write_iter",
-				    "btrfs_file_open", "btrfs_sync_file" } },
+	[FS_T_EXT4] = { { NULL, "ext4_file_read_iter", "ext4_file_write_iter", "ext4_file_open",
+			  "ext4_sync_file" } },
+	[FS_T_XFS] = { { NULL, "xfs_file_read_iter", "xfs_file_write_iter", "xfs_file_open",
+			 "xfs_file_fsync" } },
+	[FS_T_BTRFS] = { { NULL, "btrfs_file_read_iter", "btrfs_file_write_iter", "btrfs_file_open",
+			   "btrfs_sync_file" } },
 };
 
 /* Syscall tracepoint pairs: name, and whether the method needs it. */
@@ -63,35 +65,9 @@ static char joined[FS_JOINED_MAX];
 int fs_type_from_name(const char *name)
 {
 	for (int t = 0; t < FS_T_MAX; t++)
-		if (strcmp(fs_funcs[t].name, name) == 0)
+		if (strcmp(fs_type_name(t), name) == 0)
 			return t;
 	return -1;
-}
-
-const char *fs_type_name(uint32_t fs)
-{
-	return fs < FS_T_MAX ? fs_funcs[fs].name : "unknown";
-}
-
-const char *fs_op_name(uint32_t op)
-{
-	switch (op) {
-	case FS_OP_READ: return "read";
-	case FS_OP_WRITE: return "write";
-	case FS_OP_OPEN: return "open";
-	case FS_OP_FSYNC: return "fsync";
-	default: return "unknown";
-	}
-}
-
-const char *fs_method_name(uint32_t method)
-{
-	switch (method) {
-	case FS_M_FENTRY: return "fentry";
-	case FS_M_KPROBE: return "kprobe";
-	case FS_M_SYSCALLS: return "syscalls";
-	default: return "unknown";
-	}
 }
 
 /* Every file operation of filesystem t can be hooked with check(). */
@@ -275,12 +251,12 @@ static int setup_fentry(uint32_t types)
 			continue;
 		if (!fs_hookable(t, feat_fentry, &missing)) {
 			pr_err("fs: fentry cannot hook %s here (%s is not in the kernel's BTF or "
-			       "cannot be traced); try --hook fs=syscalls", fs_funcs[t].name,
+			       "cannot be traced); try --hook fs=syscalls", fs_type_name(t),
 			       missing);
 			return -ENOTSUP;
 		}
 		for (int i = 0; i < 4; i++) {
-			err = autoload_pair(fs_funcs[t].name, ops[i]);
+			err = autoload_pair(fs_type_name(t), ops[i]);
 			if (err)
 				return err;
 		}
@@ -295,7 +271,7 @@ static int setup_kprobe(uint32_t types)
 	for (int t = 0; t < FS_T_MAX; t++) {
 		if ((types & FS_T_BIT(t)) && !fs_hookable(t, feat_kprobe, &missing)) {
 			pr_err("fs: kprobes cannot hook %s here (%s is not traceable); try "
-			       "--hook fs=syscalls", fs_funcs[t].name, missing);
+			       "--hook fs=syscalls", fs_type_name(t), missing);
 			return -ENOTSUP;
 		}
 	}
