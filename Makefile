@@ -1,7 +1,8 @@
 # podsnoop: one build chain
 #   bpf/<t>.bpf.c -> build/bpf/<t>.bpf.o -> build/<t>.skel.h -> build/agent/**/*.o -> build/podsnoop
-#   proto/**/*.proto -> build/gen/**/*.pb-c.[ch] (protoc-c) -> libpodsnoop.a
-#   collector/*.c + libpodsnoop.a -> build/podsnoop-collector;  bench/*.c -> build/bench/*
+#   proto/**/*.proto -> build/gen/**/*.pb-c.[ch] (protoc-c) -> libpodsnoop-common.a
+#   lib/*.c -> libpodsnoop-common.a (shared);  agent/**/*.c, cgroup/*.c -> libpodsnoop.a
+#   collector/*.c + libpodsnoop-common.a -> build/podsnoop-collector;  bench/*.c -> build/bench/*
 # Every C file builds to build/<its path>.o by one pattern rule; project headers are
 # included by their path from the repository root ("agent/tracers/tracer.h", "lib/jsonw.h").
 # with -MMD -MP header dependencies on both sides. `make V=1` shows commands.
@@ -67,26 +68,34 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 CFLAGS     := -g -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -std=gnu11 -Ulinux \
 	-iquote . -I$(OUT) -I$(OUT)/gen
 LDLIBS     := -lbpf -lelf -lz -lmicrohttpd -lcurl -lcjson -lprotobuf-c -lpthread -lm
-COLLECTOR_LDLIBS := -lgnutls
+# the collector needs none of libbpf, libelf, libcurl, cJSON
+COLLECTOR_LDLIBS := -lmicrohttpd -lgnutls -lprotobuf-c -lz -lpthread -lm
 SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_OBJS   := $(patsubst bpf/%.bpf.c,$(OUT)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS      := $(patsubst bpf/%.bpf.c,$(OUT)/%.skel.h,$(BPF_SRCS))
 COLL_MAIN  := collector/collector.c
-LIB_SRCS   := $(filter-out agent/main.c,$(wildcard agent/*.c agent/*/*.c)) $(wildcard cgroup/*.c) \
-	$(wildcard lib/*.c) $(filter-out $(COLL_MAIN),$(wildcard collector/*.c))
+# lib/: what the agent and the collector share; the agent's own code (cgroup/ with it)
+COMMON_SRCS := $(wildcard lib/*.c)
+LIB_SRCS   := $(filter-out agent/main.c,$(wildcard agent/*.c agent/*/*.c)) $(wildcard cgroup/*.c)
+COLL_SRCS  := $(wildcard collector/*.c)
 # C generated from proto/ at build time (protoc-c): the CRI subset, our wire schema
 PROTOS     := proto/cri/api.proto $(wildcard proto/podsnoop/v1/*.proto)
 GEN_SRCS   := $(patsubst proto/%.proto,$(OUT)/gen/%.pb-c.c,$(PROTOS))
 GEN_HDRS   := $(GEN_SRCS:.c=.h)
 GEN_OBJS   := $(GEN_SRCS:.c=.o)
-LIB_OBJS   := $(patsubst %.c,$(OUT)/%.o,$(LIB_SRCS)) $(GEN_OBJS)
+COMMON_OBJS := $(patsubst %.c,$(OUT)/%.o,$(COMMON_SRCS)) $(GEN_OBJS)
+LIB_OBJS   := $(patsubst %.c,$(OUT)/%.o,$(LIB_SRCS))
 MAIN_OBJ   := $(OUT)/agent/main.o
-COLL_OBJS  := $(OUT)/collector/collector.o
+COLL_OBJS  := $(patsubst %.c,$(OUT)/%.o,$(COLL_SRCS))
+# the unit tests link the agent, lib/ and the collector's parts (not its main)
+TEST_OBJS  := $(filter-out $(OUT)/$(COLL_MAIN:.c=.o),$(COLL_OBJS)) $(OUT)/libpodsnoop.a \
+	$(OUT)/libpodsnoop-common.a
 BENCH_BINS := $(patsubst bench/%.c,$(OUT)/bench/%,$(filter-out %.bpf.c,$(wildcard bench/*.c))) \
 	$(patsubst bench/%.bpf.c,$(OUT)/bench/%.bpf.o,$(wildcard bench/*.bpf.c))
-ASAN_OBJS  := $(patsubst %.c,$(OUT)/asan/%.o,$(LIB_SRCS)) $(GEN_OBJS)
+ASAN_OBJS  := $(patsubst %.c,$(OUT)/asan/%.o,$(LIB_SRCS) $(COMMON_SRCS) \
+	$(filter-out $(COLL_MAIN),$(COLL_SRCS))) $(GEN_OBJS)
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 ASAN_BINS  := $(patsubst tests/unit/%.c,$(OUT)/asan/tests/%,$(UNIT_SRCS))
@@ -102,7 +111,7 @@ deps:
 
 # Installing packages first must not race the build: order it explicitly.
 ifneq ($(filter run test deps bench,$(MAKECMDGOALS)),)
-$(BPF_OBJS) $(LIB_OBJS) $(MAIN_OBJ) $(ASAN_OBJS) $(VMLINUX_H) $(GEN_SRCS) $(COLL_OBJS): | deps
+$(BPF_OBJS) $(LIB_OBJS) $(COMMON_OBJS) $(MAIN_OBJ) $(ASAN_OBJS) $(VMLINUX_H) $(GEN_SRCS) $(COLL_OBJS): | deps
 $(OUT)/helm-render $(OUT)/podsnoop-image.tar: | deps
 endif
 
@@ -142,15 +151,19 @@ $(OUT)/libpodsnoop.a: $(LIB_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(OUT)/podsnoop: $(MAIN_OBJ) $(OUT)/libpodsnoop.a
+$(OUT)/libpodsnoop-common.a: $(COMMON_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(OUT)/podsnoop: $(MAIN_OBJ) $(OUT)/libpodsnoop.a $(OUT)/libpodsnoop-common.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-# The reference collector shares the NDJSON writer and the protobuf
-# conversions with the agent through libpodsnoop.a.
-$(OUT)/podsnoop-collector: $(COLL_OBJS) $(OUT)/libpodsnoop.a
+# The reference collector shares the NDJSON writer, the protobuf conversions and
+# the batch codec with the agent through lib/, and nothing else.
+$(OUT)/podsnoop-collector: $(COLL_OBJS) $(OUT)/libpodsnoop-common.a
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $^ $(COLLECTOR_LDLIBS) $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $^ $(COLLECTOR_LDLIBS) -o $@
 
 # Workloads and load generators of the benchmarks; tp_floor loads a BPF object.
 $(OUT)/bench/%: bench/%.c | $(OUT)/bench
@@ -166,9 +179,9 @@ $(OUT)/asan/%.o: %.c | $(SKELS) $(GEN_HDRS)
 	$(call msg,CC-SAN,$@)
 	$(Q)mkdir -p $(@D) && $(CC) $(CFLAGS) $(SAN_FLAGS) -MMD -MP -c $< -o $@
 
-$(OUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(OUT)/libpodsnoop.a | $(OUT)/tests
+$(OUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(TEST_OBJS) | $(OUT)/tests
 	$(call msg,TEST,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests/unit -MMD -MP $< $(OUT)/libpodsnoop.a $(LDLIBS) -lcmocka -o $@
+	$(Q)$(CC) $(CFLAGS) -Itests/unit -MMD -MP $< $(TEST_OBJS) $(LDLIBS) -lcmocka -o $@
 
 $(OUT)/asan/tests/%: tests/unit/%.c tests/unit/unit.h $(ASAN_OBJS) | $(OUT)/asan/tests
 	$(call msg,TEST-SAN,$@)
@@ -219,6 +232,6 @@ $(OUT)/helm-render: $(wildcard helm/render/*.go) | $(OUT)
 include tests/kernel-matrix/kernel-matrix.mk
 include tests/fuzz/fuzz.mk
 
--include $(BPF_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(GEN_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(ASAN_OBJS:.o=.d) \
+-include $(BPF_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(COMMON_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(ASAN_OBJS:.o=.d) \
 	$(UNIT_BINS:=.d) $(ASAN_BINS:=.d) $(HELPERS:=.d) $(COLL_OBJS:.o=.d) \
 	$(patsubst %.o,%.d,$(patsubst %,%.d,$(filter-out %.o,$(BENCH_BINS))) $(filter %.o,$(BENCH_BINS)))

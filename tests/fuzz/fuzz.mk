@@ -1,5 +1,6 @@
 # libFuzzer targets for every parser of outside input. Included from the top-level
-# Makefile after LIB_SRCS, GEN_SRCS and the flags are set:  include tests/fuzz/fuzz.mk
+# Makefile after LIB_SRCS, COMMON_SRCS, COLL_SRCS, GEN_SRCS and the flags are set:
+#   include tests/fuzz/fuzz.mk
 #
 #   tests/fuzz/fuzz_<name>.c      defines LLVMFuzzerTestOneInput; picked up by wildcard
 #   tests/fuzz/corpus/<name>/     seed inputs, from the tests' real data
@@ -21,7 +22,9 @@ FUZZ_SRCS     := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS     := $(patsubst tests/fuzz/%.c,$(OUT)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_SAN      := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS   := $(filter-out -O2,$(CFLAGS)) -O1 $(FUZZ_SAN)
-FUZZ_LIB_OBJS := $(patsubst %.c,$(OUT)/fuzz/obj/%.o,$(LIB_SRCS)) \
+# the agent's library, lib/ and the collector's parts (not its main), as the unit tests link
+FUZZ_LIB_OBJS := $(patsubst %.c,$(OUT)/fuzz/obj/%.o,$(LIB_SRCS) $(COMMON_SRCS) \
+		 $(filter-out $(COLL_MAIN),$(COLL_SRCS))) \
 	$(patsubst $(OUT)/gen/%.c,$(OUT)/fuzz/obj/gen/%.o,$(GEN_SRCS))
 # libFuzzer and the sanitizer runtimes of clang 14
 PKGS_FUZZ     := clang libclang-rt-14-dev
