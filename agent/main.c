@@ -11,6 +11,7 @@
 
 #include "cgroup/cgroup.h"
 #include "agent/attrib/attrib.h"
+#include "agent/attrib/meta.h"
 #include "agent/tracers/cgwatch.h"
 #include "agent/clock.h"
 #include "agent/config.h"

@@ -13,6 +13,7 @@
 #include "agent/attrib/attrib.h"
 #include "agent/clock.h"
 #include "agent/attrib/defer.h"
+#include "agent/attrib/meta.h"
 #include "agent/log.h"
 #include "agent/loop.h"
 #include "agent/http/metrics.h"

@@ -3,7 +3,7 @@
  * Pod attribution: cgroup id (and mount namespace, on cgroup v1 nodes) to
  * namespace/pod/container, for every record of every tracer.
  *
- * A metadata thread (meta.c) keeps a cache of cgroups (learned from the
+ * A metadata thread (meta.h) keeps a cache of cgroups (learned from the
  * cgroup_mkdir/rmdir tracepoints), containers and pods (from the CRI and the
  * kubelet), publishes it as immutable snapshots, and turns --namespace/
  * --pod/--selector into ids in the in-kernel filter maps. The event loop
@@ -22,7 +22,7 @@
 /*
  * Start the metadata thread and wait (bounded) for its first full sync, so
  * pods running at start are attributed and selected from the first event.
- * Registers the attribution with the outputs. Exit code or 0.
+ * Registers the attribution with the outputs. 0 or -errno.
  */
 int attrib_start(const struct ps_config *cfg);
 /* Event loop, after each drain: take the newest snapshot, release waiting records. */
@@ -44,16 +44,5 @@ struct attrib_stats {
 	uint64_t max_wait_ns;	/* longest wait of a record */
 };
 void attrib_get_stats(struct attrib_stats *s);
-
-/* Used between the two threads (meta.c <-> attrib.c). */
-void meta_request(uint64_t key, bool mntns);
-void meta_kick(void);
-int meta_start(const struct ps_config *cfg, int wait_ms);
-void meta_halt(void);	/* join the thread; tables stay for the summary */
-void meta_stop(void);
-void meta_summary(void);
-/* Set the /readyz "metadata" component again (after the endpoints reset it). */
-void meta_health_reapply(void);
-bool meta_by_mntns(void);
 
 #endif
