@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "agent/config.h"
-#include "agent/tracers/cgwatch.h"
 #include "agent/http/endpoints.h"
 #include "agent/attrib/kubelet.h"
 #include "agent/attrib/selector.h"
@@ -39,6 +38,17 @@ void config_defaults(struct ps_config *cfg)
 	ship_config_defaults(&cfg->ship);
 }
 
+/* "cgwatch=tp_btf|tracepoint|none: pod attribution" under --hook */
+static void usage_helper(FILE *f, const struct hook_helper *h)
+{
+	fprintf(f, "                            %s=", h->name);
+	for (size_t j = 0; j < h->n_methods; j++)
+		fprintf(f, "%s%s", j ? "|" : "", h->methods[j].name);
+	fprintf(f, "%s: %s\n", h->none ? "|none" : "", h->what);
+	if (h->none)
+		fprintf(f, "                            (none: %s)\n", h->none);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -53,12 +63,12 @@ static void usage(FILE *f)
 "                            ");
 	for (size_t i = 0; i < tracer_count; i++)
 		fprintf(f, "%s%s", i ? ", " : "", tracer_table[i]->name);
-	fprintf(f, "\n"
+	fputs("\n"
 "      --hook TRACER=METHOD  force a hook method instead of the best available\n"
-"                            (see `podsnoop probe`), e.g. --hook exec=sched_btf;\n"
-"                            cgwatch=tp_btf|tracepoint|none: how attribution\n"
-"                            follows new cgroups (none: looked up by id when seen)\n"
-"\n"
+"                            (see `podsnoop probe`), e.g. --hook exec=sched_btf;\n", f);
+	for (size_t i = 0; i < helper_count; i++)
+		usage_helper(f, helper_table[i]);
+	fprintf(f, "\n"
 "Selection (in the kernel; a task matches if ANY selector matches):\n"
 "  -c, --cgroup PATH         tasks in this cgroup v2 directory or any descendant,\n"
 "                            also descendants created later. PATH is a directory\n"
@@ -233,6 +243,7 @@ static int parse_tracers(struct ps_config *cfg, const char *list)
 static int parse_hook(struct ps_config *cfg, const char *arg)
 {
 	const char *eq = strchr(arg, '=');
+	const struct hook_helper *h;
 	char name[64];
 	int idx;
 
@@ -240,25 +251,21 @@ static int parse_hook(struct ps_config *cfg, const char *arg)
 		return bad("--hook: expected TRACER=METHOD, got '%s'", arg);
 	memcpy(name, arg, (size_t)(eq - arg));
 	name[eq - arg] = '\0';
-	if (strcmp(name, "cgwatch") == 0) { /* the cgroup watcher of attribution */
-		if (strcmp(eq + 1, "none") == 0) { /* new cgroups found by id alone */
-			cfg->cgwatch_hook = eq + 1;
-			return 0;
-		}
-		for (size_t i = 0; i < cgwatch_n_methods; i++) {
-			if (strcmp(cgwatch_methods[i].name, eq + 1) == 0) {
-				cfg->cgwatch_hook = eq + 1;
-				return 0;
-			}
-		}
-		return bad("--hook: cgwatch has no method '%s'", eq + 1);
-	}
 	idx = tracer_index(name);
+	if (idx >= 0) {
+		if (!tracer_method(tracer_table[idx], eq + 1))
+			return bad("--hook: tracer %s has no method '%s'", name, eq + 1);
+		cfg->hooks[idx] = eq + 1;
+		return 0;
+	}
+	idx = helper_index(name);
 	if (idx < 0)
 		return bad("--hook: unknown tracer '%s'", name);
-	if (!tracer_method(tracer_table[idx], eq + 1))
-		return bad("--hook: tracer %s has no method '%s'", name, eq + 1);
-	cfg->hooks[idx] = eq + 1;
+	h = helper_table[idx];
+	if (!(h->none && strcmp(eq + 1, "none") == 0) &&
+	    !hook_find(h->methods, h->n_methods, eq + 1))
+		return bad("--hook: %s has no method '%s'", name, eq + 1);
+	cfg->helper_hooks[idx] = eq + 1;
 	return 0;
 }
 
@@ -611,7 +618,8 @@ void config_print(const struct ps_config *cfg, FILE *f)
 		cfg->attrib_wait_ms, cfg->meta_resync_s, cfg->meta_grace_s,
 		cfg->attribute_by == ATTRIB_BY_MNTNS ? "mntns" :
 		cfg->attribute_by == ATTRIB_BY_CGROUP ? "cgroup" : "auto");
-	if (cfg->cgwatch_hook)
-		fprintf(f, "hook: cgwatch=%s\n", cfg->cgwatch_hook);
+	for (size_t i = 0; i < helper_count; i++)
+		if (cfg->helper_hooks[i])
+			fprintf(f, "hook: %s=%s\n", helper_table[i]->name, cfg->helper_hooks[i]);
 	ship_config_print(&cfg->ship, f);
 }

@@ -14,6 +14,7 @@
 
 #define CFG_MAX_SELECT 256	/* --cgroup / --mntns entries */
 #define CFG_MAX_TRACERS 16
+#define CFG_MAX_HELPERS 4	/* hook choices that are not tracers (helper_table) */
 
 enum ps_cmd { CMD_RUN, CMD_PROBE };
 enum ps_output { OUT_NDJSON, OUT_TEXT };
@@ -62,7 +63,7 @@ struct ps_config {
 	uint32_t meta_resync_s;		/* full resync period */
 	uint32_t meta_grace_s;		/* metadata kept after a container is gone */
 	enum ps_attrib_by attribute_by;
-	const char *cgwatch_hook;	/* --hook cgwatch=METHOD */
+	const char *helper_hooks[CFG_MAX_HELPERS]; /* --hook NAME=METHOD of helper_table[i] */
 	struct ship_config ship;	/* --collector and the other shipping flags */
 };
 

@@ -12,7 +12,6 @@
 #include "cgroup/cgroup.h"
 #include "agent/attrib/attrib.h"
 #include "agent/attrib/meta.h"
-#include "agent/tracers/cgwatch.h"
 #include "agent/clock.h"
 #include "agent/config.h"
 #include "agent/tracers/kfeatures.h"
@@ -212,11 +211,11 @@ static int start_tracers(void)
 				return -ENOTSUP;
 			continue;
 		}
-		err = t->start(&env, m);
+		err = tracer_start(t, &env, m);
 		if (err) {
 			pr_err("%s: cannot start with %s (%s): %s", t->name, m->name, m->hooks,
 			       strerror(-err));
-			t->destroy();
+			tracer_destroy(t);
 			if (cfg.tracers_given)
 				return err;
 			continue;
@@ -235,7 +234,7 @@ static void stop_tracers(void)
 	/* stop producing first, then read out everything already queued */
 	for (size_t i = 0; i < tracer_count; i++)
 		if (started[i])
-			tracer_table[i]->detach();
+			tracer_detach(tracer_table[i]);
 	while (loop_drain() > 0)
 		;
 	attrib_finish();
@@ -244,7 +243,7 @@ static void stop_tracers(void)
 	print_summary();
 	for (size_t i = 0; i < tracer_count; i++)
 		if (started[i])
-			tracer_table[i]->destroy();
+			tracer_destroy(tracer_table[i]);
 }
 
 static int run(void)
@@ -335,43 +334,38 @@ out_filter:
 	return ret;
 }
 
-/* Attribution's cgroup watcher: not a tracer, but a hook choice all the same. */
-static void probe_cgwatch(bool json)
+/* One tracer's (or helper's) hook methods, the chosen one marked. */
+static void probe_print(bool json, const char *type, const char *key, const char *name,
+			const char *what, const struct hook_method *ms, size_t n,
+			const struct hook_method *chosen, const char *none)
 {
-	const struct hook_method *chosen = NULL;
-
-	for (size_t j = 0; j < cgwatch_n_methods && !chosen; j++)
-		if ((!cfg.cgwatch_hook || strcmp(cfg.cgwatch_hook, cgwatch_methods[j].name) == 0) &&
-		    cgwatch_methods[j].available())
-			chosen = &cgwatch_methods[j];
 	if (json) {
 		struct jw w;
 
 		jw_begin(&w, stdout);
-		/* not a tracer (nothing to run with -t): its own record type */
-		jw_cstr(&w, "type", "probe_helper");
-		jw_cstr(&w, "helper", "cgwatch");
+		jw_cstr(&w, "type", type);
+		jw_cstr(&w, key, name);
 		jw_cstr(&w, "chosen", chosen ? chosen->name : "");
 		jw_arr_open(&w, "methods");
-		for (size_t j = 0; j < cgwatch_n_methods; j++) {
+		for (size_t j = 0; j < n; j++) {
 			jw_obj_open(&w, NULL);
-			jw_cstr(&w, "name", cgwatch_methods[j].name);
-			jw_cstr(&w, "hooks", cgwatch_methods[j].hooks);
-			jw_bool(&w, "available", cgwatch_methods[j].available());
+			jw_cstr(&w, "name", ms[j].name);
+			jw_cstr(&w, "hooks", ms[j].hooks);
+			jw_bool(&w, "available", ms[j].available());
 			jw_obj_close(&w);
 		}
 		jw_arr_close(&w);
 		jw_end(&w);
 		return;
 	}
-	printf("cgwatch (pod attribution): %s\n",
-	       chosen ? chosen->name : "NONE: new cgroups are looked up by id");
-	for (size_t j = 0; j < cgwatch_n_methods; j++) {
-		const struct hook_method *m = &cgwatch_methods[j];
-
-		printf("  %s %-10s %-9s %s\n", m == chosen ? "*" : " ", m->name,
-		       m->available() ? "available" : "missing", m->hooks);
-	}
+	if (what)
+		printf("%s (%s): %s%s\n", name, what, chosen ? chosen->name : "NONE: ",
+		       chosen ? "" : none);
+	else
+		printf("%s: %s\n", name, chosen ? chosen->name : "NO HOOK AVAILABLE");
+	for (size_t j = 0; j < n; j++)
+		printf("  %s %-*s %-9s %s\n", &ms[j] == chosen ? "*" : " ", what ? 10 : 12,
+		       ms[j].name, ms[j].available() ? "available" : "missing", ms[j].hooks);
 }
 
 static int probe(void)
@@ -405,36 +399,20 @@ static int probe(void)
 	}
 	for (size_t i = 0; i < tracer_count; i++) {
 		const struct tracer *t = tracer_table[i];
-		const struct hook_method *chosen = tracer_choose(t, cfg.hooks[i]);
 
-		if (json) {
-			struct jw w;
-
-			jw_begin(&w, stdout);
-			jw_cstr(&w, "type", "probe");
-			jw_cstr(&w, "tracer", t->name);
-			jw_cstr(&w, "chosen", chosen ? chosen->name : "");
-			jw_arr_open(&w, "methods");
-			for (size_t j = 0; j < t->n_methods; j++) {
-				jw_obj_open(&w, NULL);
-				jw_cstr(&w, "name", t->methods[j].name);
-				jw_cstr(&w, "hooks", t->methods[j].hooks);
-				jw_bool(&w, "available", t->methods[j].available());
-				jw_obj_close(&w);
-			}
-			jw_arr_close(&w);
-			jw_end(&w);
-			continue;
-		}
-		printf("%s: %s\n", t->name, chosen ? chosen->name : "NO HOOK AVAILABLE");
-		for (size_t j = 0; j < t->n_methods; j++) {
-			const struct hook_method *m = &t->methods[j];
-
-			printf("  %s %-12s %-9s %s\n", m == chosen ? "*" : " ", m->name,
-			       m->available() ? "available" : "missing", m->hooks);
-		}
+		probe_print(json, "probe", "tracer", t->name, NULL, t->methods, t->n_methods,
+			    tracer_choose(t, cfg.hooks[i]), NULL);
 	}
-	probe_cgwatch(json);
+	/* not tracers (nothing to run with -t): their own record type */
+	for (size_t i = 0; i < helper_count; i++) {
+		const struct hook_helper *h = helper_table[i];
+		const char *forced = cfg.helper_hooks[i];
+		bool off = forced && strcmp(forced, "none") == 0;
+
+		probe_print(json, "probe_helper", "helper", h->name, h->what, h->methods,
+			    h->n_methods, off ? NULL : hook_choose(h->methods, h->n_methods, forced),
+			    h->none);
+	}
 	return 0;
 }
 

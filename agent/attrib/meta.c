@@ -194,6 +194,7 @@ static int ep_add(int fd)
 
 int meta_start(const struct ps_config *cfg, int wait_ms)
 {
+	const char *forced = cfg->helper_hooks[helper_index(cgwatch_helper.name)];
 	struct timespec until;
 	int err;
 
@@ -212,14 +213,14 @@ int meta_start(const struct ps_config *cfg, int wait_ms)
 		return -errno;
 	if ((err = ep_add(M.reqfd)) || (err = ep_add(M.stopfd)))
 		return err;
-	if (cfg->cgwatch_hook && strcmp(cfg->cgwatch_hook, "none") == 0) {
+	if (forced && strcmp(forced, "none") == 0) {
 		M.cgw_method = NULL;
 		pr_info("cgwatch: off (--hook cgwatch=none): new cgroups are looked up by id");
-	} else if ((err = cgwatch_start(cfg->cgwatch_hook, store_cgroup_event, NULL,
+	} else if ((err = cgwatch_start(forced, store_cgroup_event, NULL,
 					&M.cgw_method))) {
 		M.cgw_method = NULL;
-		if (cfg->cgwatch_hook) {
-			pr_err("cgwatch: cannot start with %s: %s", cfg->cgwatch_hook, strerror(-err));
+		if (forced) {
+			pr_err("cgwatch: cannot start with %s: %s", forced, strerror(-err));
 			return err;
 		}
 		pr_warn("attribution: cannot follow cgroup creation (%s): new cgroups are looked up "

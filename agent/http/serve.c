@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "agent/http/bio_metrics.h"
 #include "agent/http/endpoints.h"
 #include "agent/log.h"
 #include "agent/http/metrics.h"
@@ -26,10 +25,14 @@ int serve_start(const struct ps_config *cfg)
 		pr_err("metrics: %s", strerror(-err));
 		return 1;
 	}
-	if (cfg->tracers & (1u << tracer_index("bio"))) {
-		err = bio_metrics_start();
+	for (size_t i = 0; i < tracer_count; i++) {
+		const struct tracer *t = tracer_table[i];
+
+		if (!(cfg->tracers & (1u << i)) || !t->metrics_start)
+			continue;
+		err = t->metrics_start();
 		if (err) {
-			pr_err("metrics: podsnoop_bio_latency_seconds: %s", strerror(-err));
+			pr_err("metrics: %s: %s", t->name, strerror(-err));
 			return 1;
 		}
 	}
@@ -78,7 +81,9 @@ void serve_stop(void)
 	if (!serving)
 		return;
 	endpoints_stop();
-	bio_metrics_stop();
+	for (size_t i = 0; i < tracer_count; i++)
+		if (tracer_table[i]->metrics_stop)
+			tracer_table[i]->metrics_stop();
 	tracer_metrics_set_ready(false);
 	for (size_t i = 0; i < tracer_count; i++)
 		tracer_metrics_stopped(i);

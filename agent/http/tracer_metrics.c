@@ -63,8 +63,7 @@ void tracer_metrics_started(size_t i, const char *method)
 	if (i >= CFG_MAX_TRACERS || i >= tracer_count)
 		return;
 	st[i].method = method;
-	if (tracer_table[i]->ringbuf_fd)
-		map_positions(i, tracer_table[i]->ringbuf_fd());
+	map_positions(i, tracer_ringbuf_fd(tracer_table[i]));
 	__atomic_store_n(&st[i].live, true, __ATOMIC_RELEASE);
 }
 

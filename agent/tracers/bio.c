@@ -17,15 +17,15 @@
 #include "agent/tracers/bio.h"
 #include "bio.skel.h"
 #include "agent/clock.h"
+#include "agent/http/bio_metrics.h"
 #include "agent/tracers/kfeatures.h"
 #include "agent/log.h"
 
-#define BIO_RINGBUF_BYTES (4u << 20)
 /* an entry older than this lost its completion (error paths, merges before insert) */
 #define BIO_STALE_NS (120ull * 1000000000ull)
 #define BIO_SWEEP_EVERY_NS (10ull * 1000000000ull)
 
-static struct bio_bpf *skel;
+static struct tracer_obj obj;		/* obj.skel: struct bio_bpf */
 static const struct ps_config *cfg;
 static uint64_t malformed, orphaned;
 static uint64_t last_flip_ns, last_sweep_ns;
@@ -77,14 +77,14 @@ static bool have_getrq_raw(void)
 }
 
 static const struct hook_method methods[] = {
-	{ "io_start", "tp_btf block_io_start, block_rq_{insert,issue,complete} (6.5+)",
-	  have_io_start },
-	{ "getrq", "tp_btf block_getrq, block_rq_{insert,issue,complete}; "
-		   "pre-5.11 layouts from BTF", have_getrq },
-	{ "io_start_raw", "raw_tp block_io_start, block_rq_{insert,issue,complete} (6.5+)",
-	  have_io_start_raw },
-	{ "getrq_raw", "raw_tp block_getrq, block_rq_{insert,issue,complete}; "
-		       "pre-5.11 layouts from BTF", have_getrq_raw },
+	{ BIO_M_IO_START, "io_start",
+	  "tp_btf block_io_start, block_rq_{insert,issue,complete} (6.5+)", have_io_start },
+	{ BIO_M_GETRQ, "getrq", "tp_btf block_getrq, block_rq_{insert,issue,complete}; "
+				"pre-5.11 layouts from BTF", have_getrq },
+	{ BIO_M_IO_START_RAW, "io_start_raw",
+	  "raw_tp block_io_start, block_rq_{insert,issue,complete} (6.5+)", have_io_start_raw },
+	{ BIO_M_GETRQ_RAW, "getrq_raw", "raw_tp block_getrq, block_rq_{insert,issue,complete}; "
+					"pre-5.11 layouts from BTF", have_getrq_raw },
 };
 
 const char *bio_op_class(uint32_t op)
@@ -173,6 +173,7 @@ static int cmp_keys(const void *a, const void *b)
 /* Read, print and empty one histogram generation, sorted by cgroup, disk, op. */
 static void drain_hist(int gen, uint64_t end_ns, uint64_t len_ns)
 {
+	struct bio_bpf *skel = obj.skel;
 	int fd = bpf_map__fd(gen ? skel->maps.ps_bio_hist1 : skel->maps.ps_bio_hist0);
 	struct bio_hist_key *prev = NULL;
 	struct bio_hist_val val;
@@ -226,11 +227,12 @@ static void sweep(struct bpf_map *map, uint64_t mono_ns)
 	}
 }
 
-static int bio_start(const struct tracer_env *e, const struct hook_method *m)
+static int bio_setup(const struct tracer_env *e, const struct hook_method *m)
 {
-	bool raw = m->available == have_io_start_raw || m->available == have_getrq_raw;
-	bool io_start = m->available == have_io_start || m->available == have_io_start_raw;
+	bool raw = m->id == BIO_M_IO_START_RAW || m->id == BIO_M_GETRQ_RAW;
+	bool io_start = m->id == BIO_M_IO_START || m->id == BIO_M_IO_START_RAW;
 	bool old_rq = old_layout("block_rq_issue", 2), old_getrq = old_layout("block_getrq", 3);
+	struct bio_bpf *skel;
 	__typeof__(skel->progs) *pg;
 	struct bpf_program *p;
 	int err;
@@ -242,6 +244,7 @@ static int bio_start(const struct tracer_env *e, const struct hook_method *m)
 	skel = bio_bpf__open();
 	if (!skel)
 		return -errno;
+	TRACER_OBJ_SET(&obj, skel, skel->maps.ps_bio_rb);
 	pg = &skel->progs;
 
 	bpf_object__for_each_program(p, skel->obj)
@@ -264,23 +267,27 @@ static int bio_start(const struct tracer_env *e, const struct hook_method *m)
 
 	skel->rodata->targ_min_ns = (__u64)cfg->bio_min_us * 1000ull;
 	skel->rodata->targ_getrq = !io_start;
-	skel->rodata->targ_method = io_start ? (raw ? BIO_M_IO_START_RAW : BIO_M_IO_START)
-					     : (raw ? BIO_M_GETRQ_RAW : BIO_M_GETRQ);
+	skel->rodata->targ_method = m->id;
 	err = io_start ? bpf_map__set_max_entries(skel->maps.ps_bio_bios, 1) : 0;
 	if (!err)
 		err = bpf_map__set_max_entries(skel->maps.ps_bio_hist0, cfg->bio_hist_entries);
 	if (!err)
 		err = bpf_map__set_max_entries(skel->maps.ps_bio_hist1, cfg->bio_hist_entries);
-	if (!err)
-		err = tracer_load_attach(skel->skeleton, skel->maps.ps_bio_rb,
-					 &skel->rodata->ps_wakeup_bytes, BIO_RINGBUF_BYTES, cfg,
-					 handle_event);
-	last_flip_ns = last_sweep_ns = clock_now_ns(CLOCK_BOOTTIME);
 	return err;
+}
+
+/* The first interval starts once the programs run. */
+static int bio_post_attach(const struct tracer_env *e, const struct hook_method *m)
+{
+	(void)e;
+	(void)m;
+	last_flip_ns = last_sweep_ns = clock_now_ns(CLOCK_BOOTTIME);
+	return 0;
 }
 
 static void bio_tick(uint64_t boot_ns)
 {
+	struct bio_bpf *skel = obj.skel;
 	uint64_t interval_ns = (uint64_t)cfg->interval_s * 1000000000ull;
 	uint32_t gen;
 
@@ -308,36 +315,22 @@ static void bio_tick(uint64_t boot_ns)
 	}
 }
 
-static void bio_detach(void)
+/* The programs are detached: the last, partial interval too. */
+static void bio_detached(void)
 {
+	struct bio_bpf *skel = obj.skel;
 	uint64_t now = clock_now_ns(CLOCK_BOOTTIME);
 
-	if (!skel)
-		return;
-	bio_bpf__detach(skel);
-	/* the last, partial interval too */
 	if (drain_gen >= 0)
 		drain_hist(drain_gen, drain_end_ns, drain_len_ns);
 	drain_gen = -1;
 	drain_hist(skel->bss->hist_gen & 1, now, now - last_flip_ns);
 }
 
-static void bio_destroy(void)
+static void bio_cleanup(void)
 {
-	bio_bpf__destroy(skel);
-	skel = NULL;
 	free(keys);
 	keys = NULL;
-}
-
-static int bio_stats_fd(void)
-{
-	return skel ? bpf_map__fd(skel->maps.ps_stats) : -1;
-}
-
-static int bio_ringbuf_fd(void)
-{
-	return skel ? bpf_map__fd(skel->maps.ps_bio_rb) : -1;
 }
 
 static void bio_user_stats(struct ps_stats *s)
@@ -350,11 +343,15 @@ const struct tracer bio_tracer = {
 	.name = "bio",
 	.methods = methods,
 	.n_methods = sizeof(methods) / sizeof(methods[0]),
-	.start = bio_start,
-	.detach = bio_detach,
-	.destroy = bio_destroy,
-	.stats_fd = bio_stats_fd,
-	.ringbuf_fd = bio_ringbuf_fd,
+	.obj = &obj,
+	.ringbuf_bytes = 4u << 20,
+	.on_record = handle_event,
+	.setup = bio_setup,
+	.post_attach = bio_post_attach,
+	.detached = bio_detached,
+	.cleanup = bio_cleanup,
 	.tick = bio_tick,
 	.user_stats = bio_user_stats,
+	.metrics_start = bio_metrics_start,
+	.metrics_stop = bio_metrics_stop,
 };

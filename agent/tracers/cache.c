@@ -15,7 +15,6 @@
 #include "agent/tracers/cache.h"
 #include "cache.skel.h"
 #include "agent/clock.h"
-#include "agent/tracers/filter.h"
 #include "agent/tracers/kfeatures.h"
 #include "agent/log.h"
 
@@ -28,7 +27,7 @@ struct row {
 	uint32_t idle;		/* intervals without activity */
 };
 
-static struct cache_bpf *skel;
+static struct tracer_obj obj;		/* obj.skel: struct cache_bpf */
 static uint32_t method;			/* enum cache_method */
 static bool accesses_known;
 static uint64_t interval_ns, last_emit_ns, next_emit_ns;
@@ -76,14 +75,16 @@ static bool have_tracepoint(void)
 }
 
 static const struct hook_method methods[] = {
-	{ "fentry", "fentry folio_mark_accessed, filemap_add_folio, folio_account_dirtied, "
-		    "mark_buffer_dirty (or their page-based predecessors)", have_fentry },
-	{ "kprobe", "kprobes on the same functions", have_kprobe },
-	{ "tp_btf", "tp_btf mm_filemap_add_to_page_cache, writeback_dirty_folio, "
-		    "block_dirty_buffer; accesses estimated from mm_filemap_get_pages",
-	  have_tp_btf },
-	{ "tracepoint", "tracepoint filemap/mm_filemap_add_to_page_cache, "
-			"writeback/writeback_dirty_folio; accesses estimated", have_tracepoint },
+	{ CACHE_M_FENTRY, "fentry",
+	  "fentry folio_mark_accessed, filemap_add_folio, folio_account_dirtied, "
+	  "mark_buffer_dirty (or their page-based predecessors)", have_fentry },
+	{ CACHE_M_KPROBE, "kprobe", "kprobes on the same functions", have_kprobe },
+	{ CACHE_M_TP_BTF, "tp_btf",
+	  "tp_btf mm_filemap_add_to_page_cache, writeback_dirty_folio, "
+	  "block_dirty_buffer; accesses estimated from mm_filemap_get_pages", have_tp_btf },
+	{ CACHE_M_TRACEPOINT, "tracepoint",
+	  "tracepoint filemap/mm_filemap_add_to_page_cache, "
+	  "writeback/writeback_dirty_folio; accesses estimated", have_tracepoint },
 };
 
 /* One counter's candidate hooks, best first; the first this kernel has wins. */
@@ -139,7 +140,7 @@ static bool choose(const struct hook_choice *h)
 	return false;
 }
 
-static int setup_hooks(void)
+static int setup_hooks(struct cache_bpf *skel)
 {
 	__typeof__(skel->progs) *p = &skel->progs;
 	const bool fe = method == CACHE_M_FENTRY, kp = method == CACHE_M_KPROBE;
@@ -317,6 +318,7 @@ static uint64_t sub(uint64_t now, uint64_t before)
 /* Read every row, report what moved since the last interval, evict idle rows. */
 static void emit_interval(uint64_t boot_ns)
 {
+	struct cache_bpf *skel = obj.skel;
 	int fd = bpf_map__fd(skel->maps.ps_cache_cg);
 	struct cache_key key, next, *kp = NULL;
 	uint64_t buffers_kb, cached_kb, wall = clock_wall_from_boot(boot_ns);
@@ -376,17 +378,15 @@ static void emit_interval(uint64_t boot_ns)
 	last_emit_ns = boot_ns;
 }
 
-static int cache_start(const struct tracer_env *e, const struct hook_method *m)
+static int cache_setup(const struct tracer_env *e, const struct hook_method *m)
 {
 	struct bpf_program *p;
+	struct cache_bpf *skel;
 	long page = sysconf(_SC_PAGESIZE);
 	uint32_t shift = 0;
 	int err;
 
-	method = m->available == have_fentry	   ? CACHE_M_FENTRY
-		 : m->available == have_kprobe	   ? CACHE_M_KPROBE
-		 : m->available == have_tp_btf	   ? CACHE_M_TP_BTF
-						   : CACHE_M_TRACEPOINT;
+	method = m->id;
 	ncpu = libbpf_num_possible_cpus();
 	if (ncpu <= 0)
 		return ncpu ? ncpu : -EINVAL;
@@ -400,22 +400,24 @@ static int cache_start(const struct tracer_env *e, const struct hook_method *m)
 	skel = cache_bpf__open();
 	if (!skel)
 		return -errno;
+	TRACER_OBJ_SET(&obj, skel, NULL); /* no ring buffer: rows are read every interval */
 	bpf_object__for_each_program(p, skel->obj)
 		bpf_program__set_autoload(p, false);
-	err = setup_hooks();
+	err = setup_hooks(skel);
 	if (err)
 		return err;
 	while (page > 1 && (1l << shift) < page)
 		shift++;
 	skel->rodata->targ_page_shift = shift;
-	err = filter_reuse_maps(skel->obj);
-	if (!err)
-		err = cache_bpf__load(skel);
-	if (!err)
-		err = cache_bpf__attach(skel);
-	if (err)
-		return err;
 	interval_ns = e->cfg->interval_s * 1000000000ull;
+	return 0;
+}
+
+/* The first interval starts once the programs count. */
+static int cache_post_attach(const struct tracer_env *e, const struct hook_method *m)
+{
+	(void)e;
+	(void)m;
 	last_emit_ns = clock_now_ns(CLOCK_BOOTTIME);
 	next_emit_ns = last_emit_ns + interval_ns;
 	return 0;
@@ -423,7 +425,7 @@ static int cache_start(const struct tracer_env *e, const struct hook_method *m)
 
 static void cache_tick(uint64_t boot_ns)
 {
-	if (!skel || boot_ns < next_emit_ns)
+	if (!obj.skel || boot_ns < next_emit_ns)
 		return;
 	emit_interval(boot_ns);
 	next_emit_ns += interval_ns;
@@ -431,30 +433,20 @@ static void cache_tick(uint64_t boot_ns)
 		next_emit_ns = boot_ns + interval_ns;
 }
 
-/* Stop counting, then report the last (partial) interval. */
-static void cache_detach(void)
+/* Counting stopped: report the last (partial) interval. */
+static void cache_detached(void)
 {
-	if (!skel)
-		return;
-	cache_bpf__detach(skel);
 	emit_interval(clock_now_ns(CLOCK_BOOTTIME));
 }
 
-static void cache_destroy(void)
+static void cache_cleanup(void)
 {
-	cache_bpf__destroy(skel);
-	skel = NULL;
 	free(prev);
 	free(cur);
 	free(percpu);
 	prev = cur = NULL;
 	percpu = NULL;
 	n_prev = 0;
-}
-
-static int cache_stats_fd(void)
-{
-	return skel ? bpf_map__fd(skel->maps.ps_stats) : -1;
 }
 
 static void cache_user_stats(struct ps_stats *s)
@@ -466,10 +458,11 @@ const struct tracer cache_tracer = {
 	.name = "cache",
 	.methods = methods,
 	.n_methods = sizeof(methods) / sizeof(methods[0]),
-	.start = cache_start,
-	.detach = cache_detach,
-	.destroy = cache_destroy,
-	.stats_fd = cache_stats_fd,
+	.obj = &obj,
+	.setup = cache_setup,
+	.post_attach = cache_post_attach,
+	.detached = cache_detached,
+	.cleanup = cache_cleanup,
 	.tick = cache_tick,
 	.user_stats = cache_user_stats,
 };

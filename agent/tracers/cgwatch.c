@@ -22,11 +22,21 @@ static bool have_tp(void)
 	return feat_tracepoint("cgroup", "cgroup_mkdir") && feat_tracepoint("cgroup", "cgroup_rmdir");
 }
 
-const struct hook_method cgwatch_methods[] = {
-	{ "tp_btf", "tp_btf cgroup_mkdir, cgroup_rmdir", have_btf },
-	{ "tracepoint", "tracepoint cgroup/cgroup_mkdir, cgroup/cgroup_rmdir", have_tp },
+enum { CGW_M_TP_BTF = 1, CGW_M_TRACEPOINT };
+
+static const struct hook_method methods[] = {
+	{ CGW_M_TP_BTF, "tp_btf", "tp_btf cgroup_mkdir, cgroup_rmdir", have_btf },
+	{ CGW_M_TRACEPOINT, "tracepoint", "tracepoint cgroup/cgroup_mkdir, cgroup/cgroup_rmdir",
+	  have_tp },
 };
-const size_t cgwatch_n_methods = sizeof(cgwatch_methods) / sizeof(cgwatch_methods[0]);
+
+const struct hook_helper cgwatch_helper = {
+	.name = "cgwatch",
+	.what = "pod attribution",
+	.none = "new cgroups are looked up by id when seen",
+	.methods = methods,
+	.n_methods = sizeof(methods) / sizeof(methods[0]),
+};
 
 static int on_event(void *ctx, void *data, size_t size)
 {
@@ -44,22 +54,15 @@ static int on_event(void *ctx, void *data, size_t size)
 
 int cgwatch_start(const char *forced, cgwatch_fn fn, void *ctx, const char **method)
 {
-	const struct hook_method *m = NULL;
+	const struct hook_method *m = hook_choose(methods, sizeof(methods) / sizeof(methods[0]),
+						   forced);
 	bool btf;
 	int err;
 
-	for (size_t i = 0; i < cgwatch_n_methods; i++) {
-		if (forced && strcmp(forced, cgwatch_methods[i].name) != 0)
-			continue;
-		if (cgwatch_methods[i].available()) {
-			m = &cgwatch_methods[i];
-			break;
-		}
-	}
 	if (!m)
 		return -ENOTSUP;
 	*method = m->name;
-	btf = m->available == have_btf;
+	btf = m->id == CGW_M_TP_BTF;
 	user_fn = fn;
 	user_ctx = ctx;
 	skel = cgwatch_bpf__open();

@@ -12,8 +12,8 @@
 #include "agent/tracers/tracer.h"
 #include "bpf/cgwatch.h"
 
-extern const struct hook_method cgwatch_methods[];
-extern const size_t cgwatch_n_methods;
+/* Its hook methods, for `podsnoop probe` and --hook cgwatch=METHOD (or =none). */
+extern const struct hook_helper cgwatch_helper;
 
 typedef void (*cgwatch_fn)(void *ctx, const struct cgw_event *e);
 

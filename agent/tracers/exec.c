@@ -11,11 +11,10 @@
 #include "agent/tracers/kfeatures.h"
 #include "agent/log.h"
 
-#define EXEC_RINGBUF_BYTES (8u << 20)
 /* an exec still in flight after this long was killed or changed tid */
 #define EXEC_PENDING_MAX_AGE_NS (10ull * 1000000000ull)
 
-static struct exec_bpf *skel;
+static struct tracer_obj obj;		/* obj.skel: struct exec_bpf */
 static const struct tracer_env *env;
 static uint64_t malformed, orphaned;
 
@@ -46,10 +45,14 @@ static bool have_sched_raw(void)
  * see failed execs; the sched_process_exec hooks see successes only.
  */
 static const struct hook_method methods[] = {
-	{ "fentry", "fentry/fexit __x64_sys_execve{,at} (x86-64, BPF trampolines)", have_fentry },
-	{ "syscalls", "tracepoint syscalls/sys_{enter,exit}_execve{,at}", have_syscalls },
-	{ "sched_btf", "tp_btf sched_process_exec (successes only)", have_sched_btf },
-	{ "sched_raw", "raw_tp sched_process_exec (successes only)", have_sched_raw },
+	{ EXEC_M_FENTRY, "fentry", "fentry/fexit __x64_sys_execve{,at} (x86-64, BPF trampolines)",
+	  have_fentry },
+	{ EXEC_M_SYSCALLS, "syscalls", "tracepoint syscalls/sys_{enter,exit}_execve{,at}",
+	  have_syscalls },
+	{ EXEC_M_SCHED_BTF, "sched_btf", "tp_btf sched_process_exec (successes only)",
+	  have_sched_btf },
+	{ EXEC_M_SCHED_RAW, "sched_raw", "raw_tp sched_process_exec (successes only)",
+	  have_sched_raw },
 };
 
 int exec_decode(const void *data, size_t size, uint32_t max_args, struct exec_view *v)
@@ -107,15 +110,17 @@ static int handle_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-static int exec_start(const struct tracer_env *e, const struct hook_method *m)
+static int exec_setup(const struct tracer_env *e, const struct hook_method *m)
 {
-	bool syscalls = m->available == have_syscalls, fentry = m->available == have_fentry;
+	bool syscalls = m->id == EXEC_M_SYSCALLS, fentry = m->id == EXEC_M_FENTRY;
+	struct exec_bpf *skel;
 	struct bpf_program *p;
 
 	env = e;
 	skel = exec_bpf__open();
 	if (!skel)
 		return -errno;
+	TRACER_OBJ_SET(&obj, skel, skel->maps.ps_exec_rb);
 
 	bpf_object__for_each_program(p, skel->obj)
 		bpf_program__set_autoload(p, false);
@@ -132,7 +137,7 @@ static int exec_start(const struct tracer_env *e, const struct hook_method *m)
 			bpf_program__set_autoload(skel->progs.ps_execat_enter, true);
 			bpf_program__set_autoload(skel->progs.ps_execat_exit, true);
 		}
-	} else if (m->available == have_sched_btf) {
+	} else if (m->id == EXEC_M_SCHED_BTF) {
 		bpf_program__set_autoload(skel->progs.ps_exec_btf, true);
 	} else {
 		bpf_program__set_autoload(skel->progs.ps_exec_raw, true);
@@ -143,26 +148,7 @@ static int exec_start(const struct tracer_env *e, const struct hook_method *m)
 
 	skel->rodata->targ_max_args = e->cfg->max_args;
 	skel->rodata->targ_max_args_bytes = e->cfg->max_args_bytes;
-	return tracer_load_attach(skel->skeleton, skel->maps.ps_exec_rb,
-				  &skel->rodata->ps_wakeup_bytes, EXEC_RINGBUF_BYTES, e->cfg,
-				  handle_event);
-}
-
-static void exec_detach(void)
-{
-	if (skel)
-		exec_bpf__detach(skel);
-}
-
-static void exec_destroy(void)
-{
-	exec_bpf__destroy(skel);
-	skel = NULL;
-}
-
-static int exec_stats_fd(void)
-{
-	return skel ? bpf_map__fd(skel->maps.ps_stats) : -1;
+	return 0;
 }
 
 /*
@@ -172,6 +158,7 @@ static int exec_stats_fd(void)
 static void exec_tick(uint64_t boot_ns)
 {
 	static struct exec_event val;
+	struct exec_bpf *skel = obj.skel;
 	__u32 key, next, *prev = NULL;
 	int fd;
 
@@ -191,11 +178,6 @@ static void exec_tick(uint64_t boot_ns)
 	}
 }
 
-static int exec_ringbuf_fd(void)
-{
-	return skel ? bpf_map__fd(skel->maps.ps_exec_rb) : -1;
-}
-
 static void exec_user_stats(struct ps_stats *s)
 {
 	s->v[PS_STAT_MAP_FULL] += orphaned;
@@ -206,11 +188,10 @@ const struct tracer exec_tracer = {
 	.name = "exec",
 	.methods = methods,
 	.n_methods = sizeof(methods) / sizeof(methods[0]),
-	.start = exec_start,
-	.detach = exec_detach,
-	.destroy = exec_destroy,
-	.stats_fd = exec_stats_fd,
+	.obj = &obj,
+	.ringbuf_bytes = 8u << 20,
+	.on_record = handle_event,
+	.setup = exec_setup,
 	.tick = exec_tick,
 	.user_stats = exec_user_stats,
-	.ringbuf_fd = exec_ringbuf_fd,
 };

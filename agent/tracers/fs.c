@@ -9,13 +9,10 @@
 #include "agent/tracers/fs.h"
 #include "fs.skel.h"
 #include "agent/clock.h"
-#include "agent/tracers/filter.h"
 #include "agent/tracers/kfeatures.h"
 #include "agent/log.h"
-#include "agent/loop.h"
 #include "agent/tracers/mapsweep.h"
 
-#define FS_RINGBUF_BYTES (4u << 20)
 /* an operation still in flight after this long lost its exit (should not happen) */
 #define FS_PENDING_MAX_AGE_NS (600ull * 1000000000ull)
 
@@ -55,11 +52,10 @@ static const char *const sys_prog[] = {
 _Static_assert(sizeof(sys_prog) / sizeof(sys_prog[0]) == sizeof(syscalls) / sizeof(syscalls[0]),
 	       "one program name per syscall");
 
-static struct fs_bpf *skel;
-static const struct tracer_env *env;
+static struct tracer_obj obj;		/* obj.skel: struct fs_bpf */
 static uint64_t malformed, orphaned;
-static struct bpf_link *kp_links[FS_T_MAX * (FS_OP_MAX - 1) * 2];
-static size_t n_kp_links;
+/* the kprobe method's links: an entry and a return probe per op and filesystem */
+_Static_assert(FS_T_MAX * (FS_OP_MAX - 1) * 2 <= TRACER_MAX_LINKS, "raise TRACER_MAX_LINKS");
 static char joined[FS_JOINED_MAX];
 
 int fs_type_from_name(const char *name)
@@ -145,11 +141,12 @@ static bool have_syscalls(void)
 }
 
 static const struct hook_method methods[] = {
-	{ "fentry", "fentry/fexit <fs>_file_{read,write}_iter, <fs>_file_open, fsync op",
-	  have_fentry },
-	{ "kprobe", "kprobe/kretprobe on the same functions", have_kprobe },
-	{ "syscalls", "tracepoint syscalls/sys_{enter,exit}_{read,write,pread64,pwrite64,"
-		      "readv,writev,openat,fsync,fdatasync}, fd -> file -> superblock",
+	{ FS_M_FENTRY, "fentry",
+	  "fentry/fexit <fs>_file_{read,write}_iter, <fs>_file_open, fsync op", have_fentry },
+	{ FS_M_KPROBE, "kprobe", "kprobe/kretprobe on the same functions", have_kprobe },
+	{ FS_M_SYSCALLS, "syscalls",
+	  "tracepoint syscalls/sys_{enter,exit}_{read,write,pread64,pwrite64,"
+	  "readv,writev,openat,fsync,fdatasync}, fd -> file -> superblock",
 	  have_syscalls },
 };
 
@@ -220,6 +217,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 
 static int autoload(const char *name)
 {
+	struct fs_bpf *skel = obj.skel;
 	struct bpf_program *p = bpf_object__find_program_by_name(skel->obj, name);
 
 	if (!p)
@@ -266,6 +264,7 @@ static int setup_fentry(uint32_t types)
 
 static int setup_kprobe(uint32_t types)
 {
+	struct fs_bpf *skel = obj.skel;
 	const char *missing = NULL;
 
 	for (int t = 0; t < FS_T_MAX; t++) {
@@ -289,6 +288,7 @@ static int setup_kprobe(uint32_t types)
 /* After load: each op's kprobe pair on every chosen filesystem's function. */
 static int attach_kprobes(uint32_t types)
 {
+	struct fs_bpf *skel = obj.skel;
 	struct bpf_program *entry[FS_OP_MAX] = {
 		NULL, skel->progs.ps_fs_kp_rd, skel->progs.ps_fs_kp_wr, skel->progs.ps_fs_kp_op,
 		skel->progs.ps_fs_kp_sy,
@@ -298,6 +298,7 @@ static int attach_kprobes(uint32_t types)
 		skel->progs.ps_fs_kp_op_x, skel->progs.ps_fs_kp_sy_x,
 	};
 	struct bpf_link *l;
+	int err;
 
 	for (int t = 0; t < FS_T_MAX; t++) {
 		if (!(types & FS_T_BIT(t)))
@@ -309,7 +310,9 @@ static int attach_kprobes(uint32_t types)
 							       fs_funcs[t].fn[op]);
 				if (!l)
 					return -errno;
-				kp_links[n_kp_links++] = l;
+				err = tracer_add_link(&fs_tracer, l);
+				if (err)
+					return err;
 			}
 		}
 	}
@@ -337,23 +340,23 @@ static int setup_syscalls(void)
 	return 0;
 }
 
-static int fs_start(const struct tracer_env *e, const struct hook_method *m)
+static int fs_setup(const struct tracer_env *e, const struct hook_method *m)
 {
 	uint32_t types = e->cfg->fs_types;
 	struct bpf_program *p;
-	__u32 rb_bytes;
+	struct fs_bpf *skel;
 	int err;
 
-	env = e;
 	skel = fs_bpf__open();
 	if (!skel)
 		return -errno;
+	TRACER_OBJ_SET(&obj, skel, skel->maps.ps_fs_rb);
 	bpf_object__for_each_program(p, skel->obj)
 		bpf_program__set_autoload(p, false);
-	if (m->available == have_fentry)
+	if (m->id == FS_M_FENTRY)
 		err = setup_fentry(types);
-	else if (m->available == have_kprobe)
-		err = setup_kprobe(types);
+	else if (m->id == FS_M_KPROBE)
+		err = setup_kprobe(types); /* attached after load: the programs have no target */
 	else
 		err = setup_syscalls();
 	if (err)
@@ -362,49 +365,17 @@ static int fs_start(const struct tracer_env *e, const struct hook_method *m)
 	skel->rodata->targ_min_ns = e->cfg->fs_min_us * 1000ull;
 	skel->rodata->targ_fs_mask = types;
 	skel->rodata->targ_self_tgid = (__u32)getpid();
-	rb_bytes = e->cfg->ringbuf_kb ? e->cfg->ringbuf_kb * 1024u : FS_RINGBUF_BYTES;
-	skel->rodata->ps_wakeup_bytes = rb_bytes / 8;
-	err = bpf_map__set_max_entries(skel->maps.ps_fs_rb, rb_bytes);
-	if (!err)
-		err = filter_reuse_maps(skel->obj);
-	if (!err)
-		err = fs_bpf__load(skel);
-	if (!err)
-		err = fs_bpf__attach(skel); /* the kprobe programs have no target: skipped */
-	if (!err && m->available == have_kprobe)
-		err = attach_kprobes(types);
-	if (!err)
-		err = loop_add_ring(bpf_map__fd(skel->maps.ps_fs_rb), handle_event, NULL);
-	return err;
+	return 0;
 }
 
-static void fs_detach(void)
+static int fs_post_attach(const struct tracer_env *e, const struct hook_method *m)
 {
-	while (n_kp_links)
-		bpf_link__destroy(kp_links[--n_kp_links]);
-	if (skel)
-		fs_bpf__detach(skel);
-}
-
-static void fs_destroy(void)
-{
-	fs_detach();
-	fs_bpf__destroy(skel);
-	skel = NULL;
-}
-
-static int fs_stats_fd(void)
-{
-	return skel ? bpf_map__fd(skel->maps.ps_stats) : -1;
-}
-
-static int fs_ringbuf_fd(void)
-{
-	return skel ? bpf_map__fd(skel->maps.ps_fs_rb) : -1;
+	return m->id == FS_M_KPROBE ? attach_kprobes(e->cfg->fs_types) : 0;
 }
 
 static void fs_tick(uint64_t boot_ns)
 {
+	struct fs_bpf *skel = obj.skel;
 	struct fs_pending val;
 
 	if (skel)
@@ -422,12 +393,12 @@ const struct tracer fs_tracer = {
 	.name = "fs",
 	.methods = methods,
 	.n_methods = sizeof(methods) / sizeof(methods[0]),
-	.start = fs_start,
-	.detach = fs_detach,
-	.destroy = fs_destroy,
-	.stats_fd = fs_stats_fd,
+	.obj = &obj,
+	.ringbuf_bytes = 4u << 20,
+	.on_record = handle_event,
+	.setup = fs_setup,
+	.post_attach = fs_post_attach,
 	.tick = fs_tick,
 	.user_stats = fs_user_stats,
 	.configure = fs_configure,
-	.ringbuf_fd = fs_ringbuf_fd,
 };

@@ -12,10 +12,9 @@
 #include "agent/tracers/kfeatures.h"
 #include "agent/log.h"
 
-#define OPEN_RINGBUF_BYTES (16u << 20)
 #define OPEN_LEGACY_THREADS 16384	/* threads inside open at once, legacy kernels */
 
-static struct open_bpf *skel;
+static struct tracer_obj obj;		/* obj.skel: struct open_bpf */
 static uint64_t malformed;
 
 static bool have_syscalls(void)
@@ -45,9 +44,12 @@ static bool have_kprobe(void)
  * tracepoints serve kernels without trampolines (this machine's 6.18).
  */
 static const struct hook_method methods[] = {
-	{ "fentry", "fentry/fexit do_sys_openat2 (5.6+; syscall not told apart)", have_fentry },
-	{ "syscalls", "tracepoint syscalls/sys_{enter,exit}_open{,at,at2}", have_syscalls },
-	{ "kprobe", "kprobe/kretprobe do_sys_openat2 (5.6+; syscall not told apart)", have_kprobe },
+	{ OPEN_M_FENTRY, "fentry", "fentry/fexit do_sys_openat2 (5.6+; syscall not told apart)",
+	  have_fentry },
+	{ OPEN_M_SYSCALLS, "syscalls", "tracepoint syscalls/sys_{enter,exit}_open{,at,at2}",
+	  have_syscalls },
+	{ OPEN_M_KPROBE, "kprobe", "kprobe/kretprobe do_sys_openat2 (5.6+; syscall not told apart)",
+	  have_kprobe },
 };
 
 int open_decode(const void *data, size_t size, struct open_view *v)
@@ -108,23 +110,23 @@ static void enable_pair(struct bpf_program *enter, struct bpf_program *exit, con
 	bpf_program__set_autoload(exit, true);
 }
 
-static int open_start(const struct tracer_env *e, const struct hook_method *m)
+static int open_setup(const struct tracer_env *e, const struct hook_method *m)
 {
+	struct open_bpf *skel = open_bpf__open();
 	struct bpf_program *p;
 	int err;
 
-	skel = open_bpf__open();
 	if (!skel)
 		return -errno;
-
+	TRACER_OBJ_SET(&obj, skel, skel->maps.ps_open_rb);
 	bpf_object__for_each_program(p, skel->obj)
 		bpf_program__set_autoload(p, false);
-	if (m->available == have_syscalls) {
+	if (m->id == OPEN_M_SYSCALLS) {
 		/* open(2) is missing on newer architectures, openat2 before 5.6 */
 		enable_pair(skel->progs.ps_open_enter, skel->progs.ps_open_exit, "open");
 		enable_pair(skel->progs.ps_openat_enter, skel->progs.ps_openat_exit, "openat");
 		enable_pair(skel->progs.ps_openat2_enter, skel->progs.ps_openat2_exit, "openat2");
-	} else if (m->available == have_fentry) {
+	} else if (m->id == OPEN_M_FENTRY) {
 		bpf_program__set_autoload(skel->progs.ps_open_fentry, true);
 		bpf_program__set_autoload(skel->progs.ps_open_fexit, true);
 	} else {
@@ -134,9 +136,9 @@ static int open_start(const struct tracer_env *e, const struct hook_method *m)
 
 	skel->rodata->targ_failed_only = e->cfg->open_failed;
 	skel->rodata->targ_self_tgid = (__u32)getpid();
-	if (want_legacy(m->available == have_fentry ? BPF_PROG_TYPE_TRACING
-			: m->available == have_kprobe ? BPF_PROG_TYPE_KPROBE
-						      : BPF_PROG_TYPE_TRACEPOINT)) {
+	if (want_legacy(m->id == OPEN_M_FENTRY	 ? BPF_PROG_TYPE_TRACING
+			: m->id == OPEN_M_KPROBE ? BPF_PROG_TYPE_KPROBE
+						 : BPF_PROG_TYPE_TRACEPOINT)) {
 		struct bpf_map *args = skel->maps.ps_open_args;
 
 		pr_info("open: no task storage here: per-call state in a hash by thread id");
@@ -149,31 +151,7 @@ static int open_start(const struct tracer_env *e, const struct hook_method *m)
 		if (err)
 			return err;
 	}
-	return tracer_load_attach(skel->skeleton, skel->maps.ps_open_rb,
-				  &skel->rodata->ps_wakeup_bytes, OPEN_RINGBUF_BYTES, e->cfg,
-				  handle_event);
-}
-
-static void open_detach(void)
-{
-	if (skel)
-		open_bpf__detach(skel);
-}
-
-static void open_destroy(void)
-{
-	open_bpf__destroy(skel);
-	skel = NULL;
-}
-
-static int open_stats_fd(void)
-{
-	return skel ? bpf_map__fd(skel->maps.ps_stats) : -1;
-}
-
-static int open_ringbuf_fd(void)
-{
-	return skel ? bpf_map__fd(skel->maps.ps_open_rb) : -1;
+	return 0;
 }
 
 static void open_user_stats(struct ps_stats *s)
@@ -185,10 +163,9 @@ const struct tracer open_tracer = {
 	.name = "open",
 	.methods = methods,
 	.n_methods = sizeof(methods) / sizeof(methods[0]),
-	.start = open_start,
-	.detach = open_detach,
-	.destroy = open_destroy,
-	.stats_fd = open_stats_fd,
-	.ringbuf_fd = open_ringbuf_fd,
+	.obj = &obj,
+	.ringbuf_bytes = 16u << 20,
+	.on_record = handle_event,
+	.setup = open_setup,
 	.user_stats = open_user_stats,
 };

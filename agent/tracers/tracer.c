@@ -1,16 +1,18 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "agent/loop.h"
 #include "agent/tracers/bio.h"
 #include "agent/tracers/cache.h"
+#include "agent/tracers/cgwatch.h"
 #include "agent/tracers/exec.h"
 #include "agent/tracers/filter.h"
 #include "agent/tracers/fs.h"
-#include "agent/loop.h"
 #include "agent/tracers/open.h"
 #include "agent/tracers/tracer.h"
 
@@ -26,6 +28,14 @@ const size_t tracer_count = sizeof(tracer_table) / sizeof(tracer_table[0]);
 _Static_assert(sizeof(tracer_table) / sizeof(tracer_table[0]) <= CFG_MAX_TRACERS,
 	       "raise CFG_MAX_TRACERS");
 
+/* Hook choices that are not tracers. */
+const struct hook_helper *const helper_table[] = {
+	&cgwatch_helper,
+};
+const size_t helper_count = sizeof(helper_table) / sizeof(helper_table[0]);
+_Static_assert(sizeof(helper_table) / sizeof(helper_table[0]) <= CFG_MAX_HELPERS,
+	       "raise CFG_MAX_HELPERS");
+
 int tracer_index(const char *name)
 {
 	for (size_t i = 0; i < tracer_count; i++)
@@ -34,46 +44,121 @@ int tracer_index(const char *name)
 	return -1;
 }
 
-const struct hook_method *tracer_method(const struct tracer *t, const char *name)
+int helper_index(const char *name)
 {
-	for (size_t i = 0; i < t->n_methods; i++)
-		if (strcmp(t->methods[i].name, name) == 0)
-			return &t->methods[i];
+	for (size_t i = 0; i < helper_count; i++)
+		if (strcmp(helper_table[i]->name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+const struct hook_method *hook_find(const struct hook_method *ms, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(ms[i].name, name) == 0)
+			return &ms[i];
 	return NULL;
 }
 
-const struct hook_method *tracer_choose(const struct tracer *t, const char *forced)
+const struct hook_method *hook_choose(const struct hook_method *ms, size_t n, const char *forced)
 {
 	const struct hook_method *m;
 
 	if (forced) {
-		m = tracer_method(t, forced);
+		m = hook_find(ms, n, forced);
 		return m && m->available() ? m : NULL;
 	}
-	for (size_t i = 0; i < t->n_methods; i++)
-		if (t->methods[i].available())
-			return &t->methods[i];
+	for (size_t i = 0; i < n; i++)
+		if (ms[i].available())
+			return &ms[i];
 	return NULL;
 }
 
-int tracer_load_attach(struct bpf_object_skeleton *s, struct bpf_map *ring, __u64 *wakeup_bytes,
-		       uint32_t default_bytes, const struct ps_config *cfg,
-		       ring_buffer_sample_fn fn)
+const struct hook_method *tracer_method(const struct tracer *t, const char *name)
 {
-	uint32_t bytes = cfg->ringbuf_kb ? cfg->ringbuf_kb * 1024u : default_bytes;
-	int err;
+	return hook_find(t->methods, t->n_methods, name);
+}
 
-	*wakeup_bytes = bytes / 8;
-	err = bpf_map__set_max_entries(ring, bytes);
+const struct hook_method *tracer_choose(const struct tracer *t, const char *forced)
+{
+	return hook_choose(t->methods, t->n_methods, forced);
+}
+
+int tracer_start(const struct tracer *t, const struct tracer_env *env,
+		 const struct hook_method *m)
+{
+	struct tracer_obj *o = t->obj;
+	int err = t->setup(env, m);
+
+	if (err)
+		return err;
+	if (o->ring) {
+		uint32_t bytes = env->cfg->ringbuf_kb ? env->cfg->ringbuf_kb * 1024u
+						      : t->ringbuf_bytes;
+
+		*o->wakeup_bytes = bytes / 8; /* the batched wakeup (common.bpf.h) */
+		err = bpf_map__set_max_entries(o->ring, bytes);
+	}
 	if (!err)
-		err = filter_reuse_maps(*s->obj);
+		err = filter_reuse_maps(*o->s->obj);
 	if (!err)
-		err = bpf_object__load_skeleton(s);
+		err = bpf_object__load_skeleton(o->s);
 	if (!err)
-		err = bpf_object__attach_skeleton(s);
-	if (!err)
-		err = loop_add_ring(bpf_map__fd(ring), fn, NULL);
+		err = bpf_object__attach_skeleton(o->s); /* programs without a target: skipped */
+	if (!err && t->post_attach)
+		err = t->post_attach(env, m);
+	if (!err && o->ring)
+		err = loop_add_ring(bpf_map__fd(o->ring), t->on_record, NULL);
 	return err;
+}
+
+int tracer_add_link(const struct tracer *t, struct bpf_link *l)
+{
+	struct tracer_obj *o = t->obj;
+
+	if (o->n_links >= TRACER_MAX_LINKS) {
+		bpf_link__destroy(l);
+		return -E2BIG;
+	}
+	o->links[o->n_links++] = l;
+	return 0;
+}
+
+static void destroy_links(struct tracer_obj *o)
+{
+	while (o->n_links)
+		bpf_link__destroy(o->links[--o->n_links]);
+}
+
+void tracer_detach(const struct tracer *t)
+{
+	struct tracer_obj *o = t->obj;
+
+	if (!o->skel)
+		return;
+	destroy_links(o);
+	bpf_object__detach_skeleton(o->s);
+	if (t->detached)
+		t->detached();
+}
+
+void tracer_destroy(const struct tracer *t)
+{
+	struct tracer_obj *o = t->obj;
+
+	destroy_links(o);
+	/* what <t>_bpf__destroy() does, for any skeleton */
+	if (o->s)
+		bpf_object__destroy_skeleton(o->s);
+	free(o->skel);
+	memset(o, 0, sizeof(*o));
+	if (t->cleanup)
+		t->cleanup();
+}
+
+int tracer_ringbuf_fd(const struct tracer *t)
+{
+	return t->obj->ring ? bpf_map__fd(t->obj->ring) : -1;
 }
 
 void tracer_configure_all(const struct ps_config *cfg)
@@ -85,9 +170,9 @@ void tracer_configure_all(const struct ps_config *cfg)
 
 int tracer_read_stats(const struct tracer *t, struct ps_stats *out)
 {
-	int ncpu = libbpf_num_possible_cpus(), fd = t->stats_fd();
+	int ncpu = libbpf_num_possible_cpus();
+	int fd = t->obj->stats ? bpf_map__fd(t->obj->stats) : -1;
 	__u32 zero = 0;
-
 	memset(out, 0, sizeof(*out));
 	if (fd < 0 || ncpu <= 0)
 		return fd < 0 ? -EBADF : ncpu;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * The tracer table. Each tracer (agent/<t>.c with bpf/<t>.bpf.c and
+ * The tracer table. Each tracer (agent/tracers/<t>.c with bpf/<t>.bpf.c and
  * bpf/<t>.h) offers one or more hook methods in order of preference; the
  * agent picks the first this kernel has (or the one forced with --hook),
  * then runs open -> configure -> load -> attach.
@@ -17,6 +17,7 @@
 #include "bpf/common.h"
 
 struct hook_method {
+	uint32_t id;		/* the tracer's enum <t>_method: what its code switches on */
 	const char *name;	/* for --hook and `podsnoop probe` */
 	const char *hooks;	/* what it attaches to, for humans */
 	bool (*available)(void);
@@ -26,18 +27,52 @@ struct tracer_env {
 	const struct ps_config *cfg;
 };
 
+#define TRACER_MAX_LINKS 32
+
+/* A tracer's BPF object, as the shared tail (tracer_start() and the rest) handles it. */
+struct tracer_obj {
+	void *skel;			/* struct <t>_bpf of <t>.skel.h; NULL: not open */
+	struct bpf_object_skeleton *s;
+	struct bpf_map *ring;		/* the ring buffer; NULL: the tracer has none */
+	struct bpf_map *stats;		/* ps_stats */
+	__u64 *wakeup_bytes;		/* rodata ps_wakeup_bytes */
+	struct bpf_link *links[TRACER_MAX_LINKS]; /* attached by post_attach */
+	size_t n_links;
+};
+
+/* In a tracer's setup(), right after <t>_bpf__open(): ring is NULL without a ring buffer. */
+#define TRACER_OBJ_SET(o, sk, ring_)                                                    \
+	do {                                                                            \
+		(o)->skel = (sk);                                                       \
+		(o)->s = (sk)->skeleton;                                                \
+		(o)->ring = (ring_);                                                    \
+		(o)->stats = (sk)->maps.ps_stats;                                       \
+		(o)->wakeup_bytes = &(sk)->rodata->ps_wakeup_bytes;                     \
+	} while (0)
+
+/*
+ * A tracer: bpf/<t>.bpf.c, bpf/<t>.h and agent/tracers/<t>.c, one line in
+ * tracer_table. Its setup() opens the skeleton, picks the programs of the
+ * hook method and writes the rodata; the tail does the rest, the same for
+ * every tracer: ring buffer size and wakeup threshold, the shared filter
+ * maps, load, attach, post_attach(), the ring buffer to the event loop; and
+ * later detach, destroy, statistics.
+ */
 struct tracer {
 	const char *name;
 	const struct hook_method *methods;
 	size_t n_methods;
-	/* open, configure, load, attach, register its ring buffer; -errno */
-	int (*start)(const struct tracer_env *env, const struct hook_method *m);
-	/* stop producing events; the ring buffer stays readable */
-	void (*detach)(void);
-	/* free everything; safe when start failed or never ran */
-	void (*destroy)(void);
-	/* fd of the object's ps_stats map, -1 before start */
-	int (*stats_fd)(void);
+	struct tracer_obj *obj;
+	uint32_t ringbuf_bytes;		/* the ring buffer's default size (--ringbuf-kb) */
+	ring_buffer_sample_fn on_record; /* the ring buffer's callback */
+	/* open the skeleton (TRACER_OBJ_SET), choose the programs, set rodata; -errno */
+	int (*setup)(const struct tracer_env *env, const struct hook_method *m);
+	/* optional: after load and attach, what the skeleton cannot attach (tracer_add_link) */
+	int (*post_attach)(const struct tracer_env *env, const struct hook_method *m);
+	/* optional: the programs are detached: hand out what is left (a last interval) */
+	void (*detached)(void);
+	/* optional: free what setup() allocated beside the object; safe when it failed */
+	void (*cleanup)(void);
 	/* optional: once a second on the event loop (housekeeping) */
 	void (*tick)(uint64_t boot_ns);
 	/* user-space counters to add to the kernel's (e.g. orphans swept) */
@@ -47,29 +82,50 @@ struct tracer {
 	 * availability may depend on them, e.g. fs on --fs-type)
 	 */
 	void (*configure)(const struct ps_config *cfg);
-	/* optional: fd of the tracer's ring buffer map, for the fill gauge in /metrics */
-	int (*ringbuf_fd)(void);
+	/* optional, with --listen: the tracer's own series in /metrics; -errno */
+	int (*metrics_start)(void);
+	void (*metrics_stop)(void);
+};
+
+/*
+ * Something with hook methods that is not a tracer: no -t, no records of its
+ * own, but a choice `podsnoop probe` shows and --hook NAME=METHOD forces.
+ */
+struct hook_helper {
+	const char *name;
+	const char *what;		/* for `podsnoop probe` and --help */
+	const char *none;		/* what --hook NAME=none does; NULL: not allowed */
+	const struct hook_method *methods;
+	size_t n_methods;
 };
 
 extern const struct tracer *const tracer_table[];
 extern const size_t tracer_count;
 
+extern const struct hook_helper *const helper_table[];
+extern const size_t helper_count;
+
 int tracer_index(const char *name);
+int helper_index(const char *name);
+const struct hook_method *hook_find(const struct hook_method *ms, size_t n, const char *name);
 /* The method to use: the forced one (NULL when unavailable) or the best available. */
+const struct hook_method *hook_choose(const struct hook_method *ms, size_t n, const char *forced);
 const struct hook_method *tracer_choose(const struct tracer *t, const char *forced);
 const struct hook_method *tracer_method(const struct tracer *t, const char *name);
-/*
- * The end of every tracer's start, after it chose its programs and set its
- * rodata: size the ring buffer (--ringbuf-kb, else default_bytes) and the
- * batched-wakeup threshold (an eighth of it), share the filter maps, load,
- * attach, and hand the ring buffer to the event loop. -errno.
- */
-int tracer_load_attach(struct bpf_object_skeleton *s, struct bpf_map *ring, __u64 *wakeup_bytes,
-		       uint32_t default_bytes, const struct ps_config *cfg,
-		       ring_buffer_sample_fn fn);
+/* open -> configure -> load -> attach, then its ring buffer to the event loop; -errno. */
+int tracer_start(const struct tracer *t, const struct tracer_env *env,
+		 const struct hook_method *m);
+/* Stop producing events; the ring buffer stays readable. */
+void tracer_detach(const struct tracer *t);
+/* Free everything; safe when tracer_start() failed or never ran. */
+void tracer_destroy(const struct tracer *t);
+/* A link post_attach() made: destroyed with the tracer's others. -E2BIG when full. */
+int tracer_add_link(const struct tracer *t, struct bpf_link *l);
+/* fd of the ring buffer map; -1 before start or without one. */
+int tracer_ringbuf_fd(const struct tracer *t);
 /* Hand the settings to every tracer that wants them before probing. */
 void tracer_configure_all(const struct ps_config *cfg);
-/* Sum the per-CPU ps_stats slots. */
+/* Sum the per-CPU ps_stats slots, plus the tracer's user-space counters. */
 int tracer_read_stats(const struct tracer *t, struct ps_stats *out);
 
 #endif
