@@ -124,48 +124,69 @@ static void log_host_mntns(const struct host_mntns *h)
 								       "no hostPID?");
 }
 
-/* Load --cgroup/--mntns/--exclude-host into the filter maps. Exit code or 0. */
-static int apply_selection(void)
+/* --cgroup, resolved before anything is loaded */
+static uint64_t cgroup_ids[CFG_MAX_SELECT];
+static int cgroup_levels[CFG_MAX_SELECT];
+
+/*
+ * Each --cgroup to its id and level. -EINVAL (logged) when a value is not a
+ * cgroup v2 directory, another -errno when the node's mounts cannot be read.
+ */
+static int resolve_cgroups(void)
 {
 	char abs[PATH_MAX], rel[PATH_MAX];
 	struct cg_layout layout;
+	int err;
+
+	if (!cfg.n_cgroups)
+		return 0;
+	err = cg_layout_detect(&layout);
+	if (err) {
+		pr_err("cannot read the mount table: %s", strerror(-err));
+		return err == -EINVAL ? -EIO : err;
+	}
+	for (int i = 0; i < cfg.n_cgroups; i++) {
+		err = cg_resolve(&layout, cfg.cgroups[i], abs, sizeof(abs), rel, sizeof(rel));
+		if (err == -ENODEV) {
+			pr_err("--cgroup %s: cgroup2 is not mounted on this node", cfg.cgroups[i]);
+			return -EINVAL;
+		}
+		if (err) {
+			pr_err("--cgroup %s: not a cgroup v2 directory under %s: %s",
+			       cfg.cgroups[i], layout.v2_mount,
+			       err == -EXDEV ? "not on cgroup2" : strerror(-err));
+			return -EINVAL;
+		}
+		err = cg_id_from_path(abs, &cgroup_ids[i]);
+		if (err) {
+			pr_err("--cgroup %s: %s", cfg.cgroups[i], strerror(-err));
+			return err == -EINVAL ? -EIO : err;
+		}
+		cgroup_levels[i] = cg_level(rel);
+		pr_debug("selecting cgroup %s (id %llu, level %d)", rel,
+			 (unsigned long long)cgroup_ids[i], cgroup_levels[i]);
+	}
+	return 0;
+}
+
+/* Load --cgroup/--mntns/--exclude-host into the filter maps; -errno. */
+static int apply_selection(void)
+{
 	uint64_t id;
 	int err;
 
-	if (cfg.n_cgroups) {
-		err = cg_layout_detect(&layout);
+	for (int i = 0; i < cfg.n_cgroups; i++) {
+		err = filter_add_cgroup(cgroup_ids[i], cgroup_levels[i]);
 		if (err) {
-			pr_err("cannot read the mount table: %s", strerror(-err));
-			return 1;
-		}
-		for (int i = 0; i < cfg.n_cgroups; i++) {
-			err = cg_resolve(&layout, cfg.cgroups[i], abs, sizeof(abs), rel, sizeof(rel));
-			if (err == -ENODEV) {
-				pr_err("--cgroup %s: cgroup2 is not mounted on this node", cfg.cgroups[i]);
-				return 2;
-			}
-			if (err) {
-				pr_err("--cgroup %s: not a cgroup v2 directory under %s: %s",
-				       cfg.cgroups[i], layout.v2_mount,
-				       err == -EXDEV ? "not on cgroup2" : strerror(-err));
-				return 2;
-			}
-			err = cg_id_from_path(abs, &id);
-			if (!err)
-				err = filter_add_cgroup(id, cg_level(rel));
-			if (err) {
-				pr_err("--cgroup %s: %s", cfg.cgroups[i], strerror(-err));
-				return 1;
-			}
-			pr_debug("selecting cgroup %s (id %llu, level %d)", rel,
-				 (unsigned long long)id, cg_level(rel));
+			pr_err("--cgroup %s: %s", cfg.cgroups[i], strerror(-err));
+			return err;
 		}
 	}
 	for (int i = 0; i < cfg.n_mntns; i++) {
 		err = filter_add_mntns(cfg.mntns[i]);
 		if (err) {
 			pr_err("--mntns %llu: %s", (unsigned long long)cfg.mntns[i], strerror(-err));
-			return 1;
+			return err;
 		}
 	}
 	if (cfg.exclude_host) {
@@ -174,14 +195,14 @@ static int apply_selection(void)
 		err = privs_host_mntns(&h);
 		if (err) {
 			pr_err("--exclude-host: /proc/self/ns/mnt: %s", strerror(-err));
-			return 1;
+			return err;
 		}
 		log_host_mntns(&h);
 		id = h.ino;
 		err = filter_exclude_host(id);
 		if (err) {
 			pr_err("--exclude-host: %s", strerror(-err));
-			return 1;
+			return err;
 		}
 	}
 	return 0;
@@ -246,17 +267,18 @@ static void stop_tracers(void)
 			tracer_destroy(tracer_table[i]);
 }
 
+/* Trace until --duration or a signal, then stop in order. 0, or -errno once logged. */
 static int run(void)
 {
 	struct rlimit unlimited = { RLIM_INFINITY, RLIM_INFINITY };
 	struct privs pv;
 	char why[512];
-	int err, ret;
+	int err;
 
 	/* name a missing capability now, not as EPERM from deep inside libbpf */
 	if (privs_read(&pv) == 0 && !privs_can_trace(&pv, why, sizeof(why))) {
 		pr_err("%s", why);
-		return 1;
+		return -EPERM;
 	}
 
 	/* memcg-accounted kernels (5.11+) ignore it; without CAP_SYS_RESOURCE it fails */
@@ -274,10 +296,10 @@ static int run(void)
 	if (err) {
 		pr_err("cannot create BPF maps: %s%s", strerror(-err),
 		       err == -EPERM ? privs_eperm_hint() : "");
-		return 1;
+		return err;
 	}
-	ret = apply_selection();
-	if (ret)
+	err = apply_selection();
+	if (err)
 		goto out_filter;
 
 	setvbuf(stdout, NULL, _IOFBF, 1 << 20);
@@ -288,29 +310,27 @@ static int run(void)
 	err = attrib_start(&cfg);
 	if (err) {
 		pr_err("pod attribution: %s", strerror(-err));
-		ret = 1;
 		goto out_attrib;
 	}
 
 	err = loop_init(cfg.drain_ms);
 	if (err) {
 		pr_err("event loop: %s", strerror(-err));
-		ret = 1;
 		goto out_loop;
 	}
-	if (cfg.ship.url && ship_start(&cfg)) {
-		ret = 1;
-		goto out_loop;
+	if (cfg.ship.url) {
+		err = ship_start(&cfg);
+		if (err)
+			goto out_loop;
 	}
-	ret = serve_start(&cfg);
-	if (ret)
+	err = serve_start(&cfg);
+	if (err)
 		goto out_loop;
 	meta_health_reapply(); /* serve_start() put a placeholder there */
 	err = start_tracers();
 	if (err) {
 		if (err == -ENOENT)
 			pr_err("no tracer could start");
-		ret = 1;
 		goto out_tracers;
 	}
 	serve_tracers_ready();
@@ -318,10 +338,10 @@ static int run(void)
 	pr_info("ready");
 
 	err = loop_run(cfg.duration, &hooks);
-	if (err < 0) {
+	if (err < 0)
 		pr_err("event loop: %s", strerror(-err));
-		ret = 1;
-	}
+	else
+		err = 0;
 out_tracers:
 	stop_tracers();
 out_loop:
@@ -331,7 +351,7 @@ out_attrib:
 	attrib_stop();
 out_filter:
 	filter_free();
-	return ret;
+	return err;
 }
 
 /* One tracer's (or helper's) hook methods, the chosen one marked. */
@@ -416,7 +436,7 @@ static int probe(void)
 	return 0;
 }
 
-/* --check-config: the flags parsed; would the privileges do? Nothing is loaded. */
+/* --check-config: the flags parsed; would the privileges do? Nothing is loaded. -EPERM: no. */
 static int check_config(void)
 {
 	struct privs pv;
@@ -431,12 +451,17 @@ static int check_config(void)
 	if (!privs_can_trace(&pv, why, sizeof(why))) {
 		printf("privileges: NOT ENOUGH\n");
 		pr_err("%s", why);
-		return 1;
+		return -EPERM;
 	}
 	printf("privileges: ok\n");
 	return 0;
 }
 
+/*
+ * The exit codes (--help has them): 0 done, 1 tracing could not start or
+ * stopped on an error, 2 a flag or its value is wrong. Below here every
+ * function returns 0 or a negative errno, logged where it happened.
+ */
 int main(int argc, char **argv)
 {
 	int err = config_parse(&cfg, argc, argv);
@@ -447,6 +472,12 @@ int main(int argc, char **argv)
 	log_route_libbpf();
 	tracer_configure_all(&cfg);
 	if (cfg.check_config)
-		return check_config();
-	return cfg.cmd == CMD_PROBE ? probe() : run();
+		return check_config() ? 1 : 0;
+	if (cfg.cmd == CMD_PROBE)
+		return probe() ? 1 : 0;
+	/* a --cgroup is checked against the node before anything is loaded */
+	err = resolve_cgroups();
+	if (err)
+		return err == -EINVAL ? 2 : 1;
+	return run() ? 1 : 0;
 }

@@ -23,7 +23,7 @@ int serve_start(const struct ps_config *cfg)
 	err = tracer_metrics_init();
 	if (err) {
 		pr_err("metrics: %s", strerror(-err));
-		return 1;
+		return err;
 	}
 	for (size_t i = 0; i < tracer_count; i++) {
 		const struct tracer *t = tracer_table[i];
@@ -33,7 +33,7 @@ int serve_start(const struct ps_config *cfg)
 		err = t->metrics_start();
 		if (err) {
 			pr_err("metrics: %s: %s", t->name, strerror(-err));
-			return 1;
+			return err;
 		}
 	}
 	health_set("tracers", false, "starting");
@@ -42,7 +42,7 @@ int serve_start(const struct ps_config *cfg)
 	err = endpoints_start(cfg->listen);
 	if (err) {
 		pr_err("--listen %s: %s", cfg->listen, strerror(-err));
-		return err == -EINVAL ? 2 : 1;
+		return err;
 	}
 	serving = true;
 	pr_info("serving /healthz /readyz /metrics on %s (port %u)", cfg->listen,

@@ -10,7 +10,7 @@
 
 #include "agent/config.h"
 
-/* After the event loop exists (signals blocked): register metrics, bind, serve. 0 or exit code */
+/* After the event loop exists (signals blocked): register metrics, bind, serve; -errno. */
 int serve_start(const struct ps_config *cfg);
 /* tracer_table[i] attached with this method. */
 void serve_tracer_started(size_t i, const char *method);

@@ -592,8 +592,10 @@ static void metrics_start(struct ship *s)
 static int readable(const char *what, const char *path)
 {
 	if (path && access(path, R_OK)) {
-		pr_err("%s %s: %s", what, path, strerror(errno));
-		return -errno;
+		int err = -errno;
+
+		pr_err("%s %s: %s", what, path, strerror(-err));
+		return err;
 	}
 	return 0;
 }
