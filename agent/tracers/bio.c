@@ -135,7 +135,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 
 	(void)ctx;
 	if (bio_decode(data, size, &v)) {
-		malformed++;
+		counter_add(&malformed, 1);
 		return 0;
 	}
 	out_bio(&v);
@@ -221,7 +221,7 @@ static void sweep(struct bpf_map *map, uint64_t mono_ns)
 		prev = &key;
 		if (bpf_map_lookup_elem(fd, &key, &val) == 0 && mono_ns > val.start_ns &&
 		    mono_ns - val.start_ns > BIO_STALE_NS && bpf_map_delete_elem(fd, &key) == 0) {
-			orphaned++;
+			counter_add(&orphaned, 1);
 			prev = NULL; /* the walk restarts after a delete */
 		}
 	}
@@ -335,8 +335,8 @@ static void bio_cleanup(void)
 
 static void bio_user_stats(struct ps_stats *s)
 {
-	s->v[PS_STAT_MAP_FULL] += orphaned;
-	s->v[PS_STAT_READ_ERR] += malformed;
+	s->v[PS_STAT_MAP_FULL] += counter_get(&orphaned);
+	s->v[PS_STAT_READ_ERR] += counter_get(&malformed);
 }
 
 const struct tracer bio_tracer = {

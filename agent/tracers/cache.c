@@ -334,7 +334,7 @@ static void emit_interval(uint64_t boot_ns)
 		key = next;
 		kp = &key;
 		if (read_row(fd, &key, &r->val)) {
-			lookup_errors++;
+			counter_add(&lookup_errors, 1);
 			continue;
 		}
 		r->key = key;
@@ -451,7 +451,7 @@ static void cache_cleanup(void)
 
 static void cache_user_stats(struct ps_stats *s)
 {
-	s->v[PS_STAT_READ_ERR] += lookup_errors;
+	s->v[PS_STAT_READ_ERR] += counter_get(&lookup_errors);
 }
 
 const struct tracer cache_tracer = {

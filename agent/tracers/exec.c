@@ -103,7 +103,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 
 	(void)ctx;
 	if (exec_decode(data, size, env->cfg->max_args, &v)) {
-		malformed++;
+		counter_add(&malformed, 1);
 		return 0;
 	}
 	out_exec(&v);
@@ -172,7 +172,7 @@ static void exec_tick(uint64_t boot_ns)
 		if (bpf_map_lookup_elem(fd, &key, &val) == 0 && val.ts_ns && boot_ns > val.ts_ns &&
 		    boot_ns - val.ts_ns > EXEC_PENDING_MAX_AGE_NS &&
 		    bpf_map_delete_elem(fd, &key) == 0) {
-			orphaned++;
+			counter_add(&orphaned, 1);
 			prev = NULL; /* the walk restarts after a delete */
 		}
 	}
@@ -180,8 +180,8 @@ static void exec_tick(uint64_t boot_ns)
 
 static void exec_user_stats(struct ps_stats *s)
 {
-	s->v[PS_STAT_MAP_FULL] += orphaned;
-	s->v[PS_STAT_READ_ERR] += malformed;
+	s->v[PS_STAT_MAP_FULL] += counter_get(&orphaned);
+	s->v[PS_STAT_READ_ERR] += counter_get(&malformed);
 }
 
 const struct tracer exec_tracer = {

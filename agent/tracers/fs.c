@@ -208,7 +208,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 
 	(void)ctx;
 	if (fs_decode(data, size, joined, &v)) {
-		malformed++;
+		counter_add(&malformed, 1);
 		return 0;
 	}
 	out_fs(&v);
@@ -379,14 +379,15 @@ static void fs_tick(uint64_t boot_ns)
 	struct fs_pending val;
 
 	if (skel)
-		orphaned += map_sweep_stale(bpf_map__fd(skel->maps.ps_fs_pending), sizeof(__u64),
-					    &val, &val.ts_ns, boot_ns, FS_PENDING_MAX_AGE_NS);
+		counter_add(&orphaned, map_sweep_stale(bpf_map__fd(skel->maps.ps_fs_pending),
+						      sizeof(__u64), &val, &val.ts_ns, boot_ns,
+						      FS_PENDING_MAX_AGE_NS));
 }
 
 static void fs_user_stats(struct ps_stats *s)
 {
-	s->v[PS_STAT_MAP_FULL] += orphaned;
-	s->v[PS_STAT_READ_ERR] += malformed;
+	s->v[PS_STAT_MAP_FULL] += counter_get(&orphaned);
+	s->v[PS_STAT_READ_ERR] += counter_get(&malformed);
 }
 
 const struct tracer fs_tracer = {

@@ -75,7 +75,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 
 	(void)ctx;
 	if (open_decode(data, size, &v)) {
-		malformed++;
+		counter_add(&malformed, 1);
 		return 0;
 	}
 	out_open(&v);
@@ -156,7 +156,7 @@ static int open_setup(const struct tracer_env *e, const struct hook_method *m)
 
 static void open_user_stats(struct ps_stats *s)
 {
-	s->v[PS_STAT_READ_ERR] += malformed;
+	s->v[PS_STAT_READ_ERR] += counter_get(&malformed);
 }
 
 const struct tracer open_tracer = {

@@ -99,6 +99,21 @@ struct hook_helper {
 	size_t n_methods;
 };
 
+/*
+ * A tracer's own counters (records that did not decode, in-flight entries
+ * swept): written on the event loop, read by the HTTP thread at every
+ * scrape (user_stats through tracer_read_stats()), so relaxed atomics.
+ */
+static inline void counter_add(uint64_t *c, uint64_t n)
+{
+	__atomic_fetch_add(c, n, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t counter_get(const uint64_t *c)
+{
+	return __atomic_load_n(c, __ATOMIC_RELAXED);
+}
+
 extern const struct tracer *const tracer_table[];
 extern const size_t tracer_count;
 
