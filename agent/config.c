@@ -26,15 +26,15 @@ void config_defaults(struct ps_config *cfg)
 	cfg->output = OUT_NDJSON;
 	cfg->max_args = EXEC_ARGC_DEF;
 	cfg->max_args_bytes = EXEC_ARGS_BYTES_DEF;
-	cfg->drain_ms = 50;
+	cfg->drain_ms = CFG_DRAIN_MS_DEF;
 	cfg->fs_min_us = FS_MIN_US_DEF;
 	cfg->fs_types = FS_T_BIT(FS_T_EXT4);
 	cfg->interval_s = BIO_INTERVAL_DEF;
 	cfg->bio_min_us = BIO_MIN_US_DEF;
 	cfg->bio_hist_entries = BIO_HIST_ENTRIES_DEF;
-	cfg->attrib_wait_ms = 500;
-	cfg->meta_resync_s = 30;
-	cfg->meta_grace_s = 60;
+	cfg->attrib_wait_ms = CFG_ATTRIB_WAIT_MS_DEF;
+	cfg->meta_resync_s = CFG_META_RESYNC_S_DEF;
+	cfg->meta_grace_s = CFG_META_GRACE_S_DEF;
 	ship_config_defaults(&cfg->ship);
 }
 
@@ -99,11 +99,11 @@ static void usage(FILE *f)
 "                            the service account's ca.crt, else system CAs)\n"
 "      --kubelet-insecure    do not verify the kubelet's certificate\n"
 "      --attrib-wait-ms N    longest a record from a just-started container waits\n"
-"                            for its pod's metadata, 0..10000 (default 500);\n"
+"                            for its pod's metadata, 0..10000 (default %u);\n"
 "                            then it goes out with what its cgroup path tells\n"
-"      --meta-resync SECS    full metadata resync period, 1..3600 (default 30)\n"
+"      --meta-resync SECS    full metadata resync period, 1..3600 (default %u)\n"
 "      --meta-grace SECS     keep metadata of gone containers and cgroups this\n"
-"                            long for late records, 0..86400 (default 60)\n"
+"                            long for late records, 0..86400 (default %u)\n"
 "      --attribute-by HOW    auto (default), cgroup, or mntns (cgroup v1 nodes,\n"
 "                            where every task shares one v2 cgroup; auto picks it\n"
 "                            there)\n"
@@ -140,7 +140,7 @@ static void usage(FILE *f)
 "                            requests that do not fit are counted as lost\n"
 "\n"
 "cache and bio:\n"
-"      --interval SECS       every SECS seconds, 1..3600 (default 10): cache:\n"
+"      --interval SECS       every SECS seconds, 1..3600 (default %u): cache:\n"
 "                            one row per cgroup with page-cache activity; bio:\n"
 "                            latency histograms per cgroup, disk and op\n"
 "\n"
@@ -149,17 +149,24 @@ static void usage(FILE *f)
 "                            over HTTP on ADDR: HOST:PORT, [V6]:PORT or :PORT\n"
 "                            (every address), e.g. --listen :9464\n"
 "\n",
+		CFG_ATTRIB_WAIT_MS_DEF, CFG_META_RESYNC_S_DEF, CFG_META_GRACE_S_DEF,
 		EXEC_ARGC_CAP, EXEC_ARGC_DEF, EXEC_ARGS_BYTES_CAP, EXEC_ARGS_BYTES_DEF,
-		FS_MIN_US_DEF, BIO_MIN_US_DEF, BIO_HIST_ENTRIES_CAP, BIO_HIST_ENTRIES_DEF);
+		FS_MIN_US_DEF, BIO_MIN_US_DEF, BIO_HIST_ENTRIES_CAP, BIO_HIST_ENTRIES_DEF,
+		BIO_INTERVAL_DEF);
 	ship_config_usage(f);
-	fputs(
+	fprintf(f,
 "Tuning and diagnostics:\n"
-"      --drain-ms N          drain ring buffers every N ms, 1..1000 (default 50);\n"
+"      --drain-ms N          drain ring buffers every N ms, 1..1000 (default %u);\n"
 "                            the kernel also wakes the agent when 1/8 of a ring\n"
 "                            buffer is queued\n"
 "      --ringbuf-kb N        ring buffer size per tracer in KiB, a power of two,\n"
-"                            4..1048576 (default: exec 8192, fs 4096,\n"
-"                            open 16384, bio 4096)\n"
+"                            4..1048576 (default per tracer:\n"
+"                           ", CFG_DRAIN_MS_DEF);
+	for (size_t i = 0, n = 0; i < tracer_count; i++)
+		if (tracer_table[i]->ringbuf_bytes)
+			fprintf(f, "%s %s %u", n++ ? "," : "", tracer_table[i]->name,
+				tracer_table[i]->ringbuf_bytes / 1024);
+	fputs(")\n"
 "  -v, --verbose             more logging; -vv adds libbpf and verifier logs\n"
 "      --check-config        check the flags and privileges, print the settings,\n"
 "                            load nothing and exit (0: they would run)\n"

@@ -16,6 +16,12 @@
 #define CFG_MAX_TRACERS 16
 #define CFG_MAX_HELPERS 4	/* hook choices that are not tracers (helper_table) */
 
+/* Defaults of the flags (--help prints them from here; the tracers' own are in bpf/<t>.h) */
+#define CFG_DRAIN_MS_DEF 50
+#define CFG_ATTRIB_WAIT_MS_DEF 500
+#define CFG_META_RESYNC_S_DEF 30
+#define CFG_META_GRACE_S_DEF 60
+
 enum ps_cmd { CMD_RUN, CMD_PROBE };
 enum ps_output { OUT_NDJSON, OUT_TEXT };
 enum ps_attrib_by { ATTRIB_BY_AUTO, ATTRIB_BY_CGROUP, ATTRIB_BY_MNTNS };

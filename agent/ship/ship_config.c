@@ -14,21 +14,40 @@
 void ship_config_defaults(struct ship_config *sc)
 {
 	memset(sc, 0, sizeof(*sc));
-	sc->spool_max_bytes = 256 * MIB;
-	sc->queue_max_bytes = 8 * MIB;
-	sc->batch_records = 5000;
-	sc->batch_bytes = 512 * KIB;
-	sc->batch_ms = 1000;
-	sc->timeout_ms = 10000;
-	sc->retry_min_ms = 250;
-	sc->retry_max_ms = 30000;
-	sc->flush_timeout_ms = 5000;
-	sc->gzip_level = 1;
+	sc->spool_max_bytes = SHIP_SPOOL_MAX_BYTES_DEF;
+	sc->queue_max_bytes = SHIP_QUEUE_MAX_BYTES_DEF;
+	sc->batch_records = SHIP_BATCH_RECORDS_DEF;
+	sc->batch_bytes = SHIP_BATCH_BYTES_DEF;
+	sc->batch_ms = SHIP_BATCH_MS_DEF;
+	sc->timeout_ms = SHIP_TIMEOUT_MS_DEF;
+	sc->retry_min_ms = SHIP_RETRY_MIN_MS_DEF;
+	sc->retry_max_ms = SHIP_RETRY_MAX_MS_DEF;
+	sc->flush_timeout_ms = SHIP_FLUSH_TIMEOUT_MS_DEF;
+	sc->gzip_level = SHIP_GZIP_LEVEL_DEF;
+}
+
+/* A byte count as --help writes it: 512K, 8M (exact multiples only). */
+static const char *size_str(uint64_t b, char buf[24])
+{
+	static const char sfx[] = "GMK";
+
+	for (int i = 0; i < 3; i++) {
+		uint64_t unit = 1ull << (10 * (3 - i));
+
+		if (b >= unit && b % unit == 0) {
+			snprintf(buf, 24, "%" PRIu64 "%c", b / unit, sfx[i]);
+			return buf;
+		}
+	}
+	snprintf(buf, 24, "%" PRIu64, b);
+	return buf;
 }
 
 void ship_config_usage(FILE *f)
 {
-	fputs(
+	char bb[24], bmin[24], q[24], sp[24];
+
+	fprintf(f,
 "Shipping to a collector (protobuf batches over HTTP; docs/shipping.md):\n"
 "      --collector URL       POST batches to URL (http:// or https://; without a\n"
 "                            path: " SHIP_DEFAULT_PATH "); local output is then off\n"
@@ -40,28 +59,33 @@ void ship_config_usage(FILE *f)
 "      --collector-cert FILE client certificate (PEM); its key in the same file\n"
 "                            or in --collector-key FILE\n"
 "      --collector-timeout-ms N\n"
-"                            give up on one request after N ms (default 10000)\n"
+"                            give up on one request after N ms (default %u)\n"
 "      --node-name NAME      node name in batches (default: $NODE_NAME, else\n"
 "                            the hostname)\n"
-"      --batch-records N     close a batch at N records (default 5000)\n"
-"      --batch-bytes SIZE    ... or at SIZE encoded bytes (default 512K, min 64K)\n"
-"      --batch-ms N          ... or N ms after its first record (default 1000)\n"
+"      --batch-records N     close a batch at N records (default %u)\n"
+"      --batch-bytes SIZE    ... or at SIZE encoded bytes (default %s, min %s)\n"
+"      --batch-ms N          ... or N ms after its first record (default %u)\n"
 "      --queue-max-bytes SIZE\n"
 "                            memory for closed batches waiting to be sent\n"
-"                            (gzipped; default 8M)\n"
+"                            (gzipped; default %s)\n"
 "      --spool-dir DIR       keep batches the collector cannot take yet in DIR\n"
 "                            (survives restarts; sent first, in order)\n"
 "      --spool-max-bytes SIZE\n"
-"                            at most SIZE of batches in DIR (default 256M)\n"
+"                            at most SIZE of batches in DIR (default %s)\n"
 "      --retry-min-ms N, --retry-max-ms N\n"
 "                            backoff between retries: doubling from N up to\n"
-"                            N, with jitter (default 250, 30000); a\n"
+"                            N, with jitter (default %u, %u); a\n"
 "                            Retry-After header overrides it\n"
 "      --flush-timeout-ms N  at SIGINT/SIGTERM, try to send for at most N ms,\n"
-"                            then spool the rest (default 5000)\n"
-"      --gzip-level N        zlib level 1..9 (default 1: fastest)\n"
+"                            then spool the rest (default %u)\n"
+"      --gzip-level N        zlib level 1..9 (default %u; 1: fastest)\n"
 "                            SIZE takes a K, M or G suffix (powers of 1024)\n"
-"\n", f);
+"\n",
+		SHIP_TIMEOUT_MS_DEF, SHIP_BATCH_RECORDS_DEF, size_str(SHIP_BATCH_BYTES_DEF, bb),
+		size_str(SHIP_BATCH_BYTES_MIN, bmin), SHIP_BATCH_MS_DEF,
+		size_str(SHIP_QUEUE_MAX_BYTES_DEF, q), size_str(SHIP_SPOOL_MAX_BYTES_DEF, sp),
+		SHIP_RETRY_MIN_MS_DEF, SHIP_RETRY_MAX_MS_DEF, SHIP_FLUSH_TIMEOUT_MS_DEF,
+		SHIP_GZIP_LEVEL_DEF);
 }
 
 static int parse_num(const char *opt, const char *s, uint64_t min, uint64_t max, bool size,
@@ -115,7 +139,7 @@ static const struct num_opt {
 	{ OPT_COLLECTOR_TIMEOUT, "--collector-timeout-ms", 100, 3600000, false, U32(timeout_ms) },
 	{ OPT_BATCH_RECORDS, "--batch-records", 1, 1000000, false, U32(batch_records) },
 	/* an exec record with the longest path and arguments is about 21 KiB */
-	{ OPT_BATCH_BYTES, "--batch-bytes", 64 * KIB, 256 * MIB, true, U32(batch_bytes) },
+	{ OPT_BATCH_BYTES, "--batch-bytes", SHIP_BATCH_BYTES_MIN, 256 * MIB, true, U32(batch_bytes) },
 	{ OPT_BATCH_MS, "--batch-ms", 1, 600000, false, U32(batch_ms) },
 	{ OPT_QUEUE_MAX_BYTES, "--queue-max-bytes", 1, 16 * GIB, true, U64(queue_max_bytes) },
 	{ OPT_SPOOL_MAX_BYTES, "--spool-max-bytes", 1, UINT64_MAX, true, U64(spool_max_bytes) },

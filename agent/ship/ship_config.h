@@ -14,6 +14,19 @@
 /* where batches go on a --collector URL given without a path */
 #define SHIP_DEFAULT_PATH "/v1/batches"
 
+/* Defaults of the shipping flags (--help prints them from here) */
+#define SHIP_TIMEOUT_MS_DEF 10000
+#define SHIP_BATCH_RECORDS_DEF 5000
+#define SHIP_BATCH_BYTES_DEF (512u << 10)
+#define SHIP_BATCH_BYTES_MIN (64u << 10)
+#define SHIP_BATCH_MS_DEF 1000
+#define SHIP_QUEUE_MAX_BYTES_DEF (8ull << 20)
+#define SHIP_SPOOL_MAX_BYTES_DEF (256ull << 20)
+#define SHIP_RETRY_MIN_MS_DEF 250
+#define SHIP_RETRY_MAX_MS_DEF 30000
+#define SHIP_FLUSH_TIMEOUT_MS_DEF 5000
+#define SHIP_GZIP_LEVEL_DEF 1
+
 struct ship_config {
 	const char *url;		/* --collector; NULL: no shipping */
 	const char *token_file;
