@@ -9,7 +9,10 @@
 #
 #   make            build build/podsnoop, build/podsnoop-collector and the bench helpers
 #   make run        build and run the agent here, printing events (RUN_ARGS=...)
-#   make test       install missing Debian packages, build, run every test
+#   make test       install missing Debian packages, build what the tests run, run every test
+#   make unit       the unit tests alone; T=filter: tests/unit/test_filter.c only,
+#                   C='pattern': only its cases matching it (* and ? wildcards)
+#   make test-build build what the tests run, run nothing (then pytest one file: docs/development.md)
 #   make deps       only install missing Debian packages
 #   make image      build/podsnoop-image.tar: OCI image archive of the agent (no engine needed)
 #   make chart      build/helm-render: renders helm/podsnoop offline (helm's template engine)
@@ -101,16 +104,16 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 ASAN_BINS  := $(patsubst tests/unit/%.c,$(OUT)/asan/tests/%,$(UNIT_SRCS))
 HELPERS    := $(patsubst tests/helpers/%.c,$(OUT)/tests/helpers/%,$(wildcard tests/helpers/*.c))
 
-.PHONY: all run test unit deps clean image image-rootfs chart bench
+.PHONY: all run test test-build unit deps clean image image-rootfs chart bench
 all: $(OUT)/podsnoop $(OUT)/podsnoop-collector $(BENCH_BINS)
 
 deps:
-	@tests/deps.sh $(PKGS_BUILD) $(if $(filter test,$(MAKECMDGOALS)),$(PKGS_TEST)) \
-		$(if $(filter test fuzz,$(MAKECMDGOALS)),$(PKGS_FUZZ)) \
+	@tests/deps.sh $(PKGS_BUILD) $(if $(filter test test-build unit,$(MAKECMDGOALS)),$(PKGS_TEST)) \
+		$(if $(filter test test-build fuzz,$(MAKECMDGOALS)),$(PKGS_FUZZ)) \
 		$(if $(filter bench,$(MAKECMDGOALS)),$(PKGS_BENCH))
 
 # Installing packages first must not race the build: order it explicitly.
-ifneq ($(filter run test deps bench,$(MAKECMDGOALS)),)
+ifneq ($(filter run test test-build unit deps bench,$(MAKECMDGOALS)),)
 $(BPF_OBJS) $(LIB_OBJS) $(COMMON_OBJS) $(MAIN_OBJ) $(ASAN_OBJS) $(VMLINUX_H) $(GEN_SRCS) $(COLL_OBJS): | deps
 $(OUT)/helm-render $(OUT)/podsnoop-image.tar: | deps
 endif
@@ -193,12 +196,22 @@ $(OUT)/tests/helpers/%: tests/helpers/%.c
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D) && $(CC) $(CFLAGS) -MMD -MP $< -pthread -o $@
 
-unit: $(UNIT_BINS) $(ASAN_BINS)
+# What the tests run, and nothing else (no bench workloads): the agent, the collector, the
+# unit tests plain and sanitized, the integration tests' helpers, the image, the chart renderer.
+TEST_BUILD := $(OUT)/podsnoop $(OUT)/podsnoop-collector $(UNIT_BINS) $(ASAN_BINS) $(HELPERS) \
+	$(OUT)/podsnoop-image.tar $(OUT)/helm-render
+UNIT_RUN   := $(if $(T),$(filter %/test_$(T),$(UNIT_BINS) $(ASAN_BINS)),$(UNIT_BINS) $(ASAN_BINS))
+
+unit: $(UNIT_RUN)
+	$(if $(T),$(if $(UNIT_RUN),,$(error make unit T=$(T): there is no tests/unit/test_$(T).c)))
+	@T='$(T)' UNIT_CASE='$(C)' tests/run.sh --unit
 
 run: $(OUT)/podsnoop
 	$(OUT)/podsnoop $(RUN_ARGS)
 
-test: all unit $(HELPERS) $(OUT)/podsnoop-image.tar $(OUT)/helm-render fuzz-build
+test-build: $(TEST_BUILD) fuzz-build
+
+test: test-build
 	@tests/run.sh
 
 clean:

@@ -9,7 +9,12 @@
 # Environment: PYTEST_ARGS (e.g. "-k exec -x") narrows the integration run;
 # FUZZ_TEST_RUNS (default 20000) sets the fuzzing; FUZZ_SKIP=1 skips it;
 # KM_SKIP=1 skips the kernel matrix (without qemu only this kernel is tested).
+#   tests/run.sh --unit     the unit tests alone (make unit); T=filter keeps the
+#                           test_filter binaries, UNIT_CASE='pattern' their cases
+#                           whose names match (cmocka's * and ?, tests/unit/unit.h)
 set -u
+unit_only=0
+[ "${1:-}" = --unit ] && unit_only=1
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
 out=build/test-results
@@ -23,8 +28,11 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 echo "== unit tests (cmocka; plain, then ASan+UBSan)"
+ran=0
 for t in build/tests/test_* build/asan/tests/test_*; do
 	[ -x "$t" ] && [ "${t%.d}" = "$t" ] || continue
+	[ -z "${T:-}" ] || [ "${t##*/}" = "test_$T" ] || continue
+	ran=$((ran + 1))
 	log="$out/$(echo "$t" | tr / _).tap"
 	CMOCKA_MESSAGE_OUTPUT=TAP ASAN_OPTIONS=detect_leaks=1 "$t" >"$log" 2>&1
 	rc=$?
@@ -40,6 +48,16 @@ for t in build/tests/test_* build/asan/tests/test_*; do
 		sed 's/^/    /' "$log"
 	fi
 done
+if [ "$ran" = 0 ]; then
+	echo "  no unit test binary${T:+ test_$T} was built" >&2
+	failed=$((failed + 1))
+fi
+if [ "$unit_only" = 1 ]; then
+	echo
+	echo "$passed passed, $failed failed"
+	[ "$failed" = 0 ]
+	exit
+fi
 
 echo "== integration tests (real BPF, real cgroups, real containerd)"
 # shellcheck disable=SC2086

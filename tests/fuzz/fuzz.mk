@@ -35,7 +35,7 @@ fuzz-build: $(FUZZ_BINS)
 fuzz: $(FUZZ_BINS)
 	$(Q)tests/fuzz/run.sh fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
-ifneq ($(filter test deps fuzz,$(MAKECMDGOALS)),)
+ifneq ($(filter test test-build deps fuzz,$(MAKECMDGOALS)),)
 $(FUZZ_LIB_OBJS) $(FUZZ_BINS): | deps
 endif
 
