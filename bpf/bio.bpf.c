@@ -131,7 +131,7 @@ static __always_inline bool cgroup_selected(struct cgroup *cg, __u32 cg_level)
 
 /*
  * tp_btf hands the programs trusted pointers: plain loads then, where raw_tp
- * needs a probe read (~40 ns on slow VMs) per step. targ_method is rodata, so
+ * needs a probe read per step (bench/README.md, block I/O). targ_method is rodata, so
  * the verifier drops the branch a program cannot take.
  */
 #define BIO_BTF (targ_method == BIO_M_IO_START || targ_method == BIO_M_GETRQ)

@@ -71,8 +71,8 @@ static __always_inline __u64 ps_task_mntns(struct task_struct *task)
 
 /*
  * The current task's mount namespace. Walking trusted BTF pointers (5.11+)
- * costs a few loads; three probe reads cost ~100 ns on slow VMs, paid on
- * every event when --exclude-host or --mntns is on.
+ * costs a few loads where three probe reads cost far more, paid on every
+ * event when --exclude-host or --mntns is on (bench/README.md).
  */
 static __always_inline __u64 ps_current_mntns(void)
 {
@@ -83,8 +83,8 @@ static __always_inline __u64 ps_current_mntns(void)
 
 /*
  * The current task as a trusted pointer, or NULL on kernels without
- * bpf_get_current_task_btf (before 5.11). Each helper call costs ~10 ns on
- * slow VMs: get it once per program run and hand it on.
+ * bpf_get_current_task_btf (before 5.11). Each helper call costs its own
+ * dispatch: get it once per program run and hand it on.
  */
 static __always_inline struct task_struct *ps_current_task_btf(void)
 {
@@ -109,8 +109,8 @@ static __always_inline bool ps_is_self(struct task_struct *t)
 
 /*
  * The current task's cgroup v2 id: three loads through trusted pointers where
- * bpf_get_current_cgroup_id() costs ~35 ns on slow VMs (its RCU calls; the
- * programs already run under RCU).
+ * bpf_get_current_cgroup_id() takes and drops the RCU read lock through
+ * out-of-line calls (the programs already run under RCU; bench/README.md).
  */
 static __always_inline __u64 ps_current_cgroup_id(void)
 {
@@ -171,11 +171,11 @@ static __always_inline bool ps_cgroup_ancestors_selected(const struct ps_filter_
 /*
  * The same, walking up from the task's cgroup through trusted BTF pointers
  * (bpf_get_current_task_btf, 5.11+): a few loads per level, where each
- * bpf_get_current_ancestor_cgroup_id() call costs ~35 ns on slow VMs (its
- * RCU calls). Stops as soon as no selected level is left at or above the
- * cgroup in hand, so a task shallower than every selected cgroup (the host's,
- * in the root or a slice) is rejected without a map lookup. Measured in
- * bench/README.md.
+ * bpf_get_current_ancestor_cgroup_id() call takes and drops the RCU read
+ * lock. Stops as soon as no selected level is left at or above the cgroup in
+ * hand, so a task shallower than every selected cgroup (the host's, in the
+ * root or a slice) is rejected without a map lookup. What it saves:
+ * bench/README.md, "what changed".
  */
 static __always_inline bool ps_cgroup_walk_selected(const struct ps_filter_cfg *cfg,
 						    struct task_struct *t, __u32 levels)
@@ -255,7 +255,8 @@ static __always_inline __u64 ps_rb_flags(void *rb)
  * Bytes this CPU has written to the object's ring buffer since it last
  * looked at how much is queued. Reading the ring's fill level means reading
  * its consumer position, a cache line the reader keeps writing from another
- * CPU: about 1% of an open() on slow VMs when done for every record.
+ * CPU: a measurable share of an open() when done for every record
+ * (bench/README.md).
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

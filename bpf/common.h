@@ -19,8 +19,9 @@
 /*
  * Cgroup selection matches a task when one of its cgroup v2 ancestors (or its
  * own cgroup) is in the id set. Only the levels present in cgroup_levels are
- * probed, so the per-event cost is one helper call and one hash lookup per
- * distinct selected level (usually one). Levels are 0 (root) .. 31.
+ * looked at, walking up from the task's cgroup (ps_cgroup_walk_selected in
+ * common.bpf.h); an id is compared with the inline ids, or looked up in the
+ * hash when more are selected. Levels are 0 (root) .. 31.
  */
 #define PS_CGROUP_MAX_LEVEL	32
 
@@ -29,8 +30,8 @@
 
 /*
  * While no more cgroups than this are selected, their ids are also copied
- * into the configuration and compared there: a few instructions where a hash
- * lookup costs ~30 ns on slow VMs, paid by every event of every task.
+ * into the configuration and compared there: a few instructions instead of a
+ * hash lookup, paid by every event of every task (bench/README.md).
  */
 #define PS_FILTER_INLINE_IDS	8
 

@@ -10,9 +10,10 @@
  * variable-length record: the header and the bytes of the path, nothing
  * more. The costs behind these choices are measured in bench/README.md.
  *
- * Hooks in order of preference: the syscall tracepoints; fentry/fexit or
- * kprobe/kretprobe on do_sys_openat2 for kernels built without syscall
- * tracepoints. The agent enables one set before load.
+ * Hooks in order of preference (agent/tracers/open.c): fentry/fexit on
+ * do_sys_openat2 where the kernel has BPF trampolines, the syscall
+ * tracepoints, kprobe/kretprobe on do_sys_openat2. The agent enables one set
+ * before load.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -161,7 +162,7 @@ static __always_inline int open_exit(long ret)
 		/*
 		 * Every task pays this return hook: a task that no BPF program
 		 * ever gave storage to (never selected) is let go after one
-		 * load instead of the ~25 ns of bpf_task_storage_get().
+		 * load instead of a bpf_task_storage_get() call.
 		 */
 		t = bpf_get_current_task_btf();
 		if (!t->bpf_storage)
@@ -254,9 +255,9 @@ int ps_openat2_exit(struct trace_event_raw_sys_exit *ctx)
 }
 
 /*
- * Kernels without syscall tracepoints: every open variant goes through
- * do_sys_openat2(dfd, filename, how) since 5.6, so which syscall it was is
- * not known here.
+ * The function hooks (fentry first, where the kernel has trampolines; kprobe
+ * last): every open variant goes through do_sys_openat2(dfd, filename, how)
+ * since 5.6, so which syscall it was is not known here.
  */
 SEC("fentry/do_sys_openat2")
 int BPF_PROG(ps_open_fentry, int dfd, const char *filename, struct open_how *how)

@@ -36,12 +36,11 @@ static bool have_kprobe(void)
 /*
  * fentry first: the first BPF program on a syscall tracepoint puts every
  * syscall of every task on the kernel's slow path and pays perf's dispatch
- * (buffer, argument copy) on each open; here that floor alone is 1.10-1.17x
- * of an open+close loop with nothing filtered in (bench/README.md), above the
- * 1.03x a filtered-out open may cost. A trampoline on do_sys_openat2 pays
- * neither, and sees creat() and compat calls too, at the price of not telling
- * open/openat/openat2 apart (`--hook open=syscalls` keeps that). The syscall
- * tracepoints serve kernels without trampolines (this machine's 6.18).
+ * (buffer, argument copy) on each open; that floor alone is more than a
+ * filtered-out open may cost (bench/README.md). A trampoline on
+ * do_sys_openat2 pays neither, and sees creat() and compat calls too, at the
+ * price of not telling open/openat/openat2 apart (`--hook open=syscalls`
+ * keeps that). The syscall tracepoints serve kernels without trampolines.
  */
 static const struct hook_method methods[] = {
 	{ OPEN_M_FENTRY, "fentry", "fentry/fexit do_sys_openat2 (5.6+; syscall not told apart)",
