@@ -92,9 +92,10 @@ COMMON_OBJS := $(patsubst %.c,$(OUT)/%.o,$(COMMON_SRCS)) $(GEN_OBJS)
 LIB_OBJS   := $(patsubst %.c,$(OUT)/%.o,$(LIB_SRCS))
 MAIN_OBJ   := $(OUT)/agent/main.o
 COLL_OBJS  := $(patsubst %.c,$(OUT)/%.o,$(COLL_SRCS))
-# the unit tests link the agent, lib/ and the collector's parts (not its main)
-TEST_OBJS  := $(filter-out $(OUT)/$(COLL_MAIN:.c=.o),$(COLL_OBJS)) $(OUT)/libpodsnoop.a \
-	$(OUT)/libpodsnoop-common.a
+# the unit tests link the agent, lib/ and the collector's parts (not its main), as archives:
+# a test takes only the objects it calls
+COLL_LIB_OBJS := $(filter-out $(OUT)/$(COLL_MAIN:.c=.o),$(COLL_OBJS))
+TEST_OBJS  := $(OUT)/libpodsnoop.a $(OUT)/libpodsnoop-collector.a $(OUT)/libpodsnoop-common.a
 BENCH_BINS := $(patsubst bench/%.c,$(OUT)/bench/%,$(filter-out %.bpf.c,$(wildcard bench/*.c))) \
 	$(patsubst bench/%.bpf.c,$(OUT)/bench/%.bpf.o,$(wildcard bench/*.bpf.c))
 ASAN_OBJS  := $(patsubst %.c,$(OUT)/asan/%.o,$(LIB_SRCS) $(COMMON_SRCS) \
@@ -158,6 +159,14 @@ $(OUT)/libpodsnoop-common.a: $(COMMON_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
+$(OUT)/libpodsnoop-collector.a: $(COLL_LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(OUT)/asan/libpodsnoop-test.a: $(ASAN_OBJS)
+	$(call msg,AR,$@)
+	$(Q)mkdir -p $(@D) && rm -f $@ && ar rcs $@ $^
+
 $(OUT)/podsnoop: $(MAIN_OBJ) $(OUT)/libpodsnoop.a $(OUT)/libpodsnoop-common.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
@@ -186,10 +195,11 @@ $(OUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(TEST_OBJS) | $(OUT)/tests
 	$(call msg,TEST,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests/unit -MMD -MP $< $(TEST_OBJS) $(LDLIBS) -lcmocka -o $@
 
-$(OUT)/asan/tests/%: tests/unit/%.c tests/unit/unit.h $(ASAN_OBJS) | $(OUT)/asan/tests
+$(OUT)/asan/tests/%: tests/unit/%.c tests/unit/unit.h $(OUT)/asan/libpodsnoop-test.a \
+		| $(OUT)/asan/tests
 	$(call msg,TEST-SAN,$@)
-	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -Itests/unit -MMD -MP $< $(ASAN_OBJS) $(LDLIBS) \
-		-lcmocka -o $@
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -Itests/unit -MMD -MP $< $(OUT)/asan/libpodsnoop-test.a \
+		$(LDLIBS) -lcmocka -o $@
 
 # Small programs the integration tests run (workloads with exact properties).
 $(OUT)/tests/helpers/%: tests/helpers/%.c

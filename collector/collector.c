@@ -14,7 +14,7 @@
  * (and synced, with --fsync); when a write fails, the file is cut back to
  * the last whole batch and the answer is 503, so the agent sends it again.
  * Fault injection flags (--fail-*, --stall-*, --reject-seq) serve the tests.
- * Usage: podsnoop-collector --help.
+ * Usage: podsnoop-collector --help. The parts: collector.h.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,56 +24,18 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <stdio_ext.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
-#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 
-#include "collector/dedup.h"
-#include "collector/request.h"
-#include "lib/jsonw.h"
+#include "collector/collector.h"
 #include "lib/version.h"
 
-#define PATH_V1 "/v1/batches"
-#define MAX_REJECT_SEQ 64
-#define MIB (1024u * 1024u)
-/* Retry-After for 503s: the pool is busy for a moment; a full disk needs a person */
-#define RETRY_BUSY_S 2
-#define RETRY_DISK_S 30
-
-static struct {
-	const char *listen;
-	const char *out_path;
-	const char *token_file;
-	const char *tls_cert, *tls_key, *tls_client_ca;
-	const char *save_dir;
-	size_t max_body;
-	struct req_limits lim;
-	size_t max_buffered;
-	unsigned max_conns, max_conns_per_ip;
-	unsigned header_timeout, body_timeout;
-	size_t dedup_agents;
-	bool fsync;
-	int verbose;
-	/* faults */
-	long fail_status;
-	long fail_count;
-	long retry_after;
-	const char *fail_message;
-	long stall_ms;
-	long stall_count;
-	bool stall_after_write;
-	uint64_t reject_seq[MAX_REJECT_SEQ];
-	int n_reject_seq;
-} opt = {
+struct collector_opts opt = {
 	.listen = "0.0.0.0:9400",
 	/* An agent's batch is --batch-bytes (default 512K) before gzip and
 	 * --batch-records (default 5000): these leave room for 32 and 20 times
@@ -94,19 +56,15 @@ static struct {
 	.fail_status = 500,
 };
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER; /* output, dedup, faults, stats */
-static FILE *out;
-static off_t out_good = -1;	/* --out's size after the last whole unit; -1: not a file */
-static char *token;
-static struct dedup seen;
-static struct mem_pool pool;	/* bodies, gunzip output, decoded batches */
-static struct {
-	uint64_t batches, duplicates, rejected, records, skipped, bytes, raw_bytes, lost;
-	uint64_t write_failed, busy, cut;
-} st;
+pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+FILE *out;
+off_t out_good = -1;
+char *token;
+struct dedup seen;
+struct mem_pool pool;
+struct collector_stats st;
 
-static void logf_(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void logf_(const char *level, const char *fmt, ...)
+void collector_log(const char *level, const char *fmt, ...)
 {
 	char buf[2048];
 	va_list ap;
@@ -116,10 +74,6 @@ static void logf_(const char *level, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "podsnoop-collector: %s: %s\n", level, buf);
 }
-#define log_err(...) logf_("error", __VA_ARGS__)
-#define log_warn(...) logf_("warning", __VA_ARGS__)
-#define log_info(...) logf_("info", __VA_ARGS__)
-#define log_debug(...) do { if (opt.verbose) logf_("debug", __VA_ARGS__); } while (0)
 
 static char *read_file(const char *path, size_t *len_out)
 {
@@ -151,611 +105,6 @@ static char *read_file(const char *path, size_t *len_out)
 	if (len_out)
 		*len_out = len;
 	return buf;
-}
-
-/* ---- writing a batch ---- */
-
-static void write_batch_line(const Podsnoop__V1__Batch *b, size_t bytes, uint64_t skipped)
-{
-	const Podsnoop__V1__Agent *a = b->agent;
-	struct jw w;
-
-	jw_begin(&w, out);
-	jw_cstr(&w, "type", "batch");
-	jw_u64(&w, "ts_ns", b->sent_ns);
-	jw_cstr(&w, "node", a->node);
-	jw_cstr(&w, "agent_id", a->agent_id);
-	jw_cstr(&w, "version", a->version);
-	jw_cstr(&w, "kernel", a->kernel);
-	jw_u64(&w, "started_ns", a->started_ns);
-	jw_u64(&w, "seq", b->seq);
-	jw_u64(&w, "records", b->n_records);
-	jw_u64(&w, "losses", b->n_losses);
-	jw_u64(&w, "bytes", bytes);
-	if (skipped)
-		jw_u64(&w, "skipped", skipped);
-	jw_end(&w);
-}
-
-/*
- * The agent's loss record plus the reason (ndjson.c's loss lines carry no
- * reason: the agent's own stages do not have one).
- */
-static void write_loss(const Podsnoop__V1__Loss *l, uint64_t ts_ns)
-{
-	struct jw w;
-
-	jw_begin(&w, out);
-	jw_cstr(&w, "type", "loss");
-	jw_u64(&w, "ts_ns", ts_ns);
-	jw_cstr(&w, "tracer", l->tracer);
-	jw_cstr(&w, "stage", l->stage);
-	if (*l->reason)
-		jw_cstr(&w, "reason", l->reason);
-	jw_u64(&w, "count", l->count);
-	jw_u64(&w, "total", l->total);
-	jw_end(&w);
-}
-
-static bool reject_seq(uint64_t seq)
-{
-	for (int i = 0; i < opt.n_reject_seq; i++)
-		if (opt.reject_seq[i] == seq)
-			return true;
-	return false;
-}
-
-/* Returns true when it stalled. */
-static bool stall(const char *when)
-{
-	bool now = false;
-
-	pthread_mutex_lock(&mu);
-	if (opt.stall_count > 0 && !strcmp(when, "after") == opt.stall_after_write) {
-		opt.stall_count--;
-		now = true;
-	}
-	pthread_mutex_unlock(&mu);
-	if (now) {
-		log_info("fault: stalling %ld ms (%s writing)", opt.stall_ms, when);
-		usleep((useconds_t)opt.stall_ms * 1000);
-	}
-	return now;
-}
-
-/* --save-bodies: keep the body as received, for other decoders to read. */
-static void save_body(const char *agent_id, uint64_t seq, const uint8_t *body, size_t len)
-{
-	char path[4096];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s-%020" PRIu64 ".pb%s", opt.save_dir, agent_id, seq,
-		 len >= 2 && body[0] == 0x1f && body[1] == 0x8b ? ".gz" : "");
-	f = fopen(path, "wb");
-	if (!f || fwrite(body, 1, len, f) != len)
-		log_err("--save-bodies: %s: %s", path, strerror(errno));
-	if (f)
-		fclose(f);
-}
-
-/*
- * Everything written since the last call reaches --out (and the disk, with
- * --fsync), or none of it stays: on a failed write or sync the file is cut
- * back to the end of the last whole unit. Call with mu held. 0 or -errno.
- */
-static int out_commit(void)
-{
-	int err = 0;
-	struct stat sb;
-
-	if (fflush(out) == EOF || ferror(out))
-		err = errno ? -errno : -EIO;
-	else if (opt.fsync && fdatasync(fileno(out)) && errno != EINVAL && errno != EROFS)
-		err = -errno; /* (a pipe cannot be synced) */
-	if (!err) {
-		if (out_good >= 0 && !fstat(fileno(out), &sb))
-			out_good = sb.st_size;
-		return 0;
-	}
-	__fpurge(out); /* what stdio still holds must not come out later */
-	clearerr(out);
-	if (out_good >= 0 && ftruncate(fileno(out), out_good))
-		log_err("cannot cut %s back to its last whole batch: %s", opt.out_path,
-			strerror(errno));
-	return err;
-}
-
-/* Before a unit: errno tells out_commit() why stdio failed, if it does. */
-static void out_begin(void)
-{
-	errno = 0;
-}
-
-static void write_rejected(const Podsnoop__V1__Batch *b)
-{
-	struct jw w;
-	int err;
-
-	out_begin();
-	jw_begin(&w, out);
-	jw_cstr(&w, "type", "rejected");
-	jw_cstr(&w, "agent_id", b->agent->agent_id);
-	jw_u64(&w, "seq", b->seq);
-	jw_u64(&w, "records", b->n_records);
-	jw_u64(&w, "status", 400);
-	jw_end(&w);
-	err = out_commit();
-	if (err)
-		log_err("%s: cannot write: %s", opt.out_path ? opt.out_path : "stdout",
-			strerror(-err));
-}
-
-/* The batch line, the records and the losses, as one unit. Call with mu held. */
-static int write_batch(struct req *r, size_t bytes, uint64_t *lost)
-{
-	const Podsnoop__V1__Batch *b = r->batch;
-
-	out_begin();
-	write_batch_line(b, bytes, r->skipped);
-	request_write_records(r, out);
-	*lost = 0;
-	for (size_t i = 0; i < b->n_losses; i++) {
-		write_loss(b->losses[i], b->sent_ns);
-		*lost += b->losses[i]->count;
-	}
-	return out_commit();
-}
-
-/* A failed write, logged at most every 10 s with the count in between. */
-static void log_write_failed(int err)
-{
-	static time_t last;
-	static uint64_t since;
-	time_t now = time(NULL);
-
-	since++;
-	if (now - last < 10)
-		return;
-	log_err("%s: cannot write a batch: %s; answered 503 and kept nothing of it (%" PRIu64
-		" batches since the last message): agents send them again", opt.out_path ?
-		opt.out_path : "stdout", strerror(-err), since);
-	last = now;
-	since = 0;
-}
-
-/* Decode, check and write one body. Returns the HTTP status; msg says why. */
-static unsigned process(struct req *r, const uint8_t *body, size_t len, bool gzipped,
-			long *retry_after)
-{
-	const Podsnoop__V1__Batch *b;
-	uint64_t lost = 0;
-	unsigned status;
-	int err;
-
-	status = request_decode(r, body, len, gzipped);
-	if (status == 503) {
-		*retry_after = RETRY_BUSY_S;
-		pthread_mutex_lock(&mu);
-		st.busy++;
-		pthread_mutex_unlock(&mu);
-	}
-	if (status != 200)
-		return status;
-	b = r->batch;
-	if (reject_seq(b->seq)) {
-		snprintf(r->msg, sizeof(r->msg), "batch %" PRIu64 " rejected by --reject-seq (%zu "
-			 "records)", b->seq, b->n_records);
-		pthread_mutex_lock(&mu);
-		write_rejected(b); /* what was refused, for tests to count exactly */
-		st.rejected++;
-		pthread_mutex_unlock(&mu);
-		return 400;
-	}
-
-	pthread_mutex_lock(&mu);
-	if (dedup_seen(&seen, b->agent->agent_id, b->seq)) {
-		st.duplicates++;
-		pthread_mutex_unlock(&mu);
-		log_debug("agent %s batch %" PRIu64 ": duplicate, dropped", b->agent->agent_id, b->seq);
-		snprintf(r->msg, sizeof(r->msg), "duplicate");
-		return 200;
-	}
-	if (opt.save_dir)
-		save_body(b->agent->agent_id, b->seq, body, len);
-	err = write_batch(r, len, &lost);
-	if (err) {
-		st.write_failed++;
-		log_write_failed(err);
-		pthread_mutex_unlock(&mu);
-		snprintf(r->msg, sizeof(r->msg), "cannot write the batch: %s; send it again later",
-			 strerror(-err));
-		*retry_after = RETRY_DISK_S;
-		return 503;
-	}
-	err = dedup_mark(&seen, b->agent->agent_id, b->seq);
-	if (err)
-		log_err("dedup: %s", strerror(-err));
-	st.batches++;
-	st.records += b->n_records - r->skipped;
-	st.skipped += r->skipped;
-	st.bytes += len;
-	st.raw_bytes += r->raw_len;
-	st.lost += lost;
-	pthread_mutex_unlock(&mu);
-	if (r->skipped)
-		log_warn("agent %s batch %" PRIu64 ": %" PRIu64 " records of kinds this collector "
-			 "does not know, skipped (a newer agent?)", b->agent->agent_id, b->seq,
-			 r->skipped);
-	log_debug("agent %s batch %" PRIu64 ": %zu records, %zu losses, %zu bytes",
-		  b->agent->agent_id, b->seq, b->n_records, b->n_losses, len);
-	snprintf(r->msg, sizeof(r->msg), "ok");
-	return 200;
-}
-
-/* ---- HTTP ---- */
-
-/*
- * One connection, for the deadlines: from its start, or the end of its
- * last request, the next request's headers must be in within
- * --header-timeout; from the headers, its body within --body-timeout.
- * MHD's own timeout is reset by every byte, so a client trickling bytes
- * would hold a connection (and its thread) forever. The main thread cuts
- * connections past their deadline (reap()).
- */
-enum phase { P_HEADERS, P_BODY, P_BUSY };
-
-struct slot {
-	struct slot *prev, *next;
-	int fd;
-	enum phase phase;
-	time_t deadline;	/* CLOCK_MONOTONIC seconds */
-	bool cut;
-};
-
-static pthread_mutex_t slots_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct slot *slots;
-
-static time_t mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
-}
-
-static void slot_set(struct slot *s, enum phase phase)
-{
-	if (!s)
-		return;
-	pthread_mutex_lock(&slots_mu);
-	s->phase = phase;
-	s->deadline = mono_now() + (phase == P_HEADERS ? opt.header_timeout : opt.body_timeout);
-	pthread_mutex_unlock(&slots_mu);
-}
-
-static struct slot *slot_of(struct MHD_Connection *c)
-{
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-
-	return ci ? ci->socket_context : NULL;
-}
-
-static void notify_connection(void *cls, struct MHD_Connection *c, void **socket_context,
-			      enum MHD_ConnectionNotificationCode code)
-{
-	const union MHD_ConnectionInfo *ci;
-	struct slot *s = *socket_context;
-
-	(void)cls;
-	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-		ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-		s = calloc(1, sizeof(*s));
-		if (!s || !ci) {
-			free(s);
-			log_err("connection without a deadline: %s", strerror(ENOMEM));
-			return;
-		}
-		s->fd = ci->connect_fd;
-		slot_set(s, P_HEADERS);
-		pthread_mutex_lock(&slots_mu);
-		s->next = slots;
-		if (slots)
-			slots->prev = s;
-		slots = s;
-		pthread_mutex_unlock(&slots_mu);
-		*socket_context = s;
-		return;
-	}
-	if (!s) /* MHD_CONNECTION_NOTIFY_CLOSED, before the socket is closed */
-		return;
-	pthread_mutex_lock(&slots_mu);
-	*(s->prev ? &s->prev->next : &slots) = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	pthread_mutex_unlock(&slots_mu);
-	free(s);
-	*socket_context = NULL;
-}
-
-/*
- * Cut the connections past their deadline: shutdown() wakes the
- * connection's thread, which sees the end of its input and closes it. The
- * socket cannot have been closed (and its number reused) meanwhile: MHD
- * says CLOSED, which takes slots_mu, before it closes the socket.
- */
-static void reap(void)
-{
-	time_t now = mono_now();
-	unsigned n = 0;
-
-	pthread_mutex_lock(&slots_mu);
-	for (struct slot *s = slots; s; s = s->next) {
-		if (s->phase == P_BUSY || s->cut || now < s->deadline)
-			continue;
-		shutdown(s->fd, SHUT_RDWR);
-		s->cut = true;
-		n++;
-	}
-	pthread_mutex_unlock(&slots_mu);
-	if (!n)
-		return;
-	pthread_mutex_lock(&mu);
-	st.cut += n;
-	pthread_mutex_unlock(&mu);
-	log_debug("closed %u connections that sent no whole request in time "
-		  "(--header-timeout, --body-timeout)", n);
-}
-
-struct conn {
-	uint8_t *buf;
-	size_t len, cap;	/* cap bytes are taken from the pool */
-	size_t want;		/* Content-Length; 0: not given */
-	unsigned status;	/* nonzero: answer this, whatever the body */
-	long retry_after;
-	char msg[256];
-	bool gzipped;
-};
-
-static void conn_free_body(struct conn *cn)
-{
-	free(cn->buf);
-	pool_give(&pool, cn->cap);
-	cn->buf = NULL;
-	cn->len = cn->cap = 0;
-}
-
-/* Room for n more body bytes; false sets the 503 to answer. */
-static bool conn_grow(struct conn *cn, size_t n, size_t want)
-{
-	size_t cap = cn->cap ? cn->cap : 65536;
-	uint8_t *nb;
-
-	while (cap < cn->len + n)
-		cap *= 2;
-	if (want && cap > want && want >= cn->len + n)
-		cap = want; /* Content-Length: no more than that */
-	if (pool_take(&pool, cap - cn->cap)) {
-		pthread_mutex_lock(&mu);
-		st.busy++;
-		pthread_mutex_unlock(&mu);
-		cn->status = 503;
-		cn->retry_after = RETRY_BUSY_S;
-		snprintf(cn->msg, sizeof(cn->msg), "collector busy: too much buffered now, retry");
-		return false;
-	}
-	nb = realloc(cn->buf, cap);
-	if (!nb) {
-		pool_give(&pool, cap - cn->cap);
-		cn->status = 503;
-		snprintf(cn->msg, sizeof(cn->msg), "out of memory");
-		return false;
-	}
-	cn->buf = nb;
-	cn->cap = cap;
-	return true;
-}
-
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *msg,
-			     long retry_after)
-{
-	char body[300];
-	struct MHD_Response *r;
-	enum MHD_Result ret;
-	int n = snprintf(body, sizeof(body), "%s\n", msg);
-
-	r = MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
-	if (!r)
-		return MHD_NO;
-	MHD_add_response_header(r, "Content-Type", "text/plain");
-	if (retry_after > 0) {
-		char ra[32];
-
-		snprintf(ra, sizeof(ra), "%ld", retry_after);
-		MHD_add_response_header(r, "Retry-After", ra);
-	}
-	ret = MHD_queue_response(c, status, r);
-	MHD_destroy_response(r);
-	return ret;
-}
-
-static bool client_cert_ok(struct MHD_Connection *c)
-{
-	const union MHD_ConnectionInfo *ci;
-	unsigned int list_size = 0, status = 0;
-	gnutls_session_t s;
-
-	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-	if (!ci || !ci->tls_session)
-		return false;
-	s = (gnutls_session_t)ci->tls_session;
-	if (!gnutls_certificate_get_peers(s, &list_size) || !list_size)
-		return false;
-	return gnutls_certificate_verify_peers2(s, &status) == 0 && status == 0;
-}
-
-/* Checks that need only the request line and headers; sets cn->status. */
-static void check_headers(struct MHD_Connection *c, const char *url, const char *method,
-			  struct conn *cn)
-{
-	const char *auth, *ctype, *cenc, *clen;
-	unsigned long long n;
-	char *end;
-
-	if (strcmp(url, PATH_V1)) {
-		cn->status = 404;
-		snprintf(cn->msg, sizeof(cn->msg), "no such path; batches go to " PATH_V1);
-		return;
-	}
-	if (strcmp(method, "POST")) {
-		cn->status = 405;
-		snprintf(cn->msg, sizeof(cn->msg), "POST batches here");
-		return;
-	}
-	if (opt.tls_client_ca && !client_cert_ok(c)) {
-		cn->status = 403;
-		snprintf(cn->msg, sizeof(cn->msg), "a client certificate signed by our CA is required");
-		return;
-	}
-	if (token) {
-		auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-		if (!auth || strncmp(auth, "Bearer ", 7) || strcmp(auth + 7, token)) {
-			cn->status = 401;
-			snprintf(cn->msg, sizeof(cn->msg), "%s",
-				 auth ? "invalid bearer token" : "missing bearer token");
-			return;
-		}
-	}
-	ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
-	if (!ctype || strncmp(ctype, "application/x-protobuf", 22)) {
-		cn->status = 415;
-		snprintf(cn->msg, sizeof(cn->msg), "Content-Type must be application/x-protobuf");
-		return;
-	}
-	cenc = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Encoding");
-	if (cenc && strcmp(cenc, "gzip") && strcmp(cenc, "identity")) {
-		cn->status = 415;
-		snprintf(cn->msg, sizeof(cn->msg), "Content-Encoding must be gzip or identity");
-		return;
-	}
-	cn->gzipped = cenc && !strcmp(cenc, "gzip");
-	clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-	if (clen) { /* (MHD has checked it is a number) */
-		errno = 0;
-		n = strtoull(clen, &end, 10);
-		if (errno || n > opt.max_body) {
-			cn->status = 413;
-			snprintf(cn->msg, sizeof(cn->msg), "body of %s bytes, more than "
-				 "--max-body-bytes (%zu)", clen, opt.max_body);
-			return;
-		}
-		cn->want = (size_t)n;
-		if (opt.max_buffered && cn->want > opt.max_buffered -
-		    __atomic_load_n(&pool.used, __ATOMIC_RELAXED)) {
-			cn->status = 503;
-			cn->retry_after = RETRY_BUSY_S;
-			snprintf(cn->msg, sizeof(cn->msg), "collector busy: too much buffered now, "
-				 "retry");
-		}
-	}
-}
-
-/* The fault to inject for this request, if any (status 0: none). */
-static unsigned injected_fault(char *msg, size_t msz)
-{
-	unsigned status = 0;
-
-	pthread_mutex_lock(&mu);
-	if (opt.fail_count > 0) {
-		opt.fail_count--;
-		status = (unsigned)opt.fail_status;
-		snprintf(msg, msz, "%s", opt.fail_message ? opt.fail_message : "injected fault");
-	}
-	pthread_mutex_unlock(&mu);
-	return status;
-}
-
-static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
-			       const char *method, const char *version, const char *data,
-			       size_t *data_size, void **con_cls)
-{
-	struct conn *cn = *con_cls;
-	unsigned status;
-	struct req r;
-
-	(void)cls, (void)version;
-	if (!cn) { /* the headers are in, no byte of the body is read yet */
-		if (!strcmp(url, "/healthz") && !strcmp(method, "GET"))
-			return reply(c, 200, "ok", 0);
-		cn = calloc(1, sizeof(*cn));
-		if (!cn)
-			return MHD_NO;
-		*con_cls = cn;
-		check_headers(c, url, method, cn);
-		if (cn->status) { /* answered now: the body is never read */
-			if (cn->status == 503) {
-				pthread_mutex_lock(&mu);
-				st.busy++;
-				pthread_mutex_unlock(&mu);
-			}
-			log_info("answered %u to %s %s: %s", cn->status, method, url, cn->msg);
-			return reply(c, cn->status, cn->msg, cn->retry_after);
-		}
-		slot_set(slot_of(c), P_BODY);
-		return MHD_YES;
-	}
-	if (*data_size) {
-		/* after a verdict the rest of the body is read and thrown away */
-		if (!cn->status && cn->len + *data_size > opt.max_body) {
-			cn->status = 413;
-			snprintf(cn->msg, sizeof(cn->msg), "body larger than --max-body-bytes (%zu)",
-				 opt.max_body);
-			conn_free_body(cn);
-		}
-		if (!cn->status && (cn->len + *data_size <= cn->cap ||
-				    conn_grow(cn, *data_size, cn->want))) {
-			memcpy(cn->buf + cn->len, data, *data_size);
-			cn->len += *data_size;
-		}
-		if (cn->status == 503)
-			conn_free_body(cn);
-		*data_size = 0;
-		return MHD_YES;
-	}
-	slot_set(slot_of(c), P_BUSY);
-	if (cn->status) {
-		log_info("answered %u to %s %s: %s", cn->status, method, url, cn->msg);
-		return reply(c, cn->status, cn->msg, cn->retry_after);
-	}
-	if (stall("before"))
-		return MHD_NO; /* a collector that hung: the batch is never processed */
-	status = injected_fault(cn->msg, sizeof(cn->msg));
-	if (status) {
-		log_info("fault: answering %u (%s)", status, cn->msg);
-		return reply(c, status, cn->msg, opt.retry_after);
-	}
-	request_init(&r, &opt.lim, &pool);
-	status = process(&r, cn->buf, cn->len, cn->gzipped, &cn->retry_after);
-	request_release(&r);
-	conn_free_body(cn);
-	if (status != 200)
-		log_warn("answered %u: %s", status, r.msg);
-	stall("after");
-	return reply(c, status, r.msg, cn->retry_after);
-}
-
-static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
-		      enum MHD_RequestTerminationCode toe)
-{
-	struct conn *cn = *con_cls;
-
-	(void)cls, (void)toe;
-	slot_set(slot_of(c), P_HEADERS); /* the next request's headers, if any */
-	if (cn) {
-		conn_free_body(cn);
-		free(cn);
-		*con_cls = NULL;
-	}
 }
 
 /* ---- start ---- */
@@ -868,70 +217,6 @@ static long long num_(const char *optname, const char *s, long long min, long lo
 }
 #define num(o, s, min, max) num_(o, s, min, max, false)
 #define size(o, s, min, max) ((size_t)num_(o, s, min, max, true))
-
-/*
- * Batches already in the output file count as seen (a restarted collector).
- * A unit the last run did not finish (killed while writing: a partial
- * line, or a batch with fewer lines than it announced) is cut off, so the
- * agent's retry of that batch is written whole. Returns the batches marked,
- * or -errno.
- */
-static int load_seen(const char *path)
-{
-	FILE *f = fopen(path, "r+");
-	char *line = NULL, *p, id[DEDUP_ID_MAX + 1];
-	unsigned long long seq = 0, recs, losses, skipped;
-	uint64_t pending = 0;		/* lines the batch at `unit` still owes */
-	off_t pos = 0, unit = 0;	/* where the next line and that batch begin */
-	size_t cap = 0;
-	ssize_t len;
-	int n = 0, err = 0;
-
-	if (!f)
-		return errno == ENOENT ? 0 : -errno;
-	while ((len = getline(&line, &cap, f)) > 0 && line[len - 1] == '\n') {
-		pos += len;
-		if (pending) {
-			if (!--pending && !dedup_mark(&seen, id, seq))
-				n++;
-			continue;
-		}
-		/* our own batch lines: {"type":"batch",...,"agent_id":"...",...,"seq":N,... */
-		if (strncmp(line, "{\"type\":\"batch\",", 16))
-			continue;
-		p = strstr(line, ",\"agent_id\":\"");
-		if (!p || sscanf(p, ",\"agent_id\":\"%64[0-9a-zA-Z_-]\"", id) != 1)
-			continue;
-		p = strstr(line, ",\"seq\":");
-		if (!p || sscanf(p, ",\"seq\":%llu", &seq) != 1)
-			continue;
-		recs = losses = skipped = 0;
-		if ((p = strstr(line, ",\"records\":")))
-			sscanf(p, ",\"records\":%llu", &recs);
-		if ((p = strstr(line, ",\"losses\":")))
-			sscanf(p, ",\"losses\":%llu", &losses);
-		if ((p = strstr(line, ",\"skipped\":")))
-			sscanf(p, ",\"skipped\":%llu", &skipped);
-		/* seen once its lines are all there */
-		unit = pos - len;
-		pending = recs - (skipped < recs ? skipped : recs) + losses;
-		if (!pending && !dedup_mark(&seen, id, seq))
-			n++;
-	}
-	if (pending || len > 0) { /* a run stopped while writing */
-		off_t keep = pending ? unit : pos;
-		struct stat sb;
-
-		if (!fstat(fileno(f), &sb))
-			log_warn("%s: cut off its last %lld bytes, an unfinished %s", path,
-				 (long long)(sb.st_size - keep), pending ? "batch" : "line");
-		if (ftruncate(fileno(f), keep))
-			err = -errno;
-	}
-	free(line);
-	fclose(f);
-	return err ? err : n;
-}
 
 int main(int argc, char **argv)
 {
@@ -1116,11 +401,11 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	d = MHD_start_daemon(flags, 0, NULL, NULL, handler, NULL,
+	d = MHD_start_daemon(flags, 0, NULL, NULL, http_handler, NULL,
 			     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 			     MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
-			     MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-			     MHD_OPTION_NOTIFY_CONNECTION, notify_connection, NULL,
+			     MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
+			     MHD_OPTION_NOTIFY_CONNECTION, http_notify_connection, NULL,
 			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
 			     MHD_OPTION_CONNECTION_LIMIT, opt.max_conns,
 			     MHD_OPTION_PER_IP_CONNECTION_LIMIT, opt.max_conns_per_ip,
@@ -1150,7 +435,7 @@ int main(int argc, char **argv)
 	do {
 		sig = sigtimedwait(&sigs, NULL, &tick);
 		if (sig < 0 && errno == EAGAIN)
-			reap();
+			http_reap();
 		else if (sig < 0 && errno != EINTR)
 			sig = SIGTERM;
 	} while (sig != SIGINT && sig != SIGTERM);
