@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0 */
 /* Shared between demo.bpf.c and demo.c. */
 #ifndef KM_DEMO_H
 #define KM_DEMO_H
