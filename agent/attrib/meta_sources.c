@@ -169,14 +169,11 @@ static void learn_mntns(struct mctr *c)
 	}
 }
 
-static int cri_sync(uint64_t now)
+/* Every pod sandbox the runtime lists, into the store; -EIO when the CRI failed. */
+static int add_all_sandboxes(uint64_t now)
 {
 	Runtime__V1__ListPodSandboxResponse *sbs;
-	Runtime__V1__ListContainersResponse *cs;
-	struct mctr *c;
 
-	if (!cri_ensure())
-		return -ENOTCONN;
 	if (cri_list_sandboxes(&src.cri, "", &sbs)) {
 		cri_down();
 		return -EIO;
@@ -184,6 +181,18 @@ static int cri_sync(uint64_t now)
 	for (size_t i = 0; i < sbs->n_items; i++)
 		add_sandbox(sbs->items[i], now);
 	runtime__v1__list_pod_sandbox_response__free_unpacked(sbs, NULL);
+	return 0;
+}
+
+static int cri_sync(uint64_t now)
+{
+	Runtime__V1__ListContainersResponse *cs;
+	struct mctr *c;
+
+	if (!cri_ensure())
+		return -ENOTCONN;
+	if (add_all_sandboxes(now))
+		return -EIO;
 	if (cri_list_containers(&src.cri, "", &cs)) {
 		cri_down();
 		return -EIO;
@@ -207,19 +216,10 @@ static int cri_sync(uint64_t now)
 /* The pod list alone (a new pod's cgroup appeared): 0, or -errno. */
 static int cri_pods(uint64_t now)
 {
-	Runtime__V1__ListPodSandboxResponse *sbs;
-
 	if (!cri_ensure_now(true))
 		return -ENOTCONN;
 	store.targeted++;
-	if (cri_list_sandboxes(&src.cri, "", &sbs)) {
-		cri_down();
-		return -EIO;
-	}
-	for (size_t i = 0; i < sbs->n_items; i++)
-		add_sandbox(sbs->items[i], now);
-	runtime__v1__list_pod_sandbox_response__free_unpacked(sbs, NULL);
-	return 0;
+	return add_all_sandboxes(now);
 }
 
 /* One container (or sandbox) by id; 1 found, 0 not, -errno when the CRI failed. */
