@@ -386,7 +386,12 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 		argv++;
 		argc--;
 	}
-	optind = 1;
+	/*
+	 * 0, not 1: glibc then forgets where it was inside a cluster of short
+	 * options ("-qv"), which an earlier parse that stopped at an error
+	 * left pointing into its own argv
+	 */
+	optind = 0;
 	opterr = 0; /* we print our own one-line errors */
 	while ((c = getopt_long(argc, argv, ":t:o:c:m:d:n:l:vVh", opts, NULL)) != -1) {
 		err = 0;

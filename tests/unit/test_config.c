@@ -100,6 +100,21 @@ static void test_bad_input(void **state)
 	assert_int_equal(PARSE(&c, "stray"), -EINVAL);
 }
 
+/* An error inside a cluster of short options must not leak into the next parse. */
+static void test_parse_after_error_in_cluster(void **state)
+{
+	struct ps_config c;
+
+	(void)state;
+	assert_int_equal(PARSE(&c, "-qv"), -EINVAL); /* stops at q, before v */
+	assert_int_equal(config_parse(&c, 1, (char *[]){ "podsnoop", NULL }), 0);
+	assert_int_equal(c.verbose, 0);
+	assert_int_equal(PARSE(&c, "-vq"), -EINVAL);
+	assert_int_equal(PARSE(&c, "-o", "text"), 0);
+	assert_int_equal(c.output, OUT_TEXT);
+	assert_int_equal(c.verbose, 0);
+}
+
 static void test_listen_and_check_config(void **state)
 {
 	struct ps_config c;
@@ -137,6 +152,7 @@ int main(void)
 		cmocka_unit_test(test_all_flags),
 		cmocka_unit_test(test_probe_command),
 		cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_parse_after_error_in_cluster),
 		cmocka_unit_test(test_listen_and_check_config),
 		cmocka_unit_test(test_help_and_version),
 	};
