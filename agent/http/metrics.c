@@ -281,8 +281,13 @@ struct hist_agg {
 	struct series **table;
 	struct series *other;	/* the folded series, made on first need */
 	uint64_t folded;	/* distinct label sets folded */
-	char **folded_keys;	/* to count each distinct set once, at most max_series */
+	struct folded_key **folded_keys; /* to count each distinct set once, at most max_series */
 	size_t n_folded_keys, folded_cap;
+};
+
+struct folded_key {
+	size_t len;
+	char key[];		/* as series keys: values back to back, each NUL-terminated */
 };
 
 static uint64_t fnv1a(const char *p, size_t n)
@@ -352,27 +357,28 @@ static void series_add(const struct hist_agg *a, struct series *s, const uint64_
  */
 static int note_folded_key(struct hist_agg *a, const char *key, size_t len)
 {
+	struct folded_key *f;
+
 	for (size_t i = 0; i < a->n_folded_keys; i++)
-		if (memcmp(a->folded_keys[i], key, len) == 0 && a->folded_keys[i][len] == 1)
+		if (a->folded_keys[i]->len == len && memcmp(a->folded_keys[i]->key, key, len) == 0)
 			return 0;
 	if (a->n_folded_keys >= a->max_series && a->n_folded_keys >= 16)
 		return 0;
 	if (a->n_folded_keys == a->folded_cap) {
 		size_t cap = a->folded_cap ? 2 * a->folded_cap : 16;
-		char **k = realloc(a->folded_keys, cap * sizeof(*k));
+		struct folded_key **k = realloc(a->folded_keys, cap * sizeof(*k));
 
 		if (!k)
 			return -ENOMEM;
 		a->folded_keys = k;
 		a->folded_cap = cap;
 	}
-	/* the key, then a 1 byte as terminator (keys hold NULs) */
-	a->folded_keys[a->n_folded_keys] = malloc(len + 1);
-	if (!a->folded_keys[a->n_folded_keys])
+	f = malloc(sizeof(*f) + len);
+	if (!f)
 		return -ENOMEM;
-	memcpy(a->folded_keys[a->n_folded_keys], key, len);
-	a->folded_keys[a->n_folded_keys][len] = 1;
-	a->n_folded_keys++;
+	f->len = len;
+	memcpy(f->key, key, len);
+	a->folded_keys[a->n_folded_keys++] = f;
 	a->folded++;
 	return 0;
 }

@@ -201,6 +201,43 @@ static void test_hist_agg_bounded(void **state)
 	free(s);
 }
 
+static void collect_agg(struct mw *w, void *priv)
+{
+	mw_family(w, "t_fold_seconds", MT_HISTOGRAM, "Folded label sets.");
+	hist_agg_write(w, priv, 1e-6);
+}
+
+/*
+ * Folded label sets of different lengths (issue 15: the check for one seen
+ * before read the stored key with the new key's length, past its end).
+ */
+static void test_hist_agg_folded_keys_of_any_length(void **state)
+{
+	static const char *const sets[][3] = {
+		{ "pod1", "ctr", "vda" },			/* keeps the one series */
+		{ "pod2", "c\xff\n\"\\", "sdb" },		/* folded */
+		{ "p3", "c3", "d3" },				/* folded, shorter */
+		{ "pod1", "ctr", "vdaX" },			/* folded, longer than p3's */
+		{ "p3", "c3", "d3" },				/* seen: not counted again */
+	};
+	const uint64_t one[2] = { 1, 0 };
+	struct hist_agg *a = hist_agg_new((const char *[]){ "pod", "container", "disk" }, 3, 2, 1);
+	char *s;
+
+	(void)state;
+	assert_non_null(a);
+	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++)
+		assert_int_equal(hist_agg_add(a, sets[i], one, 1), 0);
+	assert_int_equal(hist_agg_series(a), 2);
+	assert_int_equal(metrics_add_collector(collect_agg, a), 0);
+	s = render();
+	assert_non_null(strstr(s, "podsnoop_metrics_series_folded{family=\"t_fold_seconds\"} 3\n"));
+	assert_non_null(strstr(s, "t_fold_seconds_count{pod=\"_other\",container=\"_other\","
+				  "disk=\"_other\"} 4\n"));
+	free(s);
+	hist_agg_free(a);
+}
+
 static void test_hist_agg_limits(void **state)
 {
 	const char *names[HIST_AGG_MAX_LABELS + 1] = { 0 };
@@ -412,6 +449,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_escaping, reset, reset),
 		cmocka_unit_test_setup_teardown(test_hist_agg_sorted, reset, reset),
 		cmocka_unit_test_setup_teardown(test_hist_agg_bounded, reset, reset),
+		cmocka_unit_test_setup_teardown(test_hist_agg_folded_keys_of_any_length, reset, reset),
 		cmocka_unit_test(test_hist_agg_limits),
 		cmocka_unit_test_setup_teardown(test_hist_agg_persistent, reset, reset),
 		cmocka_unit_test(test_parse_addr),
