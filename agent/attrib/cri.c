@@ -119,6 +119,26 @@ static int call(struct cri_client *c, enum cri_method m, const ProtobufCMessage 
 	return err;
 }
 
+/*
+ * The runtime's name and version go into every record, log line and /readyz:
+ * printable ASCII only (a newline or an escape sequence from a runtime must
+ * not forge a line or reach a terminal), each other byte as '?'.
+ */
+static void copy_printable(char *dst, size_t n, const char *src)
+{
+	size_t i = 0;
+
+	for (; src && src[i] && i + 1 < n; i++)
+		dst[i] = src[i] >= 0x20 && src[i] < 0x7f ? src[i] : '?';
+	dst[i] = '\0';
+}
+
+void cri_take_version(struct cri_client *c, const Runtime__V1__VersionResponse *resp)
+{
+	copy_printable(c->runtime_name, sizeof(c->runtime_name), resp->runtime_name);
+	copy_printable(c->runtime_version, sizeof(c->runtime_version), resp->runtime_version);
+}
+
 int cri_version(struct cri_client *c)
 {
 	Runtime__V1__VersionRequest req = RUNTIME__V1__VERSION_REQUEST__INIT;
@@ -130,8 +150,7 @@ int cri_version(struct cri_client *c)
 		   (ProtobufCMessage **)&resp);
 	if (err)
 		return err;
-	snprintf(c->runtime_name, sizeof(c->runtime_name), "%s", resp->runtime_name);
-	snprintf(c->runtime_version, sizeof(c->runtime_version), "%s", resp->runtime_version);
+	cri_take_version(c, resp);
 	runtime__v1__version_response__free_unpacked(resp, NULL);
 	return 0;
 }

@@ -39,6 +39,8 @@ int cri_open(struct cri_client *c, const char *socket, long timeout_ms);
 void cri_close(struct cri_client *c);
 
 int cri_version(struct cri_client *c);
+/* Keep the runtime name and version of a Version answer (printable ASCII only). */
+void cri_take_version(struct cri_client *c, const Runtime__V1__VersionResponse *resp);
 /* id: "" for all. Free with the matching __free_unpacked(x, NULL). */
 int cri_list_sandboxes(struct cri_client *c, const char *id,
 		       Runtime__V1__ListPodSandboxResponse **out);

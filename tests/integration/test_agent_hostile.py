@@ -1,0 +1,51 @@
+"""Hostile and unlucky input on the agent's side (issue 15): what a kubelet,
+a CRI runtime, a network client, a spool directory or a full disk can do to
+the agent, each answered with a clear error and nothing lost silently."""
+import os
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from cri_stub import CriStub
+from podsnoop_harness import Agent
+
+
+def get(port, path, timeout=5):
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path))
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read().decode(errors="replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
+
+
+def wait_readyz(port, needle, timeout=10):
+    deadline = time.time() + timeout
+    while True:
+        status, body = get(port, "/readyz")
+        if needle in body:
+            return status, body
+        assert time.time() < deadline, "no %r in /readyz:\n%s" % (needle, body)
+        time.sleep(0.1)
+
+
+def test_cri_runtime_name_with_newline_and_escapes_is_not_logged_raw(tmp_path):
+    """A runtime's name and version reach the log, /readyz and every record:
+    a newline there must not forge a line, an escape sequence must not reach
+    a terminal."""
+    name = "evil\npodsnoop: error: forged line\x1b[31m"
+    version = "1.0\r\n\x1b]0;title\x07"
+    with CriStub(tmp_path, runtime_name=name, runtime_version=version) as stub:
+        with Agent("--tracers", "exec", "--cri-socket", stub.socket,
+                   "--listen", "127.0.0.1:0") as a:
+            _, body = wait_readyz(a.listen_port(), "CRI ")
+            assert a.stop() == 0
+        assert "Version" in stub.calls
+    err = "".join(a.stderr)
+    for text in (err, body):
+        assert not any(c in text for c in "\x1b\x07\r"), repr(text)
+    assert not any(l.startswith("podsnoop: error: forged") for l in err.splitlines()), err
+    assert "evil?podsnoop: error: forged line?[31m" in err, err
+    for line in body.splitlines():
+        assert line.startswith(("ok   ", "FAIL ")), repr(body)
