@@ -285,6 +285,13 @@ int kubelet_fetch(struct kubelet_client *k, struct kl_podlist *out)
 						      "or nodes/pods get)" : "");
 		return http == 401 || http == 403 ? -EACCES : -EIO;
 	}
+	if (!k->len) {
+		/* no body callback ran: there is no buffer either */
+		k->errors++;
+		snprintf(k->err, sizeof(k->err), "kubelet %s: empty answer (HTTP 200, no body): "
+			 "not a kubelet's /pods", k->url);
+		return -EINVAL;
+	}
 	k->buf[k->len] = '\0';
 	err = kubelet_parse(k->buf, k->len, out, perr, sizeof(perr));
 	if (err) {

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 from cri_stub import CriStub
-from podsnoop_harness import Agent
+from podsnoop_harness import Agent, run_agent_once
 
 
 def get(port, path, timeout=5):
@@ -49,3 +49,52 @@ def test_cri_runtime_name_with_newline_and_escapes_is_not_logged_raw(tmp_path):
     assert "evil?podsnoop: error: forged line?[31m" in err, err
     for line in body.splitlines():
         assert line.startswith(("ok   ", "FAIL ")), repr(body)
+
+
+class HttpServer:
+    """A plain HTTP server on loopback answering every GET with (status, body, headers)."""
+
+    def __init__(self, status=200, body=b"", headers=()):
+        import http.server
+        import threading
+        srv = self
+        self.answer = (status, body, list(headers))
+        self.requests = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                srv.requests.append((self.path, dict(self.headers)))
+                status, body, headers = srv.answer
+                self.send_response(status)
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_kubelet_empty_answer_is_an_error_not_a_crash():
+    """200 with no body (a proxy, a wrong URL): the metadata thread took the
+    agent down with SIGSEGV (issue 15 item 1)."""
+    with HttpServer(200, b"") as k:
+        rc, _, err = run_agent_once("--tracers", "exec", "--cri-socket", "none",
+                                    "--kubelet", k.url, "-d", "3")
+        assert k.requests, "the agent never asked the kubelet"
+    assert rc == 0, "exit %d:\n%s" % (rc, err)
+    assert "warning: kubelet %s/pods: empty answer (HTTP 200, no body)" % k.url in err, err
