@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,49 @@
 #include "agent/attrib/bearer.h"
 #include "agent/clock.h"
 #include "agent/attrib/kubelet.h"
+
+/*
+ * The parse budget: every allocation of one kubelet_parse (cJSON's through
+ * its hooks, installed once; the pod arrays directly) is counted against it
+ * on the parsing thread. Other cJSON users see plain malloc.
+ */
+static __thread struct {
+	bool on, exceeded;
+	size_t left;
+} budget;
+
+static void *counted_malloc(size_t n)
+{
+	if (budget.on) {
+		size_t cost = n + 16; /* malloc's own header, about */
+
+		if (cost > budget.left) {
+			budget.exceeded = true;
+			return NULL;
+		}
+		budget.left -= cost;
+	}
+	return malloc(n);
+}
+
+static void *counted_calloc(size_t n, size_t size)
+{
+	void *p;
+
+	if (size && n > SIZE_MAX / size)
+		return NULL;
+	p = counted_malloc(n * size);
+	if (p)
+		memset(p, 0, n * size);
+	return p;
+}
+
+static void install_hooks(void)
+{
+	cJSON_Hooks h = { .malloc_fn = counted_malloc, .free_fn = free };
+
+	cJSON_InitHooks(&h);
+}
 
 static const char *str_item(const cJSON *obj, const char *key)
 {
@@ -64,7 +109,7 @@ static int parse_pod(const cJSON *item, struct kl_pod *p)
 	if (!p->uid || !p->name || !p->namespace_)
 		return -EINVAL;
 	if (cJSON_IsObject(labels) && cJSON_GetArraySize(labels) > 0) {
-		p->labels = calloc((size_t)cJSON_GetArraySize(labels), sizeof(*p->labels));
+		p->labels = counted_calloc((size_t)cJSON_GetArraySize(labels), sizeof(*p->labels));
 		if (!p->labels)
 			return -ENOMEM;
 		cJSON_ArrayForEach(l, labels) {
@@ -82,7 +127,7 @@ static int parse_pod(const cJSON *item, struct kl_pod *p)
 			cap += 2 * (size_t)cJSON_GetArraySize(arr);
 	}
 	if (cap) {
-		p->containers = calloc(cap, sizeof(*p->containers));
+		p->containers = counted_calloc(cap, sizeof(*p->containers));
 		if (!p->containers)
 			return -ENOMEM;
 		for (int i = 0; i < 3; i++) {
@@ -106,14 +151,15 @@ void kubelet_podlist_free(struct kl_podlist *l)
 	memset(l, 0, sizeof(*l));
 }
 
-int kubelet_parse(const char *json, size_t len, struct kl_podlist *out, char *err, size_t errlen)
+static int parse(const char *json, size_t len, struct kl_podlist *out, char *err, size_t errlen)
 {
 	cJSON *doc, *items, *item;
 	const char *kind;
 	int n, rc;
 
-	memset(out, 0, sizeof(*out));
 	doc = cJSON_ParseWithLength(json, len);
+	if (!doc && budget.exceeded)
+		return -ENOMEM;
 	if (!doc) {
 		const char *at = cJSON_GetErrorPtr();
 
@@ -132,7 +178,7 @@ int kubelet_parse(const char *json, size_t len, struct kl_podlist *out, char *er
 	out->doc = doc;
 	n = cJSON_GetArraySize(items);
 	if (n > 0) {
-		out->pods = calloc((size_t)n, sizeof(*out->pods));
+		out->pods = counted_calloc((size_t)n, sizeof(*out->pods));
 		if (!out->pods) {
 			kubelet_podlist_free(out);
 			snprintf(err, errlen, "out of memory for %d pods", n);
@@ -158,13 +204,39 @@ int kubelet_parse(const char *json, size_t len, struct kl_podlist *out, char *er
 	return 0;
 }
 
+int kubelet_parse(const char *json, size_t len, struct kl_podlist *out, char *err, size_t errlen)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	int rc;
+
+	pthread_once(&once, install_hooks);
+	memset(out, 0, sizeof(*out));
+	budget.on = true;
+	budget.exceeded = false;
+	budget.left = KUBELET_PARSE_BUDGET;
+	rc = parse(json, len, out, err, errlen);
+	budget.on = false;
+	if (rc == -ENOMEM && budget.exceeded) {
+		snprintf(err, errlen, "parsing its %zu bytes would take more than %u MiB "
+			 "(a pod list takes about 5 times its size): refused", len,
+			 KUBELET_PARSE_BUDGET >> 20);
+		rc = -E2BIG;
+	}
+	return rc;
+}
+
+/* a buffer larger than this is freed after each fetch */
+#define KUBELET_KEEP_BUFFER (1u << 20)
+
 static size_t on_body(char *data, size_t size, size_t nmemb, void *priv)
 {
 	struct kubelet_client *k = priv;
 	size_t n = size * nmemb;
 
-	if (k->len + n + 1 > KUBELET_MAX_RESPONSE)
+	if (k->len + n + 1 > KUBELET_MAX_RESPONSE) {
+		k->too_big = true;
 		return 0;
+	}
 	if (k->len + n + 1 > k->cap) {
 		size_t cap = k->cap ? k->cap : 65536;
 		char *b;
@@ -208,6 +280,8 @@ int kubelet_open(struct kubelet_client *k, const char *base, const char *token_f
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, k);
 	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, ""); /* gzip if offered */
+	/* refused at the headers when the length is given; on_body counts the rest */
+	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)KUBELET_MAX_RESPONSE - 1);
 	if (!ca_file && access(KUBELET_CA_FILE, R_OK) == 0)
 		ca_file = KUBELET_CA_FILE;
 	if (ca_file && *ca_file)
@@ -263,6 +337,7 @@ int kubelet_fetch(struct kubelet_client *k, struct kl_podlist *out)
 	}
 	curl_easy_setopt(k->curl, CURLOPT_HTTPHEADER, hdrs);
 	k->len = 0;
+	k->too_big = false;
 	rc = curl_easy_perform(k->curl);
 	curl_easy_setopt(k->curl, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(hdrs);
@@ -271,10 +346,16 @@ int kubelet_fetch(struct kubelet_client *k, struct kl_podlist *out)
 	if (dt > k->max_ns)
 		k->max_ns = dt;
 	k->last_bytes = k->len;
+	if (k->too_big || rc == CURLE_FILESIZE_EXCEEDED) {
+		k->errors++;
+		snprintf(k->err, sizeof(k->err), "kubelet %s: answer over %u MiB: refused (a node's "
+			 "pod list is far smaller)", k->url, KUBELET_MAX_RESPONSE >> 20);
+		return -E2BIG;
+	}
 	if (rc != CURLE_OK) {
 		k->errors++;
 		snprintf(k->err, sizeof(k->err), "kubelet %s: %s%s", k->url, curl_easy_strerror(rc),
-			 rc == CURLE_WRITE_ERROR ? " (answer too large or out of memory)" : "");
+			 rc == CURLE_WRITE_ERROR ? " (out of memory)" : "");
 		return rc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO;
 	}
 	curl_easy_getinfo(k->curl, CURLINFO_RESPONSE_CODE, &http);
@@ -294,6 +375,12 @@ int kubelet_fetch(struct kubelet_client *k, struct kl_podlist *out)
 	}
 	k->buf[k->len] = '\0';
 	err = kubelet_parse(k->buf, k->len, out, perr, sizeof(perr));
+	/* the tree holds copies: a large body's buffer goes back until the next fetch */
+	if (k->cap > KUBELET_KEEP_BUFFER) {
+		free(k->buf);
+		k->buf = NULL;
+		k->cap = 0;
+	}
 	if (err) {
 		k->errors++;
 		snprintf(k->err, sizeof(k->err), "kubelet %.400s: %.300s", k->url, perr);

@@ -16,7 +16,16 @@
 
 #define KUBELET_TOKEN_FILE "/var/run/secrets/kubernetes.io/serviceaccount/token"
 #define KUBELET_CA_FILE "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
-#define KUBELET_MAX_RESPONSE (256u << 20)
+/*
+ * What one /pods answer may take, sized for the chart's 512 Mi memory limit
+ * (BPF maps and ring buffers count against it too): the body, and what
+ * parsing it may allocate (cJSON's tree and the pod arrays). A kubelet's
+ * pod list takes about 5x its size to parse (measured), so 32 MiB (some
+ * 10,000 pods, 40 times kubelet's default max-pods) fit; a body of tiny
+ * objects would take 50x and is refused at the parse budget instead.
+ */
+#define KUBELET_MAX_RESPONSE (32u << 20)
+#define KUBELET_PARSE_BUDGET (6u * KUBELET_MAX_RESPONSE)
 
 struct kl_container {
 	const char *name;
@@ -46,7 +55,8 @@ struct kl_podlist {
 
 /*
  * Parse a PodList. -EINVAL (with a reason in err) when it is not JSON or not
- * a PodList; odd items are skipped and counted, never fatal.
+ * a PodList, -E2BIG when parsing it would allocate more than
+ * KUBELET_PARSE_BUDGET; odd items are skipped and counted, never fatal.
  */
 int kubelet_parse(const char *json, size_t len, struct kl_podlist *out, char *err, size_t errlen);
 void kubelet_podlist_free(struct kl_podlist *l);
@@ -57,6 +67,7 @@ struct kubelet_client {
 	char token_file[512];		/* "" for none */
 	char *buf;
 	size_t len, cap;
+	bool too_big;			/* this answer went over KUBELET_MAX_RESPONSE */
 	uint64_t calls, errors, total_ns, max_ns, last_bytes;
 	char err[768];
 };

@@ -1,13 +1,17 @@
 """Hostile and unlucky input on the agent's side (issue 15): what a kubelet,
 a CRI runtime, a network client, a spool directory or a full disk can do to
 the agent, each answered with a clear error and nothing lost silently."""
+import json
 import os
+import re
 import time
+import uuid
 import urllib.error
 import urllib.request
 
 import pytest
 from cri_stub import CriStub
+from kubelet_mock import pod_item
 from podsnoop_harness import Agent, run_agent_once
 
 
@@ -54,7 +58,8 @@ def test_cri_runtime_name_with_newline_and_escapes_is_not_logged_raw(tmp_path):
 class HttpServer:
     """A plain HTTP server on loopback answering every GET with (status, body, headers)."""
 
-    def __init__(self, status=200, body=b"", headers=()):
+    def __init__(self, status=200, body=b"", headers=(), length=True):
+        """length=False: no Content-Length, the body ends when the connection does."""
         import http.server
         import threading
         srv = self
@@ -71,7 +76,8 @@ class HttpServer:
                 self.send_response(status)
                 for k, v in headers:
                     self.send_header(k, v)
-                self.send_header("Content-Length", str(len(body)))
+                if length:
+                    self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
 
@@ -98,3 +104,48 @@ def test_kubelet_empty_answer_is_an_error_not_a_crash():
         assert k.requests, "the agent never asked the kubelet"
     assert rc == 0, "exit %d:\n%s" % (rc, err)
     assert "warning: kubelet %s/pods: empty answer (HTTP 200, no body)" % k.url in err, err
+
+
+def wait_stderr(agent, pattern, timeout=30):
+    deadline = time.time() + timeout
+    while True:
+        err = "".join(agent.stderr)
+        m = re.search(pattern, err)
+        if m:
+            return m
+        assert time.time() < deadline and agent.proc.poll() is None, \
+            "no %r in the agent's log:\n%s" % (pattern, err)
+        time.sleep(0.1)
+
+
+def vm_hwm_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(re.search(r"^VmHWM:\s+(\d+) kB", f.read(), re.M).group(1))
+
+
+def podlist_of_size(nbytes):
+    """A PodList in the kubelet's format (the mock's items) of at least nbytes."""
+    item = json.dumps(pod_item("filler-00000", "ns-000", str(uuid.UUID(int=0)),
+                               [("c%d" % j, "containerd://" + "%064x" % j) for j in range(3)],
+                               {"app": "filler", "pod-template-hash": "7d4b9c6f5d"}))
+    n = nbytes // (len(item) + 1) + 1
+    return ('{"kind":"PodList","apiVersion":"v1","metadata":{},"items":[' +
+            ",".join([item] * n) + "]}").encode()
+
+
+@pytest.mark.parametrize("length", [True, False], ids=["content-length", "until-close"])
+def test_kubelet_answer_over_32mib_is_refused_before_parsing(length):
+    """A /pods answer is accepted up to 32 MiB: what the chart's 512 Mi limit
+    can parse (about 5x its size) next to the BPF maps. A 33 MiB pod list
+    is refused at its Content-Length, or once 32 MiB have come in, and never
+    parsed: the agent's peak RSS stays far below what parsing it takes
+    (issue 15 item 16; 256 MiB were accepted, 86 MB took 622 MB)."""
+    body = podlist_of_size(33 << 20)
+    with HttpServer(200, body, length=length) as k:
+        with Agent("--tracers", "exec", "--cri-socket", "none", "--kubelet", k.url,
+                   "--meta-resync", "3600") as a:
+            wait_stderr(a, r"warning: kubelet %s/pods: answer over 32 MiB: refused" % k.url)
+            hwm = vm_hwm_kib(a.proc.pid)
+            assert a.stop() == 0
+    # 33 MiB parsed would take 160 MiB and more; refused, at most the 32 MiB buffer
+    assert hwm < 112 << 10, "peak RSS %d KiB" % hwm

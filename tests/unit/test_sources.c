@@ -125,6 +125,33 @@ static void test_kubelet_malformed(void **state)
 	}
 }
 
+/* A body of tiny objects is refused by what its parse allocates, not parsed to 50x its size. */
+static void test_kubelet_parse_budget(void **state)
+{
+	static const char head[] = "{\"kind\":\"PodList\",\"items\":[", tail[] = "{}]}";
+	size_t n = 8u << 20, len = 0;
+	char *json = malloc(n + sizeof(tail)), err[256];
+	struct kl_podlist l;
+
+	(void)state;
+	assert_non_null(json);
+	memcpy(json, head, sizeof(head) - 1);
+	for (len = sizeof(head) - 1; len + 3 <= n; len += 3)
+		memcpy(json + len, "{},", 3);
+	memcpy(json + len, tail, sizeof(tail));
+	len += sizeof(tail) - 1;
+	assert_int_equal(kubelet_parse(json, len, &l, err, sizeof(err)), -E2BIG);
+	assert_non_null(strstr(err, "would take more than 192 MiB"));
+	assert_null(l.pods);
+	/* the same items, fewer: parsed (each skipped, having no metadata) */
+	len = sizeof(head) - 1 + 3 * 300000;
+	memcpy(json + len, tail, sizeof(tail));
+	assert_int_equal(kubelet_parse(json, len + sizeof(tail) - 1, &l, err, sizeof(err)), 0);
+	assert_true(l.skipped == 300001 && l.n == 0);
+	kubelet_podlist_free(&l);
+	free(json);
+}
+
 static void test_grpc_framing(void **state)
 {
 	uint8_t buf[16] = { 0 };
@@ -205,6 +232,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kubelet_podlist),
 		cmocka_unit_test(test_kubelet_malformed),
+		cmocka_unit_test(test_kubelet_parse_budget),
 		cmocka_unit_test(test_grpc_framing),
 		cmocka_unit_test(test_grpc_trailers),
 		cmocka_unit_test(test_cri_info_pid),
