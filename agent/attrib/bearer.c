@@ -5,16 +5,16 @@
 
 #include "agent/attrib/bearer.h"
 
-int bearer_header(const char *path, struct curl_slist **list)
+static const char prefix[] = "Authorization: Bearer ";
+
+/* The token of path into tok (BEARER_TOKEN_MAX + 2 bytes), NUL-terminated. */
+static int read_token(const char *path, char *tok)
 {
-	static const char prefix[] = "Authorization: Bearer ";
-	char line[sizeof(prefix) - 1 + BEARER_TOKEN_MAX + 2];
-	char *tok = line + sizeof(prefix) - 1;
-	struct curl_slist *n;
 	size_t len;
 	FILE *f;
 	int err = 0;
 
+	tok[0] = '\0';
 	f = fopen(path, "re");
 	if (!f)
 		return -errno;
@@ -31,6 +31,24 @@ int bearer_header(const char *path, struct curl_slist **list)
 	tok[err ? 0 : len] = '\0';
 	if (!err && (memchr(tok, '\n', len) || memchr(tok, '\r', len) || strlen(tok) != len))
 		err = -EINVAL;
+	return err;
+}
+
+int bearer_check(const char *path)
+{
+	char tok[BEARER_TOKEN_MAX + 2];
+	int err = read_token(path, tok);
+
+	explicit_bzero(tok, sizeof(tok));
+	return err;
+}
+
+int bearer_header(const char *path, struct curl_slist **list)
+{
+	char line[sizeof(prefix) - 1 + BEARER_TOKEN_MAX + 2];
+	struct curl_slist *n;
+	int err = read_token(path, line + sizeof(prefix) - 1);
+
 	if (!err) {
 		memcpy(line, prefix, sizeof(prefix) - 1);
 		n = curl_slist_append(*list, line);
@@ -41,4 +59,14 @@ int bearer_header(const char *path, struct curl_slist **list)
 	}
 	explicit_bzero(line, sizeof(line));
 	return err;
+}
+
+const char *bearer_strerror(int err)
+{
+	switch (err) {
+	case -ENODATA: return "empty (no token to send)";
+	case -EINVAL: return "not one line";
+	case -E2BIG: return "over " BEARER_TOKEN_MAX_S " bytes";
+	default: return strerror(-err);
+	}
 }

@@ -6,6 +6,7 @@
 #include <curl/curl.h>
 
 #define BEARER_TOKEN_MAX 16384
+#define BEARER_TOKEN_MAX_S "16384"
 
 /*
  * Read the token in path (trailing whitespace dropped) and append the header
@@ -16,5 +17,9 @@
  * service account tokens are rotated.
  */
 int bearer_header(const char *path, struct curl_slist **list);
+/* Read and check the token as bearer_header would, append nothing: 0 or its error. */
+int bearer_check(const char *path);
+/* What an error of bearer_header/bearer_check means, for a message. */
+const char *bearer_strerror(int err);
 
 #endif

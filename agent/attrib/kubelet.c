@@ -269,6 +269,16 @@ int kubelet_open(struct kubelet_client *k, const char *base, const char *token_f
 		return -ENAMETOOLONG;
 	snprintf(k->token_file, sizeof(k->token_file), "%s",
 		 token_file ? token_file : KUBELET_TOKEN_FILE);
+	/* a given token file must hold a token now: empty, no request would carry one */
+	if (token_file) {
+		int err = bearer_check(token_file);
+
+		if (err) {
+			snprintf(k->err, sizeof(k->err), "--kubelet-token %s: %s", token_file,
+				 bearer_strerror(err));
+			return err;
+		}
+	}
 	h = curl_easy_init();
 	if (!h)
 		return -ENOMEM;
@@ -311,11 +321,11 @@ static int auth_header(struct kubelet_client *k, struct curl_slist **hdrs)
 		return 0;
 	err = bearer_header(k->token_file, hdrs);
 	/* the default file is optional (read-only port, tests); a given one is not */
-	if (err == -ENODATA || (err == -ENOENT && strcmp(k->token_file, KUBELET_TOKEN_FILE) == 0))
+	if (err == -ENOENT && strcmp(k->token_file, KUBELET_TOKEN_FILE) == 0)
 		return 0;
 	if (err)
 		snprintf(k->err, sizeof(k->err), "kubelet token %s: %s", k->token_file,
-			 err == -EINVAL ? "not one line" : strerror(-err));
+			 bearer_strerror(err));
 	return err;
 }
 

@@ -445,8 +445,10 @@ int sources_open(const struct ps_config *cfg)
 	if (cfg->kubelet_url) {
 		err = kubelet_open(&src.kl, cfg->kubelet_url, cfg->kubelet_token, cfg->kubelet_ca,
 				   cfg->kubelet_insecure, 5000);
-		if (err)
+		if (err) {
+			pr_err("%s", src.kl.err[0] ? src.kl.err : strerror(-err));
 			return err;
+		}
 		src.kl_on = true;
 	}
 	if (!src.cri_on && !src.kl_on) {

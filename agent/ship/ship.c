@@ -30,6 +30,7 @@
 #include <sys/random.h>
 #include <sys/utsname.h>
 
+#include "agent/attrib/bearer.h"
 #include "agent/clock.h"
 #include "agent/log.h"
 #include "agent/http/metrics.h"
@@ -643,7 +644,10 @@ int ship_start(const struct ps_config *pcfg)
 	 * the heap after free. A fixed threshold gives them back at once.
 	 */
 	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
-	err = readable("--collector-token-file", cfg->token_file);
+	/* a token file must hold a token now: empty, no batch would carry one */
+	err = cfg->token_file ? bearer_check(cfg->token_file) : 0;
+	if (err)
+		pr_err("--collector-token-file %s: %s", cfg->token_file, bearer_strerror(err));
 	if (!err)
 		err = readable("--collector-ca", cfg->ca_file);
 	if (!err)

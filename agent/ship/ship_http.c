@@ -165,8 +165,7 @@ void http_post(struct http_client *h, const void *body, size_t len, uint32_t tim
 		/* a token being rotated or not mounted yet: try again later */
 		r->verdict = HTTP_RETRY;
 		snprintf(r->msg, sizeof(r->msg), "cannot read --collector-token-file %s: %s",
-			 h->cfg->token_file, err == -EINVAL ? "not one line" :
-			 err == -ENODATA ? "empty" : strerror(-err));
+			 h->cfg->token_file, bearer_strerror(err));
 		return;
 	}
 	h->resp_len = 0;

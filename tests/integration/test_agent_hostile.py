@@ -149,3 +149,23 @@ def test_kubelet_answer_over_32mib_is_refused_before_parsing(length):
             assert a.stop() == 0
     # 33 MiB parsed would take 160 MiB and more; refused, at most the 32 MiB buffer
     assert hwm < 112 << 10, "peak RSS %d KiB" % hwm
+
+
+@pytest.mark.parametrize("content", [b"", b" \n\t\n"], ids=["empty", "whitespace"])
+def test_empty_token_files_are_refused_at_start(tmp_path, content):
+    """An empty token file meant requests with no token at all (the kubelet's
+    was skipped silently; the collector's retried forever): refused at start
+    with the reason (issue 15 item 10, the agent's side)."""
+    token = tmp_path / "token"
+    token.write_bytes(content)
+    with HttpServer(200, b'{"kind":"PodList","items":[]}') as k:
+        rc, _, err = run_agent_once("--tracers", "exec", "--cri-socket", "none",
+                                    "--kubelet", k.url, "--kubelet-token", token, "-d", "2")
+        assert k.requests == [], "asked the kubelet without a token: %s" % k.requests
+    assert rc == 1, "exit %d:\n%s" % (rc, err)
+    assert "error: --kubelet-token %s: empty (no token to send)" % token in err, err
+    rc, _, err = run_agent_once("--tracers", "exec", "--cri-socket", "none",
+                                "--collector", "http://127.0.0.1:9",
+                                "--collector-token-file", token, "-d", "2")
+    assert rc == 1, "exit %d:\n%s" % (rc, err)
+    assert "error: --collector-token-file %s: empty (no token to send)" % token in err, err
