@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "agent/config.h"
 #include "agent/http/endpoints.h"
@@ -512,11 +513,20 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 				err = add_select("--selector", cfg->selectors, &cfg->n_selectors, optarg);
 			break;
 		}
-		case OPT_CRI_SOCKET:
-			if (!*optarg)
+		case OPT_CRI_SOCKET: {
+			const char *path = optarg;
+			size_t max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
+
+			if (strncmp(path, "unix://", 7) == 0)
+				path += 7;
+			if (!*path)
 				err = bad("--cri-socket: empty path");
+			else if (strlen(path) > max)
+				err = bad("--cri-socket: '%s' is %zu bytes long, a unix socket path "
+					  "at most %zu", path, strlen(path), max);
 			cfg->cri_socket = optarg;
 			break;
+		}
 		case OPT_KUBELET:
 			if (strncmp(optarg, "https://", 8) != 0 && strncmp(optarg, "http://", 7) != 0)
 				err = bad("--kubelet: '%s' is not an http(s):// URL", optarg);

@@ -65,7 +65,10 @@ int cri_open(struct cri_client *c, const char *socket, long timeout_ms)
 	memset(c, 0, sizeof(*c));
 	if (strncmp(socket, "unix://", 7) == 0)
 		socket += 7;
-	snprintf(c->socket, sizeof(c->socket), "%s", socket);
+	/* a longer path cannot be connected to: never cut it to one that can */
+	if (strlen(socket) >= sizeof(c->socket))
+		return -ENAMETOOLONG;
+	strcpy(c->socket, socket);
 	return grpc_open(&c->g, c->socket, timeout_ms);
 }
 

@@ -169,3 +169,19 @@ def test_empty_token_files_are_refused_at_start(tmp_path, content):
                                 "--collector-token-file", token, "-d", "2")
     assert rc == 1, "exit %d:\n%s" % (rc, err)
     assert "error: --collector-token-file %s: empty (no token to send)" % token in err, err
+
+
+def test_cri_socket_path_over_107_bytes_is_refused_not_cut(tmp_path):
+    """sun_path holds 107 bytes: a longer --cri-socket was cut silently and
+    the cut path used, here another runtime's socket (issue 15 item 11)."""
+    base = str(tmp_path)
+    d = os.path.join(base, "d" * (107 - len(base) - len("/") - len("/cri.sock")))
+    os.mkdir(d)
+    with CriStub(d) as other:
+        assert len(other.socket) == 107
+        given = other.socket + "2"
+        rc, _, err = run_agent_once("--tracers", "exec", "--cri-socket", given, "-d", "2")
+        assert other.calls == [], "the agent talked to %s instead" % other.socket
+    assert rc == 2, "exit %d:\n%s" % (rc, err)
+    assert "error: --cri-socket: '%s' is 108 bytes long, a unix socket path at most 107" \
+        % given in err, err

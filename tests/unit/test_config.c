@@ -115,6 +115,27 @@ static void test_parse_after_error_in_cluster(void **state)
 	assert_int_equal(c.verbose, 0);
 }
 
+/* A unix socket path holds 107 bytes: a longer one is refused, never cut. */
+static void test_cri_socket_length(void **state)
+{
+	char p107[108], p108[109], u108[116];
+	struct ps_config c;
+
+	(void)state;
+	memset(p107, 'a', sizeof(p107));
+	p107[0] = '/';
+	p107[107] = '\0';
+	snprintf(p108, sizeof(p108), "%sb", p107);
+	snprintf(u108, sizeof(u108), "unix://%s", p108);
+	assert_int_equal(PARSE(&c, "--cri-socket", p107), 0);
+	assert_string_equal(c.cri_socket, p107);
+	assert_int_equal(PARSE(&c, "--cri-socket", p108), -EINVAL);
+	assert_int_equal(PARSE(&c, "--cri-socket", u108), -EINVAL);
+	u108[7 + 107] = '\0';
+	assert_int_equal(PARSE(&c, "--cri-socket", u108), 0);
+	assert_int_equal(PARSE(&c, "--cri-socket", "unix://"), -EINVAL);
+}
+
 static void test_listen_and_check_config(void **state)
 {
 	struct ps_config c;
@@ -153,6 +174,7 @@ int main(void)
 		cmocka_unit_test(test_probe_command),
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_parse_after_error_in_cluster),
+		cmocka_unit_test(test_cri_socket_length),
 		cmocka_unit_test(test_listen_and_check_config),
 		cmocka_unit_test(test_help_and_version),
 	};
