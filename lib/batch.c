@@ -258,7 +258,18 @@ int batch_decode(const void *gz, size_t len, size_t max_raw, Podsnoop__V1__Batch
 	return *out ? 0 : -EBADMSG;
 }
 
-int batch_load_meta(struct batch *b)
+size_t batch_max_raw(uint32_t max_bytes)
+{
+	return (size_t)max_bytes + BATCH_HDR_CAP;
+}
+
+size_t batch_max_body(uint32_t max_bytes)
+{
+	/* deflate's worst case plus the gzip header and trailer */
+	return compressBound((uLong)batch_max_raw(max_bytes)) + 32;
+}
+
+int batch_load_meta(struct batch *b, size_t max_raw)
 {
 	Podsnoop__V1__Batch *m;
 	size_t n;
@@ -266,7 +277,7 @@ int batch_load_meta(struct batch *b)
 
 	if (b->have_meta)
 		return 0;
-	err = batch_decode(b->body, b->len, 1u << 30, &m);
+	err = batch_decode(b->body, b->len, max_raw, &m);
 	if (err)
 		return err;
 	b->seq = m->seq;

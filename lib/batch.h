@@ -74,8 +74,14 @@ struct batch {
 void batch_free(struct batch *b);
 /* A batch around a body read back from the spool (takes body). */
 struct batch *batch_from_body(uint8_t *body, size_t len, uint64_t spool_id);
-/* Fill the meta fields of a batch from its body; -EBADMSG when it does not decode. */
-int batch_load_meta(struct batch *b);
+/*
+ * Fill the meta fields of a batch from its body, gunzipped to at most max_raw
+ * bytes; -EBADMSG when it does not decode, -E2BIG beyond max_raw.
+ */
+int batch_load_meta(struct batch *b, size_t max_raw);
+/* The largest packed Batch, and gzip body, a builder of max_bytes makes. */
+size_t batch_max_raw(uint32_t max_bytes);
+size_t batch_max_body(uint32_t max_bytes);
 
 /*
  * gunzip (or zlib, auto-detected) into a malloc'd buffer of at most max_out

@@ -337,8 +337,10 @@ static struct batch *next_batch(struct ship *s)
 				return NULL;
 			err = spool_head(&s->spool, &body, &len, &id);
 			if (err) {
-				pr_err("spool: skipping an unreadable batch in %s: %s",
-				       s->cfg->spool_dir, strerror(-err));
+				pr_err("spool: skipping a batch in %s, left there: %s",
+				       s->cfg->spool_dir, err == -ELOOP ? "a symbolic link" :
+				       err == -ENOTSUP ? "not a regular file" :
+				       err == -EFBIG ? "larger than a batch can be" : strerror(-err));
 				continue;
 			}
 			b = batch_from_body(body, len, id);
@@ -384,7 +386,7 @@ static void on_rejected(struct ship *s, struct batch *b, const struct http_resul
 {
 	const char *hint = "";
 	char reason[24];
-	int err = batch_load_meta(b);
+	int err = batch_load_meta(b, batch_max_raw(s->cfg->batch_bytes));
 
 	s->fails = 0;
 	s->rejected_batches++;
@@ -504,7 +506,7 @@ static void park_rest(struct ship *s)
 	while (b || (b = shipq_pop(&s->q))) {
 		if (spool_batch(s, b)) {
 			metric_inc(&m_failed);
-			if (!batch_load_meta(b))
+			if (!batch_load_meta(b, batch_max_raw(s->cfg->batch_bytes)))
 				for (int t = 0; t < REC_MAX; t++)
 					lost[t] += b->counts[t];
 			lost_batches++;
@@ -670,7 +672,8 @@ int ship_start(const struct ps_config *pcfg)
 	if (err)
 		goto fail_bb;
 	if (cfg->spool_dir) {
-		err = spool_open(&s->spool, cfg->spool_dir, cfg->spool_max_bytes);
+		err = spool_open(&s->spool, cfg->spool_dir, cfg->spool_max_bytes,
+				 batch_max_body(cfg->batch_bytes));
 		if (err) {
 			pr_err("--spool-dir %s: %s", cfg->spool_dir,
 			       err == -EBUSY ? "in use by another podsnoop" : strerror(-err));
@@ -680,6 +683,11 @@ int ship_start(const struct ps_config *pcfg)
 		if (spool_count(&s->spool))
 			pr_info("spool: %zu batches (%" PRIu64 " bytes) from an earlier run are "
 				"sent first", spool_count(&s->spool), s->spool.bytes);
+		if (s->spool.ignored)
+			pr_warn("spool: %zu .batch entries in %s are not regular files or are "
+				"larger than a batch of --batch-bytes %u can be (%zu bytes): left "
+				"there, not sent", s->spool.ignored, cfg->spool_dir,
+				cfg->batch_bytes, batch_max_body(cfg->batch_bytes));
 		atomic_store(&s->spool_full, s->spool.bytes >= cfg->spool_max_bytes);
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {

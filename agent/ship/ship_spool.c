@@ -35,34 +35,46 @@ static uint64_t id_of(const char *name, const char *suffix)
 	return id;
 }
 
-static int push_id(struct spool *sp, uint64_t id)
+static int push_id(struct spool *sp, uint64_t id, uint64_t size)
 {
 	if (sp->head && sp->head * 2 >= sp->n) { /* reuse the space of removed ids */
-		memmove(sp->ids, sp->ids + sp->head, (sp->n - sp->head) * sizeof(*sp->ids));
+		memmove(sp->ents, sp->ents + sp->head, (sp->n - sp->head) * sizeof(*sp->ents));
 		sp->n -= sp->head;
 		sp->head = 0;
 	}
 	if (sp->n == sp->cap) {
 		size_t cap = sp->cap ? sp->cap * 2 : 64;
-		uint64_t *ids = realloc(sp->ids, cap * sizeof(*ids));
+		struct spool_ent *e = realloc(sp->ents, cap * sizeof(*e));
 
-		if (!ids)
+		if (!e)
 			return -ENOMEM;
-		sp->ids = ids;
+		sp->ents = e;
 		sp->cap = cap;
 	}
-	sp->ids[sp->n++] = id;
+	sp->ents[sp->n].id = id;
+	sp->ents[sp->n].size = size;
+	sp->n++;
 	return 0;
 }
 
 static int cmp_id(const void *a, const void *b)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	uint64_t x = ((const struct spool_ent *)a)->id, y = ((const struct spool_ent *)b)->id;
 
 	return x < y ? -1 : x > y;
 }
 
-int spool_open(struct spool *sp, const char *dir, uint64_t max_bytes)
+/* A directory entry fit to be a batch: a regular file (not followed), of a batch's size. */
+static int check_entry(const struct spool *sp, const struct stat *st)
+{
+	if (!S_ISREG(st->st_mode))
+		return -ENOTSUP;
+	if ((uint64_t)st->st_size > sp->max_file)
+		return -EFBIG;
+	return 0;
+}
+
+int spool_open(struct spool *sp, const char *dir, uint64_t max_bytes, uint64_t max_file)
 {
 	struct dirent *de;
 	struct stat st;
@@ -72,6 +84,7 @@ int spool_open(struct spool *sp, const char *dir, uint64_t max_bytes)
 	memset(sp, 0, sizeof(*sp));
 	sp->dirfd = sp->lockfd = -1;
 	sp->max_bytes = max_bytes;
+	sp->max_file = max_file;
 	sp->next_id = 1;
 	if (mkdir(dir, 0700) && errno != EEXIST)
 		return -errno;
@@ -103,9 +116,16 @@ int spool_open(struct spool *sp, const char *dir, uint64_t max_bytes)
 			continue;
 		}
 		id = id_of(de->d_name, "batch");
-		if (!id || fstatat(sp->dirfd, de->d_name, &st, 0) || !S_ISREG(st.st_mode))
+		if (!id || fstatat(sp->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW))
 			continue;
-		err = push_id(sp, id);
+		err = check_entry(sp, &st);
+		if (err) { /* not ours to send: left where it is, said by the caller */
+			sp->ignored++;
+			if (id >= sp->next_id)
+				sp->next_id = id + 1; /* and never overwritten */
+			continue;
+		}
+		err = push_id(sp, id, (uint64_t)st.st_size);
 		if (err) {
 			closedir(d);
 			goto fail;
@@ -116,7 +136,7 @@ int spool_open(struct spool *sp, const char *dir, uint64_t max_bytes)
 	}
 	closedir(d);
 	if (sp->n)
-		qsort(sp->ids, sp->n, sizeof(*sp->ids), cmp_id);
+		qsort(sp->ents, sp->n, sizeof(*sp->ents), cmp_id);
 	return 0;
 fail:
 	spool_close(sp);
@@ -129,7 +149,7 @@ void spool_close(struct spool *sp)
 		close(sp->lockfd); /* releases the lock */
 	if (sp->dirfd >= 0)
 		close(sp->dirfd);
-	free(sp->ids);
+	free(sp->ents);
 	memset(sp, 0, sizeof(*sp));
 	sp->dirfd = sp->lockfd = -1;
 }
@@ -169,7 +189,7 @@ int spool_put(struct spool *sp, const void *body, size_t len, uint64_t *id_out)
 	if (!err && renameat(sp->dirfd, tmp, sp->dirfd, final))
 		err = -errno;
 	if (!err)
-		err = push_id(sp, id);
+		err = push_id(sp, id, len);
 	if (err) {
 		unlinkat(sp->dirfd, tmp, 0);
 		unlinkat(sp->dirfd, final, 0);
@@ -181,6 +201,15 @@ int spool_put(struct spool *sp, const void *body, size_t len, uint64_t *id_out)
 	return 0;
 }
 
+/* The head batch leaves the count: removed, or left on disk as not ours. */
+static void drop_head(struct spool *sp)
+{
+	uint64_t size = sp->ents[sp->head].size;
+
+	sp->bytes -= size < sp->bytes ? size : sp->bytes;
+	sp->head++;
+}
+
 int spool_head(struct spool *sp, uint8_t **body, size_t *len, uint64_t *id_out)
 {
 	char name[ID_DIGITS + 8];
@@ -190,23 +219,29 @@ int spool_head(struct spool *sp, uint8_t **body, size_t *len, uint64_t *id_out)
 	int fd, err;
 
 	while (sp->head < sp->n) {
-		uint64_t id = sp->ids[sp->head];
+		uint64_t id = sp->ents[sp->head].id;
 
 		name_of(id, "batch", name, sizeof(name));
-		fd = openat(sp->dirfd, name, O_RDONLY | O_CLOEXEC);
+		/*
+		 * whoever can write the directory chooses what is there: never follow
+		 * a symlink, never block on a FIFO or device, never read what no
+		 * batch can be
+		 */
+		fd = openat(sp->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK |
+			    O_NOCTTY);
 		if (fd < 0 && errno == ENOENT) { /* removed behind our back */
-			sp->head++;
+			drop_head(sp);
 			continue;
 		}
 		if (fd < 0) {
 			err = -errno;
-			sp->head++; /* unreadable: leave it on disk, go on with the next */
+			drop_head(sp); /* unreadable: leave it on disk, go on with the next */
 			return err;
 		}
-		if (fstat(fd, &st)) {
-			err = -errno;
+		err = fstat(fd, &st) ? -errno : check_entry(sp, &st);
+		if (err) {
 			close(fd);
-			sp->head++;
+			drop_head(sp);
 			return err;
 		}
 		if (st.st_size <= 0) {
@@ -225,14 +260,12 @@ int spool_head(struct spool *sp, uint8_t **body, size_t *len, uint64_t *id_out)
 			if (r < 0 && errno == EINTR)
 				continue;
 			if (r <= 0) {
-				/* unreadable: leave it on disk, go on with the next */
-				err = r < 0 ? -errno : -EBADMSG;
+				/* unreadable (or cut while we read): leave it, go on with the next */
+				err = r < 0 ? -errno : -EIO;
 				free(buf);
 				close(fd);
-				sp->bytes -= (uint64_t)st.st_size < sp->bytes ? (uint64_t)st.st_size
-									: sp->bytes;
-				sp->head++;
-				return err == -EBADMSG ? -EIO : err;
+				drop_head(sp);
+				return err;
 			}
 			got += (size_t)r;
 		}
@@ -248,14 +281,11 @@ int spool_head(struct spool *sp, uint8_t **body, size_t *len, uint64_t *id_out)
 int spool_remove_head(struct spool *sp, uint64_t id)
 {
 	char name[ID_DIGITS + 8];
-	struct stat st;
 
-	if (sp->head >= sp->n || sp->ids[sp->head] != id)
+	if (sp->head >= sp->n || sp->ents[sp->head].id != id)
 		return -EINVAL;
 	name_of(id, "batch", name, sizeof(name));
-	if (!fstatat(sp->dirfd, name, &st, 0))
-		sp->bytes -= (uint64_t)st.st_size < sp->bytes ? (uint64_t)st.st_size : sp->bytes;
-	sp->head++;
+	drop_head(sp);
 	if (unlinkat(sp->dirfd, name, 0) && errno != ENOENT)
 		return -errno;
 	return 0;

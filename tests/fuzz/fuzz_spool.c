@@ -51,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	assert(write(fd, data, size) == (ssize_t)size);
 	close(fd);
 
-	assert(spool_open(&sp, dir, 1ull << 30) == 0);
+	assert(spool_open(&sp, dir, 1ull << 30, 1u << 20) == 0);
 	assert(spool_count(&sp) == 1 && sp.bytes == size);
 	err = spool_head(&sp, &body, &len, &id);
 	if (err) {
@@ -60,7 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		assert(len == size && id == 1 && memcmp(body, data, size) == 0);
 		b = batch_from_body(body, len, id);
 		assert(b);
-		if (batch_load_meta(b) == 0)
+		if (batch_load_meta(b, batch_max_raw(512 * 1024)) == 0)
 			assert(b->have_meta && b->n_losses <= LOSS_KEYS_MAX);
 		batch_free(b);
 		assert(spool_remove_head(&sp, id) == 0);

@@ -1,9 +1,11 @@
 """Hostile and unlucky input on the agent's side (issue 15): what a kubelet,
 a CRI runtime, a network client, a spool directory or a full disk can do to
 the agent, each answered with a clear error and nothing lost silently."""
+import glob
 import json
 import os
 import re
+import signal
 import time
 import uuid
 import urllib.error
@@ -12,7 +14,9 @@ import urllib.request
 import pytest
 from cri_stub import CriStub
 from kubelet_mock import pod_item
-from podsnoop_harness import Agent, run_agent_once
+from podsnoop_harness import Agent, run_agent_once, unique
+from ship_harness import Collector, compile_schema, decode_body, free_port
+from test_ship import FAST, exactly_once, run_execs, ship_agent, tagged
 
 
 def get(port, path, timeout=5):
@@ -185,3 +189,70 @@ def test_cri_socket_path_over_107_bytes_is_refused_not_cut(tmp_path):
     assert rc == 2, "exit %d:\n%s" % (rc, err)
     assert "error: --cri-socket: '%s' is 108 bytes long, a unix socket path at most 107" \
         % given in err, err
+
+
+@pytest.fixture(scope="module")
+def pb2(tmp_path_factory):
+    return compile_schema(str(tmp_path_factory.mktemp("pb2")))
+
+
+def batch_tags(pb2, path, tag):
+    with open(path, "rb") as f:
+        b = decode_body(pb2, f.read())
+    return sorted(int(r.exec.args[2]) for r in b.records if r.exec.args[1:2] == [tag.encode()])
+
+
+def test_spool_entries_that_are_not_batches_are_left_alone(cgroup, tmp_path, pb2):
+    """Whoever can write the spool directory chooses what is in it: a .batch
+    that becomes a FIFO once the agent has listed it hung the shipper on
+    open for good; a symlink was followed and whatever it names was sent; a
+    file of any size was read whole into memory (issue 15 item 13). Now
+    each is left on disk, said, and everything else is delivered."""
+    tag = unique("sp")
+    port, spool = free_port(), str(tmp_path / "spool")
+    url = "http://127.0.0.1:%d/v1/batches" % port
+    a = ship_agent(cgroup, url, "--spool-dir", spool, "--batch-records", "10")
+    try:
+        run_execs(cgroup, tag, 60)
+        deadline = time.time() + 30
+        while sorted(t for f in glob.glob(os.path.join(spool, "*.batch"))
+                     for t in batch_tags(pb2, f, tag)) != list(range(60)):
+            assert time.time() < deadline, "execs never reached the spool:\n" + "".join(a.stderr)
+            time.sleep(0.1)
+    finally:
+        a.stop(signal.SIGKILL)
+    files = sorted(glob.glob(os.path.join(spool, "*.batch")))
+    assert len(files) >= 5
+    # larger than any batch of the default --batch-bytes (512K) can be: never read
+    big = os.path.join(spool, "%020d.batch" % 99999)
+    with open(big, "wb") as f:
+        f.write(b"\x1f\x8b" + b"\0" * (2 << 20))
+    with ship_agent(cgroup, url, "--spool-dir", spool) as b:
+        # listed: the oldest is read and retried while the collector is down;
+        # the second and third are replaced now, behind the agent's back
+        wait_stderr(b, r"spool: \d+ batches \(\d+ bytes\) from an earlier run")
+        wait_stderr(b, r"warning: collector %s: " % re.escape(url))
+        fifo, link = files[1], files[2]
+        lost = batch_tags(pb2, fifo, tag) + batch_tags(pb2, link, tag)
+        os.unlink(fifo)
+        os.mkfifo(fifo)
+        elsewhere = str(tmp_path / "elsewhere.batch")
+        os.rename(link, elsewhere)
+        os.symlink(elsewhere, link)
+        with Collector(str(tmp_path), port=port) as c:
+            run_execs(cgroup, tag + "b", 10)
+            c.wait_for(lambda c: len(tagged(c.lines(), tag + "b")) == 10, what="new execs")
+            assert b.stop() == 0
+            c.stop()
+    err = "".join(b.stderr)
+    assert "spool: %d batches" % len(files) in err, err
+    assert re.search(r"warning: spool: 1 \.batch entries in %s are not regular files or are "
+                     r"larger than a batch of --batch-bytes 524288 can be" % re.escape(spool), err)
+    assert "error: spool: skipping a batch in %s, left there: not a regular file" % spool in err
+    assert "error: spool: skipping a batch in %s, left there: a symbolic link" % spool in err
+    got = sorted(int(r["args"][2]) for r in tagged(c.lines(), tag))
+    assert got == sorted(set(range(60)) - set(lost)), "delivered: %s, lost: %s" % (got, lost)
+    exactly_once(c.lines(), tag + "b", 10)
+    # what is not ours stays where it was
+    assert os.path.islink(link) and os.path.exists(elsewhere)
+    assert os.path.exists(fifo) and os.path.getsize(big) == (2 << 20) + 2

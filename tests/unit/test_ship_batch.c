@@ -99,7 +99,7 @@ static void test_pack_close_decode(void **state)
 		memcpy(copy, out->body, out->len);
 		sp = batch_from_body(copy, out->len, 99);
 		assert_false(sp->have_meta);
-		assert_int_equal(batch_load_meta(sp), 0);
+		assert_int_equal(batch_load_meta(sp, batch_max_raw(64 * 1024)), 0);
 		assert_int_equal(sp->seq, 17);
 		assert_int_equal(sp->n_records, 10);
 		assert_int_equal(sp->counts[REC_EXEC], 10);

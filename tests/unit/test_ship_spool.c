@@ -46,7 +46,7 @@ static void test_order_and_bytes(void **state)
 	uint64_t id, a, b, c;
 
 	(void)state;
-	assert_int_equal(spool_open(&sp, dir, 1000), 0);
+	assert_int_equal(spool_open(&sp, dir, 1000, 1 << 20), 0);
 	assert_int_equal(spool_count(&sp), 0);
 	assert_int_equal(spool_head(&sp, &(uint8_t *){ NULL }, &(size_t){ 0 }, &id), -ENOENT);
 	assert_int_equal(spool_put(&sp, "first", 5, &a), 0);
@@ -71,12 +71,12 @@ static void test_bound(void **state)
 	uint64_t id;
 
 	(void)state;
-	assert_int_equal(spool_open(&sp, dir, 10), 0);
+	assert_int_equal(spool_open(&sp, dir, 10, 1 << 20), 0);
 	assert_int_equal(spool_put(&sp, "123456", 6, &id), 0);
 	assert_int_equal(spool_put(&sp, "12345", 5, &id), -ENOSPC);
 	assert_int_equal(spool_put(&sp, "1234", 4, &id), 0);
 	assert_int_equal(spool_count(&sp), 2);
-	assert_int_equal(spool_remove_head(&sp, spool_count(&sp) ? sp.ids[sp.head] : 0), 0);
+	assert_int_equal(spool_remove_head(&sp, spool_count(&sp) ? sp.ents[sp.head].id : 0), 0);
 	assert_int_equal(spool_put(&sp, "12345", 5, &id), 0);
 	spool_close(&sp);
 }
@@ -89,14 +89,14 @@ static void test_restart_keeps_order_and_cleans_tmp(void **state)
 	int fd;
 
 	(void)state;
-	assert_int_equal(spool_open(&sp, dir, 1 << 20), 0);
+	assert_int_equal(spool_open(&sp, dir, 1 << 20, 1 << 20), 0);
 	for (int i = 0; i < 12; i++) { /* ids past 9, 10: order is numeric */
 		char body[8];
 
 		snprintf(body, sizeof(body), "b%02d", i);
 		assert_int_equal(spool_put(&sp, body, 3, &last), 0);
 	}
-	assert_int_equal(spool_remove_head(&sp, sp.ids[sp.head]), 0);
+	assert_int_equal(spool_remove_head(&sp, sp.ents[sp.head].id), 0);
 	spool_close(&sp);
 	/* a write a killed agent did not finish, and a file that is not ours */
 	snprintf(path, sizeof(path), "%s/00000000000000000099.tmp", dir);
@@ -108,7 +108,7 @@ static void test_restart_keeps_order_and_cleans_tmp(void **state)
 	assert_true(fd >= 0);
 	close(fd);
 
-	assert_int_equal(spool_open(&sp, dir, 1 << 20), 0);
+	assert_int_equal(spool_open(&sp, dir, 1 << 20, 1 << 20), 0);
 	assert_int_equal(spool_count(&sp), 11);
 	assert_int_equal(sp.bytes, 33);
 	snprintf(path, sizeof(path), "%s/00000000000000000099.tmp", dir);
@@ -131,10 +131,10 @@ static void test_one_owner(void **state)
 	struct spool a, b;
 
 	(void)state;
-	assert_int_equal(spool_open(&a, dir, 100), 0);
-	assert_int_equal(spool_open(&b, dir, 100), -EBUSY);
+	assert_int_equal(spool_open(&a, dir, 100, 1 << 20), 0);
+	assert_int_equal(spool_open(&b, dir, 100, 1 << 20), -EBUSY);
 	spool_close(&a);
-	assert_int_equal(spool_open(&b, dir, 100), 0);
+	assert_int_equal(spool_open(&b, dir, 100, 1 << 20), 0);
 	spool_close(&b);
 }
 
@@ -145,7 +145,7 @@ static void test_empty_file_skipped(void **state)
 	char path[128];
 
 	(void)state;
-	assert_int_equal(spool_open(&sp, dir, 100), 0);
+	assert_int_equal(spool_open(&sp, dir, 100, 1 << 20), 0);
 	assert_int_equal(spool_put(&sp, "aaa", 3, &a), 0);
 	assert_int_equal(spool_put(&sp, "bbb", 3, &b), 0);
 	snprintf(path, sizeof(path), "%s/%020llu.batch", dir, (unsigned long long)a);
@@ -154,6 +154,69 @@ static void test_empty_file_skipped(void **state)
 	expect_head(&sp, "bbb", &id);
 	assert_int_equal(id, b);
 	spool_close(&sp);
+}
+
+static void batch_path(char *path, size_t n, uint64_t id)
+{
+	snprintf(path, n, "%s/%020llu.batch", dir, (unsigned long long)id);
+}
+
+/* What is in the directory is anyone's choice: only regular files of a batch's size are read. */
+static void test_not_batches_left_alone(void **state)
+{
+	struct spool sp;
+	uint64_t id, a, b, c, d, e;
+	char path[128], target[128];
+	int fd;
+
+	(void)state;
+	/* at open: a symlink, a FIFO and an oversized file are not listed */
+	batch_path(path, sizeof(path), 3);
+	snprintf(target, sizeof(target), "%s/target", dir);
+	fd = open(target, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0 && write(fd, "secret", 6) == 6);
+	close(fd);
+	assert_int_equal(symlink(target, path), 0);
+	batch_path(path, sizeof(path), 4);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	batch_path(path, sizeof(path), 5);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0 && write(fd, "0123456789a", 11) == 11);
+	close(fd);
+	assert_int_equal(spool_open(&sp, dir, 1000, 10), 0);
+	assert_int_equal(spool_count(&sp), 0);
+	assert_int_equal(sp.ignored, 3);
+	assert_int_equal(sp.bytes, 0);
+	/* new batches never take their names */
+	assert_int_equal(spool_put(&sp, "aaa", 3, &a), 0);
+	assert_true(a > 5);
+	assert_int_equal(spool_put(&sp, "bbb", 3, &b), 0);
+	assert_int_equal(spool_put(&sp, "ccc", 3, &c), 0);
+	assert_int_equal(spool_put(&sp, "ddd", 3, &d), 0);
+	assert_int_equal(spool_put(&sp, "eee", 3, &e), 0);
+	/* listed, then replaced behind the spool's back */
+	batch_path(path, sizeof(path), a);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(mkfifo(path, 0600), 0);	/* opened without blocking */
+	batch_path(path, sizeof(path), b);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(symlink(target, path), 0);	/* not followed */
+	batch_path(path, sizeof(path), c);
+	assert_int_equal(truncate(path, 11), 0);	/* grown past the bound */
+	assert_int_equal(spool_head(&sp, &(uint8_t *){ NULL }, &(size_t){ 0 }, &id), -ENOTSUP);
+	assert_int_equal(spool_head(&sp, &(uint8_t *){ NULL }, &(size_t){ 0 }, &id), -ELOOP);
+	assert_int_equal(spool_head(&sp, &(uint8_t *){ NULL }, &(size_t){ 0 }, &id), -EFBIG);
+	expect_head(&sp, "ddd", &id);
+	assert_int_equal(id, d);
+	assert_int_equal(sp.bytes, 6); /* what is left of the spool's own */
+	assert_int_equal(spool_remove_head(&sp, d), 0);
+	expect_head(&sp, "eee", &id);
+	spool_close(&sp);
+	/* all still there */
+	batch_path(path, sizeof(path), a);
+	assert_int_equal(access(path, F_OK), 0);
+	batch_path(path, sizeof(path), 4);
+	assert_int_equal(access(path, F_OK), 0);
 }
 
 int main(void)
@@ -165,6 +228,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_one_owner, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_file_skipped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_not_batches_left_alone, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("ship_spool", tests, NULL, NULL);
