@@ -100,6 +100,7 @@ static struct ship {
 	struct loss_tally losses;
 	struct ship_queue q;
 	atomic_bool spool_full;
+	atomic_int spool_errno;		/* why: 0 at --spool-max-bytes, else the write's errno */
 
 	/* shipper thread side */
 	pthread_t thread;
@@ -124,6 +125,14 @@ static void count_lost(struct ship *s, const uint32_t counts[REC_MAX], const cha
 {
 	for (int t = 0; t < REC_MAX; t++)
 		loss_tally_add(&s->losses, rec_tracer(t), stage, reason, counts[t]);
+}
+
+/* Why the spool takes no more, as a Loss reason. */
+static const char *spool_reason(struct ship *s)
+{
+	int e = atomic_load(&s->spool_errno);
+
+	return !e ? "full" : e == ENOSPC ? "disk_full" : "write_error";
 }
 
 static uint64_t sum(const uint32_t counts[REC_MAX])
@@ -159,12 +168,23 @@ static void close_batch(struct ship *s)
 		metric_inc(&m_failed);
 		/* every bound is full: drop the newest; seq and loss counters stay */
 		stage = s->have_spool && atomic_load(&s->spool_full) ? "spool" : "ship_queue";
-		count_lost(s, b->counts, stage, "full");
-		if (ratelim_ok(&s->drop_log, s->last_close_ns))
-			pr_warn("ship: %s full, batch of %u records dropped (counted; %" PRIu64
-				" more batches dropped since the last message)",
-				!strcmp(stage, "spool") ? "send queue and spool" : "send queue",
-				b->n_records, s->drop_log.was_held);
+		count_lost(s, b->counts, stage, !strcmp(stage, "spool") ? spool_reason(s) : "full");
+		if (ratelim_ok(&s->drop_log, s->last_close_ns)) {
+			int e = atomic_load(&s->spool_errno);
+			char why[160];
+
+			if (strcmp(stage, "spool"))
+				snprintf(why, sizeof(why), "send queue full");
+			else if (!e)
+				snprintf(why, sizeof(why), "send queue and spool full");
+			else
+				snprintf(why, sizeof(why), "send queue full and the spool not "
+					 "writable (%s%s)", strerror(e),
+					 e == ENOSPC ? ": its filesystem is full" : "");
+			pr_warn("ship: %s, batch of %u records dropped (counted; %" PRIu64
+				" more batches dropped since the last message)", why, b->n_records,
+				s->drop_log.was_held);
+		}
 		batch_free(b);
 	} else {
 		loss_tally_commit(&s->losses, snap, n);
@@ -280,13 +300,17 @@ static int spool_batch(struct ship *s, struct batch *b)
 	if (!s->have_spool)
 		return -ENOSPC;
 	err = spool_put(&s->spool, b->body, b->len, &b->spool_id);
-	if (err == -ENOSPC) {
+	if (err) {
+		/* a write that failed is as good as full for the drop policy */
+		atomic_store(&s->spool_errno, err == -EDQUOT ? 0 : -err);
 		atomic_store(&s->spool_full, true);
-	} else if (err) {
-		atomic_store(&s->spool_full, true); /* as good as full for the drop policy */
-		if (ratelim_ok(&s->spool_log, mono_ns()))
-			pr_err("spool: cannot write to %s: %s", s->cfg->spool_dir, strerror(-err));
+		if (err != -EDQUOT && ratelim_ok(&s->spool_log, mono_ns()))
+			pr_err("spool: cannot write a batch of %zu bytes to %s: %s%s (%zu batches, %"
+			       PRIu64 " bytes spooled)", b->len, s->cfg->spool_dir, strerror(-err),
+			       err == -ENOSPC ? ": its filesystem is full" : "",
+			       spool_count(&s->spool), s->spool.bytes);
 	} else {
+		atomic_store(&s->spool_full, false); /* room again (a disk freed, say) */
 		s->spooled_batches++;
 		metric_set(&m_spool, (int64_t)s->spool.bytes);
 	}
@@ -515,10 +539,14 @@ static void park_rest(struct ship *s)
 		b = NULL;
 	}
 	if (lost_batches) {
-		count_lost(s, lost, "shutdown", s->have_spool ? "spool_full" : "no_spool");
+		int e = atomic_load(&s->spool_errno);
+
+		count_lost(s, lost, "shutdown", !s->have_spool ? "no_spool" :
+			   e == ENOSPC ? "spool_disk_full" : e ? "spool_write_error" : "spool_full");
 		pr_err("ship: %" PRIu64 " records in %" PRIu64 " batches could not be sent before "
-		       "--flush-timeout-ms and are lost (%s)", sum(lost), lost_batches,
-		       s->have_spool ? "the spool is full" : "no --spool-dir");
+		       "--flush-timeout-ms and are lost (%s%s)", sum(lost), lost_batches,
+		       !s->have_spool ? "no --spool-dir" : e ? "the spool cannot be written: " :
+		       "the spool is full", s->have_spool && e ? strerror(e) : "");
 	}
 	if (s->have_spool && spool_count(&s->spool))
 		pr_info("ship: %zu batches (%" PRIu64 " bytes) wait in %s for the next start",

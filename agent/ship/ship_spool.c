@@ -163,7 +163,7 @@ int spool_put(struct spool *sp, const void *body, size_t len, uint64_t *id_out)
 	int fd, err = 0;
 
 	if (sp->bytes + len > sp->max_bytes)
-		return -ENOSPC;
+		return -EDQUOT; /* --spool-max-bytes; a full filesystem says -ENOSPC */
 	name_of(id, "tmp", tmp, sizeof(tmp));
 	name_of(id, "batch", final, sizeof(final));
 	fd = openat(sp->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

@@ -37,7 +37,10 @@ static inline size_t spool_count(const struct spool *sp)
 {
 	return sp->n - sp->head;
 }
-/* Append a batch; its id in *id. -ENOSPC when it would exceed max_bytes. */
+/*
+ * Append a batch; its id in *id. -EDQUOT when it would exceed max_bytes;
+ * -ENOSPC (a full filesystem) or another -errno when it cannot be written.
+ */
 int spool_put(struct spool *sp, const void *body, size_t len, uint64_t *id);
 /*
  * The oldest batch, read into a malloc'd buffer. -ENOENT when empty;

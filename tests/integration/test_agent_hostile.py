@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import time
 import uuid
 import urllib.error
@@ -256,3 +257,48 @@ def test_spool_entries_that_are_not_batches_are_left_alone(cgroup, tmp_path, pb2
     # what is not ours stays where it was
     assert os.path.islink(link) and os.path.exists(elsewhere)
     assert os.path.exists(fifo) and os.path.getsize(big) == (2 << 20) + 2
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A 64 KiB tmpfs: a spool directory on a disk that fills."""
+    d = str(tmp_path / "small")
+    os.mkdir(d)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "podsnoop-test", d],
+                   check=True)
+    try:
+        yield d
+    finally:
+        subprocess.run(["umount", "-l", d], check=True)
+
+
+def test_full_disk_under_the_spool_is_said_and_counted(cgroup, tmp_path, small_fs):
+    """A full filesystem under --spool-dir looked like a full spool: "send
+    queue and spool full", the ENOSPC never said (issue 15 item 14). It is
+    logged with the error, the drops say why, and the lost records travel
+    as stage spool, reason disk_full; every record is delivered or counted."""
+    tag, n = unique("enospc"), 300
+    port = free_port()
+    url = "http://127.0.0.1:%d/v1/batches" % port
+    with ship_agent(cgroup, url, "--spool-dir", small_fs, "--queue-max-bytes", "4000",
+                    "--batch-records", "5") as a:
+        run_execs(cgroup, tag, n)
+        wait_stderr(a, r"batch of \d+ records dropped")
+        time.sleep(1)  # the last records reach a batch (counted either way)
+        with Collector(str(tmp_path), port=port) as c:
+            c.wait_for(lambda c: any(l["stage"] == "spool" for b in c.batches()
+                                     for l in b["loss_recs"]), what="the loss counters")
+            assert a.stop() == 0
+            c.stop()
+    err = "".join(a.stderr)
+    assert re.search(r"error: spool: cannot write a batch of \d+ bytes to %s: No space left on "
+                     r"device: its filesystem is full" % re.escape(small_fs), err), err
+    assert re.search(r"warning: ship: send queue full and the spool not writable \(No space "
+                     r"left on device: its filesystem is full\), batch of \d+ records dropped",
+                     err), err
+    lost = {}
+    for l in (l for b in c.batches() for l in b["loss_recs"]):
+        lost[(l["stage"], l["reason"])] = lost.get((l["stage"], l["reason"]), 0) + l["count"]
+    assert lost.get(("spool", "disk_full"), 0) > 0 and ("spool", "full") not in lost, lost
+    assert len(c.records()) + sum(lost.values()) == n + 1, (lost, err)
+    assert glob.glob(os.path.join(small_fs, "*.tmp")) == [], "a torn write was left behind"

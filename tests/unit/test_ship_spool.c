@@ -73,7 +73,7 @@ static void test_bound(void **state)
 	(void)state;
 	assert_int_equal(spool_open(&sp, dir, 10, 1 << 20), 0);
 	assert_int_equal(spool_put(&sp, "123456", 6, &id), 0);
-	assert_int_equal(spool_put(&sp, "12345", 5, &id), -ENOSPC);
+	assert_int_equal(spool_put(&sp, "12345", 5, &id), -EDQUOT);
 	assert_int_equal(spool_put(&sp, "1234", 4, &id), 0);
 	assert_int_equal(spool_count(&sp), 2);
 	assert_int_equal(spool_remove_head(&sp, spool_count(&sp) ? sp.ents[sp.head].id : 0), 0);
