@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/libbpf.h>
 
 #include "agent/log.h"
+#include "lib/jsonw.h"
 
 static enum log_level cur_level = LOG_INFO;
 
@@ -24,9 +26,67 @@ static const char *const names[] = {
 	[LOG_DEBUG] = "debug", [LOG_LIBBPF] = "libbpf",
 };
 
-static void vlog(enum log_level level, const char *fmt, va_list ap)
+/* A byte that must not reach a log line as it is: a control character, or not UTF-8. */
+static size_t plain_len(const unsigned char *s, size_t left, bool keep_newlines)
 {
-	char buf[4096], *msg = buf, *big = NULL;
+	size_t n;
+
+	if (*s >= 0x20 && *s < 0x7f)
+		return 1;
+	if (*s == '\t' || (*s == '\n' && keep_newlines))
+		return 1;
+	if (*s < 0x80)
+		return 0;
+	n = jw_utf8_len(s, left);
+	/* C1 controls (U+0080..U+009F) are terminal commands too */
+	return n == 2 && s[0] == 0xc2 && s[1] < 0xa0 ? 0 : n;
+}
+
+static size_t escape(char *dst, size_t size, const char *src, size_t len, bool keep_newlines)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *s = (const unsigned char *)src;
+	size_t o = 0, i = 0, n;
+
+	while (i < len && o + 1 < size) {
+		n = plain_len(s + i, len - i, keep_newlines);
+		if (n) {
+			if (o + n >= size)
+				break;
+			memcpy(dst + o, s + i, n);
+			o += n;
+			i += n;
+			continue;
+		}
+		if (o + 4 >= size)
+			break;
+		dst[o++] = '\\';
+		if (s[i] == '\n' || s[i] == '\r') {
+			dst[o++] = s[i] == '\n' ? 'n' : 'r';
+		} else {
+			dst[o++] = 'x';
+			dst[o++] = hex[s[i] >> 4];
+			dst[o++] = hex[s[i] & 15];
+		}
+		i++;
+	}
+	dst[o] = '\0';
+	return o;
+}
+
+size_t log_escape(char *dst, size_t size, const char *src)
+{
+	return size ? escape(dst, size, src, strlen(src), false) : 0;
+}
+
+/*
+ * raw: libbpf's and the verifier's own multi-line text. Everything else is
+ * one line: whatever came from outside (a runtime's name, a kubelet's
+ * answer, a path) cannot start a line of its own or reach a terminal.
+ */
+static void vlog(enum log_level level, bool raw, const char *fmt, va_list ap)
+{
+	char buf[4096], *msg = buf, *big = NULL, *esc = NULL;
 	va_list aq;
 	int len;
 	size_t n;
@@ -44,8 +104,20 @@ static void vlog(enum log_level level, const char *fmt, va_list ap)
 	n = strlen(msg);
 	while (n && msg[n - 1] == '\n')
 		msg[--n] = '\0';
+	for (size_t i = 0, k; i < n; i += k) {
+		k = plain_len((const unsigned char *)msg + i, n - i, raw);
+		if (!k) {
+			esc = malloc(4 * n + 1);
+			if (esc) {
+				escape(esc, 4 * n + 1, msg, n, raw);
+				msg = esc;
+			}
+			break;
+		}
+	}
 	/* one write per line keeps lines whole when several threads log */
 	fprintf(stderr, "podsnoop: %s: %s\n", names[level], msg);
+	free(esc);
 	free(big);
 }
 
@@ -54,14 +126,14 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vlog(level, fmt, ap);
+	vlog(level, false, fmt, ap);
 	va_end(ap);
 }
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	/* libbpf warnings matter at any verbosity; its info and debug need -vv */
-	vlog(level == LIBBPF_WARN ? LOG_WARN : LOG_LIBBPF, fmt, ap);
+	vlog(level == LIBBPF_WARN ? LOG_WARN : LOG_LIBBPF, true, fmt, ap);
 	return 0;
 }
 

@@ -3,6 +3,8 @@
 #ifndef PS_LOG_H
 #define PS_LOG_H
 
+#include <stddef.h>
+
 enum log_level {
 	LOG_ERROR,
 	LOG_WARN,
@@ -14,6 +16,13 @@ enum log_level {
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * src as one printable line in dst (size bytes, NUL-terminated; cut to fit):
+ * control characters and bytes that are not UTF-8 as \xNN, line ends as \n
+ * and \r. Every log line goes through it; for text that other lines show
+ * (/readyz). Returns the length written.
+ */
+size_t log_escape(char *dst, size_t size, const char *src);
 /* Route libbpf's messages into this logger. */
 void log_route_libbpf(void);
 

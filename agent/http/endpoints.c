@@ -259,6 +259,7 @@ void endpoints_heartbeat(void)
 
 void health_set(const char *component, bool ok, const char *fmt, ...)
 {
+	char detail[sizeof(components[0].detail)];
 	va_list ap;
 	size_t i;
 
@@ -276,8 +277,10 @@ void health_set(const char *component, bool ok, const char *fmt, ...)
 	}
 	components[i].ok = ok;
 	va_start(ap, fmt);
-	vsnprintf(components[i].detail, sizeof(components[i].detail), fmt, ap);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
+	/* one line each: a detail from outside must not forge another component's */
+	log_escape(components[i].detail, sizeof(components[i].detail), detail);
 	pthread_mutex_unlock(&health_lock);
 }
 

@@ -302,3 +302,22 @@ def test_full_disk_under_the_spool_is_said_and_counted(cgroup, tmp_path, small_f
     assert lost.get(("spool", "disk_full"), 0) > 0 and ("spool", "full") not in lost, lost
     assert len(c.records()) + sum(lost.values()) == n + 1, (lost, err)
     assert glob.glob(os.path.join(small_fs, "*.tmp")) == [], "a torn write was left behind"
+    assert "collector: http://***@127.0.0.1:" in checked, checked
+
+
+def test_kubelet_answer_with_newlines_and_escapes_is_logged_on_one_line():
+    """Text from a kubelet's answer (its "kind") reaches the log and /readyz:
+    escaped, it cannot forge a line or send a terminal an escape sequence."""
+    body = json.dumps({"kind": "Pod\npodsnoop: error: forged\x1b[2J", "items": []}).encode()
+    with HttpServer(200, body) as k:
+        with Agent("--tracers", "exec", "--cri-socket", "none", "--kubelet", k.url,
+                   "--listen", "127.0.0.1:0") as a:
+            _, readyz = wait_readyz(a.listen_port(), "not a PodList")
+            assert a.stop() == 0
+    err = "".join(a.stderr)
+    for text in (err, readyz):
+        assert "\x1b" not in text, repr(text)
+    assert not any(l.startswith("podsnoop: error: forged") for l in err.splitlines()), err
+    assert "not a PodList (kind Pod\\npodsnoop: error: forged\\x1b[2J," in err, err
+    for line in readyz.splitlines():
+        assert line.startswith(("ok   ", "FAIL ")), repr(readyz)
