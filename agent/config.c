@@ -12,6 +12,7 @@
 #include "agent/config.h"
 #include "agent/http/endpoints.h"
 #include "agent/attrib/kubelet.h"
+#include "agent/log.h"
 #include "agent/attrib/selector.h"
 #include "agent/tracers/tracer.h"
 #include "lib/version.h"
@@ -601,6 +602,8 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 
 void config_print(const struct ps_config *cfg, FILE *f)
 {
+	char url[1024];
+
 	fprintf(f, "tracers:");
 	for (size_t i = 0; i < tracer_count; i++)
 		if (cfg->tracers & (1u << i))
@@ -631,7 +634,7 @@ void config_print(const struct ps_config *cfg, FILE *f)
 	for (int i = 0; i < cfg->n_selectors; i++)
 		fprintf(f, "selector: %s\n", cfg->selectors[i]);
 	fprintf(f, "cri-socket: %s\nkubelet: %s\n", cfg->cri_socket ? cfg->cri_socket : "auto",
-		cfg->kubelet_url ? cfg->kubelet_url : "off");
+		cfg->kubelet_url ? log_url(cfg->kubelet_url, url, sizeof(url)) : "off");
 	if (cfg->kubelet_url)
 		fprintf(f, "kubelet-token: %s\nkubelet-ca: %s\nkubelet-insecure: %s\n",
 			cfg->kubelet_token ? cfg->kubelet_token : "default",

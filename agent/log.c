@@ -79,6 +79,25 @@ size_t log_escape(char *dst, size_t size, const char *src)
 	return size ? escape(dst, size, src, strlen(src), false) : 0;
 }
 
+const char *log_url(const char *url, char *buf, size_t size)
+{
+	const char *auth = strstr(url, "://"), *at = NULL;
+	size_t alen;
+
+	if (auth) {
+		auth += 3;
+		alen = strcspn(auth, "/?#");
+		for (size_t i = 0; i < alen; i++)
+			if (auth[i] == '@')
+				at = auth + i; /* the last one: a password may hold '@' */
+	}
+	if (!at)
+		snprintf(buf, size, "%s", url);
+	else
+		snprintf(buf, size, "%.*s***%s", (int)(auth - url), url, at);
+	return buf;
+}
+
 /*
  * raw: libbpf's and the verifier's own multi-line text. Everything else is
  * one line: whatever came from outside (a runtime's name, a kubelet's

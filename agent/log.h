@@ -23,6 +23,11 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
  * (/readyz). Returns the length written.
  */
 size_t log_escape(char *dst, size_t size, const char *src);
+/*
+ * url without its credentials (the user:password@ of its authority becomes
+ * ***@), for messages: the URL of a flag may carry them. Returns buf.
+ */
+const char *log_url(const char *url, char *buf, size_t size);
 /* Route libbpf's messages into this logger. */
 void log_route_libbpf(void);
 

@@ -13,6 +13,7 @@
 #include "agent/attrib/bearer.h"
 #include "agent/clock.h"
 #include "agent/attrib/kubelet.h"
+#include "agent/log.h"
 
 /*
  * The parse budget: every allocation of one kubelet_parse (cJSON's through
@@ -265,8 +266,10 @@ int kubelet_open(struct kubelet_client *k, const char *base, const char *token_f
 		n--;
 	if (n >= 5 && strncmp(base + n - 5, "/pods", 5) == 0)
 		n -= 5;
-	if (snprintf(k->url, sizeof(k->url), "%.*s/pods", (int)n, base) >= (int)sizeof(k->url))
+	if (snprintf(k->fetch_url, sizeof(k->fetch_url), "%.*s/pods", (int)n, base) >=
+	    (int)sizeof(k->fetch_url))
 		return -ENAMETOOLONG;
+	log_url(k->fetch_url, k->url, sizeof(k->url));
 	snprintf(k->token_file, sizeof(k->token_file), "%s",
 		 token_file ? token_file : KUBELET_TOKEN_FILE);
 	/* a given token file must hold a token now: empty, no request would carry one */
@@ -283,7 +286,7 @@ int kubelet_open(struct kubelet_client *k, const char *base, const char *token_f
 	if (!h)
 		return -ENOMEM;
 	k->curl = h;
-	curl_easy_setopt(h, CURLOPT_URL, k->url);
+	curl_easy_setopt(h, CURLOPT_URL, k->fetch_url);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);

@@ -63,7 +63,8 @@ void kubelet_podlist_free(struct kl_podlist *l);
 
 struct kubelet_client {
 	void *curl;
-	char url[512];			/* ".../pods" */
+	char fetch_url[512];		/* ".../pods" */
+	char url[512];			/* the same without credentials, for messages */
 	char token_file[512];		/* "" for none */
 	char *buf;
 	size_t len, cap;

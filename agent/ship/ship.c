@@ -83,6 +83,7 @@ static bool metrics_done;
 
 static struct ship {
 	const struct ship_config *cfg;
+	char url[2048];			/* cfg->url without credentials, for messages */
 	bool started;
 	char agent_id[33];
 	char node[256];
@@ -454,7 +455,7 @@ static void on_failed(struct ship *s, struct batch *b, const struct http_result 
 	metric_inc(&m_retried);
 	if (s->fails == 1 || ratelim_ok(&s->fail_log, mono_ns()))
 		pr_warn("collector %s: %s; retrying in %" PRIu64 " ms (%u failed attempts; "
-			"batches wait in %s)", s->cfg->url, what, delay_ms, s->fails,
+			"batches wait in %s)", s->url, what, delay_ms, s->fails,
 			s->have_spool ? "the spool" : "memory");
 	else
 		pr_debug("collector: %s; retry in %" PRIu64 " ms", what, delay_ms);
@@ -668,6 +669,7 @@ int ship_start(const struct ps_config *pcfg)
 
 	memset(s, 0, sizeof(*s));
 	s->cfg = cfg;
+	log_url(cfg->url, s->url, sizeof(s->url));
 	/*
 	 * Batch bodies (tens to hundreds of KiB, one malloc per batch) come and go
 	 * on two threads: with glibc's sliding mmap threshold they would stay in
@@ -748,7 +750,7 @@ int ship_start(const struct ps_config *pcfg)
 	}
 	s->started = true;
 	metrics_start(s);
-	pr_info("shipping to %s as agent %s of node %s%s%s", cfg->url, s->agent_id, s->node,
+	pr_info("shipping to %s as agent %s of node %s%s%s", s->url, s->agent_id, s->node,
 		s->have_spool ? ", spool " : "", s->have_spool ? cfg->spool_dir : "");
 	return 0;
 

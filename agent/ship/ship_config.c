@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/log.h"
 #include "agent/ship/ship_config.h"
 
 #define KIB 1024ull
@@ -226,7 +227,9 @@ int ship_config_check(const struct ship_config *sc, ship_err_fn err_fn)
 
 void ship_config_print(const struct ship_config *sc, FILE *f)
 {
-	fprintf(f, "collector: %s\n", sc->url ? sc->url : "off");
+	char url[2048];
+
+	fprintf(f, "collector: %s\n", sc->url ? log_url(sc->url, url, sizeof(url)) : "off");
 	if (!sc->url)
 		return;
 	fprintf(f, "collector-token-file: %s\ncollector-ca: %s\ncollector-cert: %s\n"

@@ -302,6 +302,32 @@ def test_full_disk_under_the_spool_is_said_and_counted(cgroup, tmp_path, small_f
     assert lost.get(("spool", "disk_full"), 0) > 0 and ("spool", "full") not in lost, lost
     assert len(c.records()) + sum(lost.values()) == n + 1, (lost, err)
     assert glob.glob(os.path.join(small_fs, "*.tmp")) == [], "a torn write was left behind"
+
+
+def test_credentials_in_urls_stay_out_of_logs_and_readyz(tmp_path):
+    """--kubelet http://user:pw@... and a collector URL with credentials were
+    printed as given in the log, /readyz and --check-config (issue 15 item
+    15). They are still used: the kubelet gets them as Basic auth."""
+    with HttpServer(500, b"no") as k:
+        kurl = "http://podsnoop:kpass-s3cret@127.0.0.1:%d" % k.port
+        curl = "http://agent:cpass-s3cret@127.0.0.1:%d/v1/batches" % free_port()
+        args = ["--tracers", "exec", "--cri-socket", "none", "--kubelet", kurl,
+                "--collector", curl, "--retry-min-ms", "50"]
+        with Agent(*args, "--listen", "127.0.0.1:0") as a:
+            _, body = wait_readyz(a.listen_port(), "HTTP 500")
+            wait_stderr(a, r"warning: collector ")
+            assert a.stop() == 0
+        assert k.requests and k.requests[0][1].get("Authorization") == \
+            "Basic cG9kc25vb3A6a3Bhc3MtczNjcmV0"   # podsnoop:kpass-s3cret
+        rc, checked, _ = run_agent_once(*args, "--check-config")
+    assert rc == 0
+    err = "".join(a.stderr)
+    for text in (err, body, checked):
+        assert "s3cret" not in text, text
+    assert "kubelet http://***@127.0.0.1:%d/pods: HTTP 500" % k.port in body, body
+    assert "kubelet http://***@127.0.0.1:%d/pods: HTTP 500" % k.port in err, err
+    assert "shipping to http://***@127.0.0.1:" in err and "collector http://***@127.0.0.1:" in err
+    assert "kubelet: http://***@127.0.0.1:%d\n" % k.port in checked, checked
     assert "collector: http://***@127.0.0.1:" in checked, checked
 
 
