@@ -19,11 +19,15 @@
 #include "agent/http/endpoints.h"
 #include "agent/log.h"
 #include "agent/http/metrics.h"
+#include "lib/mhd_guard.h"
 
 #define MAX_COMPONENTS 8
 
 static struct MHD_Daemon *daemon_;
+static pthread_t server;
+static bool stopping;
 static uint16_t bound_port;
+static struct mhd_guard guard = MHD_GUARD_INIT(ENDPOINTS_HEADER_S, ENDPOINTS_ANSWER_S);
 static uint64_t heartbeat_ns; /* CLOCK_MONOTONIC of the last beat; 0 before the loop runs */
 
 static pthread_mutex_t health_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -181,6 +185,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	(void)version;
 	(void)upload_data;
 	(void)req_cls;
+	mhd_guard_phase(c, MHD_GUARD_BODY); /* the headers are in: now the answer is due */
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
 		return text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and HEAD\n");
 	if (*upload_data_size)
@@ -203,6 +208,19 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	pr_debug("http: %s", buf);
 }
 
+/* MHD's loop and the deadlines on one thread: nothing else touches its connections. */
+static void *serve_main(void *arg)
+{
+	(void)arg;
+	while (!__atomic_load_n(&stopping, __ATOMIC_RELAXED)) {
+		MHD_run_wait(daemon_, 250);
+		if (mhd_guard_reap(&guard))
+			pr_debug("http: cut connections whose request was not in within %u s",
+				 ENDPOINTS_HEADER_S);
+	}
+	return NULL;
+}
+
 int endpoints_start(const char *addr)
 {
 	sigset_t all, old;
@@ -222,19 +240,38 @@ int endpoints_start(const char *addr)
 		bound_port = ntohs(ss.ss_family == AF_INET6 ?
 					   ((struct sockaddr_in6 *)&ss)->sin6_port :
 					   ((struct sockaddr_in *)&ss)->sin_port);
-	/* the server thread must never take SIGINT/SIGTERM: the loop reads them */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	daemon_ = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL,
-				   NULL, handle, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
-				   MHD_OPTION_CONNECTION_LIMIT, 32u, MHD_OPTION_CONNECTION_TIMEOUT,
-				   10u, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
-	err = errno;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/*
+	 * Clients that hold connections without finishing a request (slowloris)
+	 * must not lock out the probes and the scraper: one address gets a
+	 * share of the connections, and a request's headers are due within
+	 * ENDPOINTS_HEADER_S of the connection (or its last request), bytes
+	 * or not.
+	 */
+	daemon_ = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle, NULL,
+				   MHD_OPTION_LISTEN_SOCKET, fd,
+				   MHD_OPTION_CONNECTION_LIMIT, ENDPOINTS_MAX_CONNS,
+				   MHD_OPTION_PER_IP_CONNECTION_LIMIT, ENDPOINTS_MAX_CONNS_PER_IP,
+				   MHD_OPTION_CONNECTION_TIMEOUT, 10u,
+				   MHD_OPTION_NOTIFY_CONNECTION, mhd_guard_notify, &guard,
+				   MHD_OPTION_NOTIFY_COMPLETED, mhd_guard_completed, &guard,
+				   MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
 	if (!daemon_) {
+		err = errno;
 		close(fd);
 		bound_port = 0;
 		return -(err ? err : EIO);
+	}
+	stopping = false;
+	/* the server thread must never take SIGINT/SIGTERM: the loop reads them */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	err = pthread_create(&server, NULL, serve_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		MHD_stop_daemon(daemon_);
+		daemon_ = NULL;
+		bound_port = 0;
+		return -err;
 	}
 	return 0;
 }
@@ -246,8 +283,11 @@ uint16_t endpoints_port(void)
 
 void endpoints_stop(void)
 {
-	if (daemon_)
+	if (daemon_) {
+		__atomic_store_n(&stopping, true, __ATOMIC_RELAXED);
+		pthread_join(server, NULL);
 		MHD_stop_daemon(daemon_);
+	}
 	daemon_ = NULL;
 	bound_port = 0;
 }

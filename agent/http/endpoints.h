@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * The agent's HTTP endpoints (--listen), served by libmicrohttpd on its own
- * thread: /healthz (the event loop is alive), /readyz (every readiness
+ * The agent's HTTP endpoints (--listen), served by libmicrohttpd on a thread
+ * of their own: /healthz (the event loop is alive), /readyz (every readiness
  * component is ok) and /metrics (the registry in metrics.h). Nothing here
  * runs on the event path; the loop only stores a heartbeat timestamp.
  */
@@ -14,6 +14,15 @@
 
 /* /healthz fails once the event loop has not beaten for this long */
 #define ENDPOINTS_STALL_S 30
+/*
+ * Connections: in all, from one address (the kubelet's probes and the
+ * scraper each come from their own), and how long a request's headers and
+ * then its answer may take.
+ */
+#define ENDPOINTS_MAX_CONNS 64u
+#define ENDPOINTS_MAX_CONNS_PER_IP 8u
+#define ENDPOINTS_HEADER_S 5u
+#define ENDPOINTS_ANSWER_S 30u
 
 /*
  * Split "HOST:PORT", "[V6]:PORT" or ":PORT" (every address) into host

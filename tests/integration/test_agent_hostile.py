@@ -347,3 +347,106 @@ def test_kubelet_answer_with_newlines_and_escapes_is_logged_on_one_line():
     assert "not a PodList (kind Pod\\npodsnoop: error: forged\\x1b[2J," in err, err
     for line in readyz.splitlines():
         assert line.startswith(("ok   ", "FAIL ")), repr(readyz)
+
+
+class Slowloris:
+    """Keeps n connections from source to the agent's port, each trickling a
+    header byte every second and never finishing its headers; a connection
+    the agent cuts is made again at once."""
+
+    def __init__(self, port, source, n):
+        import threading
+        self.port, self.source, self.n = port, source, n
+        self.cut = 0
+        self.socks = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def connect(self):
+        import socket
+        s = socket.socket()
+        s.settimeout(2)
+        try:
+            s.bind((self.source, 0))
+            s.connect(("127.0.0.1", self.port))
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: agent\r\n")
+            return s
+        except OSError:
+            s.close()
+            return None
+
+    def run(self):
+        while not self.stop.is_set():
+            while len(self.socks) < self.n and not self.stop.is_set():
+                s = self.connect()
+                if s is None:
+                    break
+                self.socks.append(s)
+            for s in list(self.socks):
+                try:
+                    s.send(b"X")
+                except OSError:
+                    self.socks.remove(s)
+                    s.close()
+                    self.cut += 1
+            self.stop.wait(1)
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+        for s in self.socks:
+            s.close()
+
+
+def test_slowloris_does_not_lock_the_probes_out(cgroup):
+    """40 connections trickling header bytes made /healthz fail for as long
+    as they lasted (32 connections allowed, 10 s idle reset by each byte):
+    the kubelet then restarts the agent (issue 15 item 6). Now one address
+    holds at most 8 connections, and the probe from another gets through."""
+    with Agent("--tracers", "exec", "--cgroup", cgroup.path, "--listen", "127.0.0.1:0") as a:
+        port = a.listen_port()
+        attack = Slowloris(port, "127.0.0.2", 40)
+        try:
+            time.sleep(2)  # the attacker holds what it can
+            failures, deadline = [], time.time() + 12
+            while time.time() < deadline:
+                try:
+                    status, body = get(port, "/healthz", timeout=2)
+                    if status != 200:
+                        failures.append(status)
+                except OSError as e:
+                    failures.append(repr(e))
+                time.sleep(0.5)
+        finally:
+            attack.close()
+        assert a.stop() == 0
+    assert failures == [], "probes failed under the attack: %s" % failures
+    # beyond its 8 the attacker's connections are closed at once, the 8 after 5 s
+    assert attack.cut >= 32, "the agent cut %d of the attacker's connections" % attack.cut
+
+
+def test_headers_must_come_within_5_seconds():
+    """MHD's timeout is reset by every byte: a connection trickling its
+    headers was held for good. The agent cuts it once its headers are 5 s
+    late, bytes or not."""
+    import socket
+    with Agent("--tracers", "exec", "--listen", "127.0.0.1:0") as a:
+        s = socket.create_connection(("127.0.0.1", a.listen_port()), timeout=2)
+        s.sendall(b"GET /metrics HTTP/1.1\r\n")
+        t0, closed = time.time(), None
+        while time.time() - t0 < 15:
+            try:
+                s.send(b"X-Slow: 1\r\n")
+                s.settimeout(0.5)
+                if s.recv(1) == b"":
+                    closed = time.time() - t0
+                    break
+            except socket.timeout:
+                continue
+            except OSError:
+                closed = time.time() - t0
+                break
+        s.close()
+        assert a.stop() == 0
+    assert closed is not None and closed < 12, "still open after %.1f s" % (time.time() - t0)
