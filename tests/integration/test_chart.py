@@ -37,8 +37,12 @@ def test_pending_flags_are_really_pending():
 
 def test_defaults_render_lint_and_least_privilege():
     objs = objects()
-    assert sorted(o["kind"] for o in objs) == ["DaemonSet"]   # no RBAC, no Service by default
+    # no RBAC, no Service by default; a NetworkPolicy lets only the node in
+    assert sorted(o["kind"] for o in objs) == ["DaemonSet", "NetworkPolicy"]
     ds = one(objs, "DaemonSet")
+    np = one(objs, "NetworkPolicy")["spec"]
+    assert np == {"podSelector": ds["spec"]["selector"], "policyTypes": ["Ingress"],
+                  "ingress": []}
     assert ds["spec"]["updateStrategy"] == {"type": "RollingUpdate",
                                             "rollingUpdate": {"maxUnavailable": 1}}
     pod, c = agent_container(objs)
@@ -187,7 +191,7 @@ def test_agent_rejects_a_bad_rendered_flag():
 def test_kubelet_rbac_only_when_enabled(kube, resource):
     objs = objects("--kube-version", kube, "--set", "metadata.kubelet.enabled=true")
     assert sorted(o["kind"] for o in objs) == ["ClusterRole", "ClusterRoleBinding",
-                                              "DaemonSet", "ServiceAccount"]
+                                              "DaemonSet", "NetworkPolicy", "ServiceAccount"]
     role = one(objs, "ClusterRole")
     assert role["rules"] == [{"apiGroups": [""], "resources": [resource], "verbs": ["get"]}]
     binding = one(objs, "ClusterRoleBinding")
@@ -215,7 +219,7 @@ def test_service_monitor_needs_the_api_and_matches_the_port():
     assert sm["spec"]["selector"]["matchLabels"] == ds["spec"]["selector"]["matchLabels"]
     assert svc["spec"]["selector"] == ds["spec"]["selector"]["matchLabels"]
     # helm's install order: Service before DaemonSet, unknown kinds last
-    assert [o["kind"] for o in objs] == ["Service", "DaemonSet", "ServiceMonitor"]
+    assert [o["kind"] for o in objs] == ["NetworkPolicy", "Service", "DaemonSet", "ServiceMonitor"]
 
 
 def test_legacy_kernel_and_seccomp_values():
@@ -266,6 +270,61 @@ def test_chart_never_ships_to_an_open_collector(values):
                ["--set", "collector.clientCertSecret.name=c"]):
         _, c = agent_container(objects("--set", "collector.url=https://collector:8443", *ok))
         assert "--collector" in c["args"]
+
+
+SCRAPER = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}},
+           {"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}}]
+
+
+def values_file(tmp_path, values):
+    path = tmp_path / "values.json"
+    path.write_text(json.dumps(values))
+    return str(path)
+
+
+def test_network_policy_lets_only_the_scraper_in(tmp_path):
+    """Any pod could reach the endpoints and hold their connections (issue
+    15 item 6): the chart's NetworkPolicy admits the peers of
+    networkPolicy.metricsFrom to metrics.port and nothing else; the node,
+    whose kubelet probes the pods, is always allowed by NetworkPolicy."""
+    f = values_file(tmp_path, {"networkPolicy": {"metricsFrom": SCRAPER},
+                               "metrics": {"port": 9555}})
+    objs = objects("-f", f)
+    ds, np = one(objs, "DaemonSet"), one(objs, "NetworkPolicy")
+    assert np["metadata"]["namespace"] == "default"
+    assert np["spec"]["podSelector"] == ds["spec"]["selector"]
+    assert np["spec"]["policyTypes"] == ["Ingress"]
+    assert np["spec"]["ingress"] == [{"from": SCRAPER,
+                                      "ports": [{"port": 9555, "protocol": "TCP"}]}]
+    _, c = agent_container(objs)
+    assert {p["containerPort"] for p in c["ports"]} == {9555}
+    assert c["args"][c["args"].index("--listen") + 1] == ":9555"
+    notes = render("-f", f, "--show-notes").stdout
+    assert "lets no one but the node" not in notes
+    # the defaults say what they close; hostNetwork, what the policy cannot
+    notes = render("--show-notes").stdout
+    assert "NetworkPolicy podsnoop lets no one but the node reach port 9464" in notes
+    assert "networkPolicy.metricsFrom" in notes and "With hostNetwork" not in notes
+    notes = render("--show-notes", "--set", "hostNetwork=true").stdout
+    assert "With hostNetwork the NetworkPolicy does not apply" in notes
+    # and none when turned off
+    objs = objects("--set", "networkPolicy.enabled=false")
+    assert "NetworkPolicy" not in [o["kind"] for o in objs]
+    assert "NetworkPolicy" not in render("--show-notes", "--set",
+                                         "networkPolicy.enabled=false").stdout
+
+
+@pytest.mark.parametrize("peer,msg", [
+    ({}, "at least 1 properties"),
+    ({"pods": {}}, "Additional property pods"),
+    ({"ipBlock": {"except": ["10.0.0.0/8"]}}, "cidr is required"),
+    ({"podSelector": {"matchExpressions": [{"key": "app", "operator": "Is"}]}}, "operator"),
+])
+def test_schema_rejects_bad_network_policy_peers(tmp_path, peer, msg):
+    p = render("-f", values_file(tmp_path, {"networkPolicy": {"metricsFrom": [peer]}}),
+               check=False)
+    assert p.returncode == 1 and msg in p.stderr, p.stderr
 
 
 def test_values_yaml_lints():
