@@ -47,7 +47,7 @@ PKGS_BUILD := make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1
 	libgnutls28-dev
 PKGS_TEST  := libcmocka-dev python3 python3-pytest python3-protobuf python3-grpcio protobuf-compiler \
 	containerd runc busybox-static libbpf-tools util-linux e2fsprogs qemu-system-x86 xz-utils \
-	mount coreutils xfsprogs btrfs-progs openssl \
+	mount coreutils xfsprogs btrfs-progs openssl clickhouse-server clickhouse-client \
 	prometheus yamllint golang-go golang-github-masterminds-sprig-dev \
 	golang-k8s-sigs-yaml-dev golang-github-xeipuuv-gojsonschema-dev
 # ... and to run the benchmarks (bench/run.py): the peers compared against, the CRI testbed
@@ -71,8 +71,8 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 CFLAGS     := -g -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -std=gnu11 -Ulinux \
 	-iquote . -I$(OUT) -I$(OUT)/gen
 LDLIBS     := -lbpf -lelf -lz -lmicrohttpd -lcurl -lcjson -lprotobuf-c -lpthread -lm
-# the collector needs none of libbpf, libelf, libcurl, cJSON
-COLLECTOR_LDLIBS := -lmicrohttpd -lgnutls -lprotobuf-c -lz -lpthread -lm
+# the collector needs none of libbpf, libelf; libcurl and cJSON for --clickhouse
+COLLECTOR_LDLIBS := -lmicrohttpd -lgnutls -lprotobuf-c -lcurl -lcjson -lz -lpthread -lm
 SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)

@@ -13,6 +13,8 @@
  * and body. A batch is answered 200 only once all its lines are in --out
  * (and synced, with --fsync); when a write fails, the file is cut back to
  * the last whole batch and the answer is 503, so the agent sends it again.
+ * With --clickhouse, each batch goes into ClickHouse too (clickhouse.c),
+ * before --out, and is answered 200 only once ClickHouse took it.
  * Fault injection flags (--fail-*, --stall-*, --reject-seq) serve the tests.
  * Usage: podsnoop-collector --help. The parts: collector.h.
  */
@@ -32,6 +34,7 @@
 #include <time.h>
 #include <microhttpd.h>
 
+#include "collector/clickhouse.h"
 #include "collector/collector.h"
 #include "lib/version.h"
 
@@ -53,6 +56,8 @@ struct collector_opts opt = {
 	.header_timeout = 10,
 	.body_timeout = 60,
 	.dedup_agents = DEDUP_AGENTS_DEF,
+	.ch_database = "podsnoop",
+	.ch_timeout_ms = 10000,
 	.fail_status = 500,
 };
 
@@ -130,6 +135,16 @@ static void usage(FILE *f)
 "      --tls-cert FILE       serve HTTPS with this certificate (PEM) ...\n"
 "      --tls-key FILE        ... and key\n"
 "      --tls-client-ca FILE  require a client certificate signed by this CA\n"
+"\n"
+"ClickHouse (docs/clickhouse.md): every batch also into ClickHouse, answered\n"
+"200 only once ClickHouse took it, 503 with Retry-After while it cannot:\n"
+"      --clickhouse URL      its HTTP interface, http(s)://host:port; without\n"
+"                            --out, no NDJSON is written\n"
+"      --clickhouse-database NAME  (default podsnoop; created at start)\n"
+"      --clickhouse-user NAME      (default: ClickHouse's default user)\n"
+"      --clickhouse-password-file FILE  the user's password\n"
+"      --clickhouse-ca FILE  CA certificates to check an https URL with\n"
+"      --clickhouse-timeout-ms MS  a request to ClickHouse (default 10000)\n"
 "\n"
 "Without --token-file and --tls-cert it listens in the clear and takes batches\n"
 "from anyone who can reach it; give it both on any network others share.\n"
@@ -225,6 +240,7 @@ int main(int argc, char **argv)
 		O_FAIL_COUNT, O_FAIL_MSG, O_RETRY_AFTER, O_STALL_MS, O_STALL_COUNT, O_STALL_AFTER,
 		O_REJECT_SEQ, O_SAVE, O_MAX_RAW, O_MAX_RECORDS, O_MAX_DECODE, O_MAX_BUFFERED,
 		O_MAX_CONNS, O_MAX_CONNS_IP, O_HEADER_TIMEOUT, O_BODY_TIMEOUT, O_DEDUP_AGENTS,
+		O_CH, O_CH_DB, O_CH_USER, O_CH_PASS, O_CH_CA, O_CH_TIMEOUT,
 	};
 	static const struct option lopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
@@ -245,6 +261,12 @@ int main(int argc, char **argv)
 		{ "header-timeout", required_argument, NULL, O_HEADER_TIMEOUT },
 		{ "body-timeout", required_argument, NULL, O_BODY_TIMEOUT },
 		{ "dedup-agents", required_argument, NULL, O_DEDUP_AGENTS },
+		{ "clickhouse", required_argument, NULL, O_CH },
+		{ "clickhouse-database", required_argument, NULL, O_CH_DB },
+		{ "clickhouse-user", required_argument, NULL, O_CH_USER },
+		{ "clickhouse-password-file", required_argument, NULL, O_CH_PASS },
+		{ "clickhouse-ca", required_argument, NULL, O_CH_CA },
+		{ "clickhouse-timeout-ms", required_argument, NULL, O_CH_TIMEOUT },
 		{ "fail-status", required_argument, NULL, O_FAIL_STATUS },
 		{ "fail-count", required_argument, NULL, O_FAIL_COUNT },
 		{ "fail-message", required_argument, NULL, O_FAIL_MSG },
@@ -257,7 +279,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	char *cert = NULL, *key = NULL, *ca = NULL;
+	char *cert = NULL, *key = NULL, *ca = NULL, *ch_password = NULL;
 	/* poll(), not select(): connections past FD_SETSIZE */
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
 			     MHD_USE_POLL | MHD_USE_ERROR_LOG;
@@ -307,6 +329,14 @@ int main(int argc, char **argv)
 			break;
 		case O_DEDUP_AGENTS:
 			opt.dedup_agents = (size_t)num("--dedup-agents", optarg, 1, 100000000);
+			break;
+		case O_CH: opt.ch_url = optarg; break;
+		case O_CH_DB: opt.ch_database = optarg; break;
+		case O_CH_USER: opt.ch_user = optarg; break;
+		case O_CH_PASS: opt.ch_password_file = optarg; break;
+		case O_CH_CA: opt.ch_ca = optarg; break;
+		case O_CH_TIMEOUT:
+			opt.ch_timeout_ms = num("--clickhouse-timeout-ms", optarg, 100, 3600000);
 			break;
 		case O_FAIL_STATUS: opt.fail_status = num("--fail-status", optarg, 100, 599); break;
 		case O_FAIL_COUNT: opt.fail_count = num("--fail-count", optarg, 0, 1L << 30); break;
@@ -374,6 +404,36 @@ int main(int argc, char **argv)
 	}
 	pool.max = opt.max_buffered;
 	dedup_init(&seen, opt.dedup_agents);
+	if (opt.ch_url) {
+		struct ch_conf cc = {
+			.url = opt.ch_url, .database = opt.ch_database, .user = opt.ch_user,
+			.ca = opt.ch_ca, .timeout_ms = opt.ch_timeout_ms,
+		};
+		char err[1024];
+
+		if (opt.ch_password_file) {
+			size_t len;
+
+			ch_password = read_file(opt.ch_password_file, &len);
+			if (!ch_password) {
+				log_err("--clickhouse-password-file %s: %s", opt.ch_password_file,
+					strerror(errno));
+				return 1;
+			}
+			while (len && strchr("\r\n", ch_password[len - 1]))
+				ch_password[--len] = '\0';
+			cc.password = ch_password;
+			if (!cc.user)
+				cc.user = "default";
+		}
+		n = ch_init(&cc, err, sizeof(err));
+		if (n) {
+			log_err("%s", err);
+			return 1;
+		}
+		log_info("writing to ClickHouse at %s, database %s (schema version %d)",
+			 ch_url_shown(), opt.ch_database, CH_SCHEMA_VERSION);
+	}
 	if (opt.out_path) {
 		n = load_seen(opt.out_path);
 		if (n < 0) {
@@ -389,10 +449,11 @@ int main(int argc, char **argv)
 		}
 		if (!fstat(fileno(out), &sb) && S_ISREG(sb.st_mode))
 			out_good = sb.st_size;
-	} else {
+	} else if (!opt.ch_url) {
 		out = stdout;
 	}
-	setvbuf(out, NULL, _IOFBF, 1 << 20);
+	if (out)
+		setvbuf(out, NULL, _IOFBF, 1 << 20);
 
 	/* signals are taken by sigwait below; MHD's threads inherit the mask */
 	sigemptyset(&sigs);
@@ -441,7 +502,8 @@ int main(int argc, char **argv)
 	} while (sig != SIGINT && sig != SIGTERM);
 	log_info("%s received, stopping", strsignal(sig));
 	MHD_stop_daemon(d);
-	fflush(out);
+	if (out)
+		fflush(out);
 	log_info("accepted %" PRIu64 " batches (%" PRIu64 " records, %" PRIu64 " bytes, %" PRIu64
 		 " decompressed), %" PRIu64 " duplicates, %" PRIu64 " rejected, %" PRIu64
 		 " records of unknown kinds skipped, %" PRIu64 " records reported lost by agents",
@@ -452,8 +514,17 @@ int main(int argc, char **argv)
 		 "past their deadlines; de-duplication forgot %" PRIu64 " agents and %" PRIu64
 		 " ranges", st.write_failed, st.busy, pool.peak, st.cut, seen.forgotten_agents,
 		 seen.forgotten_ranges);
-	if (out != stdout)
+	if (opt.ch_url) {
+		struct ch_stats cs;
+
+		ch_get_stats(&cs);
+		log_info("ClickHouse: %" PRIu64 " inserts, %" PRIu64 " failed (answered 503 to %"
+			 PRIu64 " batches)", cs.inserts, cs.inserts_failed, st.ch_failed);
+		ch_fini();
+	}
+	if (out && out != stdout)
 		fclose(out);
+	free(ch_password);
 	dedup_free(&seen);
 	free(token);
 	free(cert);

@@ -3,7 +3,8 @@
  * Between the collector's files: collector.c (flags, start, the main
  * thread), http.c (connections, deadlines, the request handler), output.c
  * (a batch into --out as one unit, and the batches an earlier run left
- * there), request.c (decoding and checking one request within its bounds).
+ * there), request.c (decoding and checking one request within its bounds),
+ * clickhouse.c (--clickhouse: a batch into ClickHouse; chrows.c: its rows).
  */
 #ifndef PS_COLLECTOR_H
 #define PS_COLLECTOR_H
@@ -24,6 +25,8 @@
 /* Retry-After for 503s: the pool is busy for a moment; a full disk needs a person */
 #define RETRY_BUSY_S 2
 #define RETRY_DISK_S 30
+/* ... and ClickHouse down, slow or refusing: the agent backs off from there */
+#define RETRY_CH_S 5
 
 struct collector_opts {
 	const char *listen;
@@ -31,6 +34,9 @@ struct collector_opts {
 	const char *token_file;
 	const char *tls_cert, *tls_key, *tls_client_ca;
 	const char *save_dir;
+	/* --clickhouse */
+	const char *ch_url, *ch_database, *ch_user, *ch_password_file, *ch_ca;
+	long ch_timeout_ms;
 	size_t max_body;
 	struct req_limits lim;
 	size_t max_buffered;
@@ -54,12 +60,12 @@ extern struct collector_opts opt;
 
 struct collector_stats {
 	uint64_t batches, duplicates, rejected, records, skipped, bytes, raw_bytes, lost;
-	uint64_t write_failed, busy, cut;
+	uint64_t write_failed, busy, cut, ch_failed;
 };
 
 extern pthread_mutex_t mu;	/* output, dedup, faults, stats */
 extern struct collector_stats st;
-extern FILE *out;
+extern FILE *out;		/* NULL: no NDJSON (--clickhouse without --out) */
 extern off_t out_good;		/* --out's size after the last whole unit; -1: not a file */
 extern char *token;
 extern struct dedup seen;
@@ -75,6 +81,8 @@ void collector_log(const char *level, const char *fmt, ...) __attribute__((forma
 /* Decode, check and write one body. Returns the HTTP status; r->msg says why. */
 unsigned process(struct req *r, const uint8_t *body, size_t len, bool gzipped,
 		 long *retry_after);
+/* One of the batch's loss entries as the NDJSON line --out has for it. */
+void write_loss(FILE *f, const Podsnoop__V1__Loss *l, uint64_t ts_ns);
 /* --stall-*: true when it stalled (when: "before" or "after" writing). */
 bool stall(const char *when);
 /* The batches already in --out count as seen; an unfinished last one is cut off. */

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "collector/clickhouse.h"
 #include "collector/collector.h"
 #include "lib/jsonw.h"
 
@@ -43,11 +44,11 @@ static void write_batch_line(const Podsnoop__V1__Batch *b, size_t bytes, uint64_
  * The agent's loss record plus the reason (ndjson.c's loss lines carry no
  * reason: the agent's own stages do not have one).
  */
-static void write_loss(const Podsnoop__V1__Loss *l, uint64_t ts_ns)
+void write_loss(FILE *f, const Podsnoop__V1__Loss *l, uint64_t ts_ns)
 {
 	struct jw w;
 
-	jw_begin(&w, out);
+	jw_begin(&w, f);
 	jw_cstr(&w, "type", "loss");
 	jw_u64(&w, "ts_ns", ts_ns);
 	jw_cstr(&w, "tracer", l->tracer);
@@ -161,10 +162,43 @@ static int write_batch(struct req *r, size_t bytes, uint64_t *lost)
 	request_write_records(r, out);
 	*lost = 0;
 	for (size_t i = 0; i < b->n_losses; i++) {
-		write_loss(b->losses[i], b->sent_ns);
+		write_loss(out, b->losses[i], b->sent_ns);
 		*lost += b->losses[i]->count;
 	}
 	return out_commit();
+}
+
+/*
+ * One line when ClickHouse starts failing, one when it takes batches again
+ * (with how long and how many were answered 503): an outage is two lines,
+ * not one per batch. err 0: this batch went in.
+ */
+static void ch_outage(int err, const char *why)
+{
+	static bool down;
+	static struct timespec since;
+	static uint64_t refused;
+	struct timespec now;
+
+	if (err == -EAGAIN) /* the collector's own pool: logged as busy */
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&mu);
+	if (err && !down) {
+		down = true;
+		since = now;
+		refused = 1;
+		log_err("ClickHouse outage: %s; answering 503 with Retry-After until it takes "
+			"batches again", why);
+	} else if (err) {
+		refused++;
+	} else if (down) {
+		down = false;
+		log_info("ClickHouse outage over after %.1f s: %" PRIu64 " batches were answered "
+			 "503 (agents send them again)", (double)(now.tv_sec - since.tv_sec) +
+			 (now.tv_nsec - since.tv_nsec) / 1e9, refused);
+	}
+	pthread_mutex_unlock(&mu);
 }
 
 /* A failed write, logged at most every 10 s with the count in between. */
@@ -206,7 +240,8 @@ unsigned process(struct req *r, const uint8_t *body, size_t len, bool gzipped,
 		snprintf(r->msg, sizeof(r->msg), "batch %" PRIu64 " rejected by --reject-seq (%zu "
 			 "records)", b->seq, b->n_records);
 		pthread_mutex_lock(&mu);
-		write_rejected(b); /* what was refused, for tests to count exactly */
+		if (out)
+			write_rejected(b); /* what was refused, for tests to count exactly */
 		st.rejected++;
 		pthread_mutex_unlock(&mu);
 		return 400;
@@ -220,9 +255,44 @@ unsigned process(struct req *r, const uint8_t *body, size_t len, bool gzipped,
 		snprintf(r->msg, sizeof(r->msg), "duplicate");
 		return 200;
 	}
+	pthread_mutex_unlock(&mu);
 	if (opt.save_dir)
 		save_body(b->agent->agent_id, b->seq, body, len);
-	err = write_batch(r, len, &lost);
+	/*
+	 * ClickHouse first, without the lock (inserts of many agents at once):
+	 * when --out fails after it, the agent's retry replaces its rows there
+	 * (ReplacingMergeTree), so nothing is doubled and nothing is lost.
+	 */
+	if (opt.ch_url) {
+		char why[sizeof(r->msg) - 64];
+
+		err = ch_write_batch(r, len, why, sizeof(why));
+		ch_outage(err, why);
+		if (err) {
+			snprintf(r->msg, sizeof(r->msg), "cannot write the batch to ClickHouse: %s; "
+				 "send it again later", why);
+			*retry_after = err == -EAGAIN ? RETRY_BUSY_S : RETRY_CH_S;
+			pthread_mutex_lock(&mu);
+			if (err == -EAGAIN)
+				st.busy++;
+			else
+				st.ch_failed++;
+			pthread_mutex_unlock(&mu);
+			return 503;
+		}
+	}
+	pthread_mutex_lock(&mu);
+	/* another request may have written it meanwhile (sent twice at once) */
+	if (out && dedup_seen(&seen, b->agent->agent_id, b->seq)) {
+		st.duplicates++;
+		pthread_mutex_unlock(&mu);
+		snprintf(r->msg, sizeof(r->msg), "duplicate");
+		return 200;
+	}
+	err = out ? write_batch(r, len, &lost) : 0;
+	if (!out)
+		for (size_t i = 0; i < b->n_losses; i++)
+			lost += b->losses[i]->count;
 	if (err) {
 		st.write_failed++;
 		log_write_failed(err);

@@ -50,8 +50,9 @@ def decode_body(pb2, body):
 class Collector:
     """build/podsnoop-collector in the background, writing NDJSON to a file."""
 
-    def __init__(self, workdir, *args, port=None, name="collector"):
+    def __init__(self, workdir, *args, port=None, name="collector", ndjson=True):
         self.workdir = workdir
+        self.ndjson = ndjson
         self.out = os.path.join(workdir, name + ".ndjson")
         self.extra = [str(a) for a in args]
         self.port = port
@@ -63,8 +64,8 @@ class Collector:
         """(Re)start, on the same port and output file when there was one."""
         extra = [str(a) for a in args] or self.extra
         scheme = "https" if "--tls-cert" in extra else "http"
-        argv = [COLLECTOR, "--listen", "127.0.0.1:%d" % (self.port or 0), "--out", self.out,
-                "-v"] + extra
+        argv = [COLLECTOR, "--listen", "127.0.0.1:%d" % (self.port or 0)] + \
+            (["--out", self.out] if self.ndjson else []) + ["-v"] + extra
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.stderr = []
         ready = threading.Event()

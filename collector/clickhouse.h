@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * --clickhouse: every batch into ClickHouse over its HTTP interface, one
+ * gzipped JSONEachRow INSERT per table per batch (collector/chrows.h has
+ * the tables). The schema is created at start, idempotently, and recorded
+ * in schema_version. A batch is answered 200 only after ClickHouse took
+ * all its rows; tables are ReplacingMergeTree keyed on (agent_id, seq,
+ * idx), so a batch sent again (a retry, through any collector) replaces its
+ * rows: read with FINAL. Returns 0/-errno; errors are described in the
+ * caller's buffer, nothing is logged here.
+ */
+#ifndef PS_COLLECTOR_CLICKHOUSE_H
+#define PS_COLLECTOR_CLICKHOUSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "collector/request.h"
+
+#define CH_SCHEMA_VERSION 1
+
+struct ch_conf {
+	const char *url;		/* http(s)://host:port */
+	const char *database;
+	const char *user;
+	const char *password;
+	const char *ca;			/* CA file for https */
+	long timeout_ms;		/* a request to ClickHouse */
+};
+
+struct ch_stats {
+	uint64_t rows[8];		/* per table (enum in chrows.h) */
+	uint64_t inserts, inserts_failed;
+	uint64_t insert_ns;		/* time spent in inserts that succeeded */
+};
+
+/* curl_global_init, the schema. err: one line saying what failed. */
+int ch_init(const struct ch_conf *c, char *err, size_t errsz);
+void ch_fini(void);
+/*
+ * The batch of r (decoded and checked: request_decode() answered 200),
+ * whose body was body_len bytes, into ClickHouse. 0 once every table took
+ * its rows; -EAGAIN when the pool has no room now; else -errno with err
+ * saying what ClickHouse answered (the caller answers 503: send it again).
+ */
+int ch_write_batch(struct req *r, size_t body_len, char *err, size_t errsz);
+void ch_get_stats(struct ch_stats *s);
+/* Runs sql, answer into *out (malloc'd, NUL-terminated). HTTP status or -errno. */
+long ch_query(const char *sql, char **out, char *err, size_t errsz);
+/* The URL without user:password@, for messages. */
+const char *ch_url_shown(void);
+
+#endif
