@@ -39,24 +39,6 @@ struct {
 	__uint(max_entries, 1 << 20); /* resized by the agent */
 } ps_bio_rb SEC(".maps");
 
-/* What is known of a request between its start and its completion. */
-struct bio_rq {
-	__u64 start_ns;
-	__u64 insert_ns;
-	__u64 issue_ns;
-	__u64 cgroup_id;
-	__u64 mntns_id;
-	__u64 blkcg_id;
-	__u64 sector;
-	__u32 bytes;
-	__u32 pid;
-	__u32 tid;
-	__u8 attribution;
-	__u8 flags;
-	__u16 pad;
-	char comm[16];
-};
-
 /* Requests in flight, by address; more than any sum of queue depths here. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

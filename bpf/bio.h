@@ -97,4 +97,25 @@ struct bio_hist_val {
 _Static_assert(sizeof(struct bio_hist_val) == 8 * BIO_HIST_SLOTS + 16 + BIO_DISK_NAME_LEN,
 	       "bio_hist_val layout");
 
+/*
+ * What is known of a request between its start and its completion: the value
+ * of the in-flight maps, which the agent sweeps by start_ns (CLOCK_MONOTONIC).
+ */
+struct bio_rq {
+	__u64 start_ns;
+	__u64 insert_ns;
+	__u64 issue_ns;
+	__u64 cgroup_id;
+	__u64 mntns_id;
+	__u64 blkcg_id;
+	__u64 sector;
+	__u32 bytes;
+	__u32 pid;
+	__u32 tid;
+	__u8 attribution;
+	__u8 flags;
+	__u16 pad;
+	char comm[16];
+};
+
 #endif /* PS_BIO_H */

@@ -19,6 +19,7 @@
 #include "agent/clock.h"
 #include "agent/http/bio_metrics.h"
 #include "agent/tracers/kfeatures.h"
+#include "agent/tracers/mapsweep.h"
 #include "agent/log.h"
 
 /* an entry older than this lost its completion (error paths, merges before insert) */
@@ -207,24 +208,17 @@ static void drain_hist(int gen, uint64_t end_ns, uint64_t len_ns)
 /* Delete in-flight entries whose completion never came; they are lost requests. */
 static void sweep(struct bpf_map *map, uint64_t mono_ns)
 {
-	int fd = bpf_map__fd(map);
-	__u64 key, next, *prev = NULL;
-	struct {
-		__u64 start_ns;
-		char rest[80];
-	} val; /* struct bio_rq: only start_ns is read here */
+	static bool warned;
+	uint64_t n;
+	int err;
 
-	if (bpf_map__value_size(map) > sizeof(val))
-		return;
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &val) == 0 && mono_ns > val.start_ns &&
-		    mono_ns - val.start_ns > BIO_STALE_NS && bpf_map_delete_elem(fd, &key) == 0) {
-			counter_add(&orphaned, 1);
-			prev = NULL; /* the walk restarts after a delete */
-		}
+	err = map_sweep_stale(bpf_map__fd(map), MAP_SWEEP_TS(struct bio_rq, start_ns), mono_ns,
+			      BIO_STALE_NS, &n);
+	if (err && !warned) {
+		warned = true;
+		pr_warn("bio: cannot sweep %s: %s", bpf_map__name(map), strerror(-err));
 	}
+	counter_add(&orphaned, n);
 }
 
 static int bio_setup(const struct tracer_env *e, const struct hook_method *m)

@@ -9,6 +9,7 @@
 #include "exec.skel.h"
 #include "agent/clock.h"
 #include "agent/tracers/kfeatures.h"
+#include "agent/tracers/mapsweep.h"
 #include "agent/log.h"
 
 /* an exec still in flight after this long was killed or changed tid */
@@ -157,25 +158,22 @@ static int exec_setup(const struct tracer_env *e, const struct hook_method *m)
  */
 static void exec_tick(uint64_t boot_ns)
 {
-	static struct exec_event val;
 	struct exec_bpf *skel = obj.skel;
-	__u32 key, next, *prev = NULL;
-	int fd;
+	static bool warned;
+	uint64_t n;
+	int err;
 
 	if (!skel)
 		return;
-	fd = bpf_map__fd(skel->maps.ps_exec_pending);
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		key = next;
-		prev = &key;
-		/* ts_ns 0: an exec entering right now, its header not written yet */
-		if (bpf_map_lookup_elem(fd, &key, &val) == 0 && val.ts_ns && boot_ns > val.ts_ns &&
-		    boot_ns - val.ts_ns > EXEC_PENDING_MAX_AGE_NS &&
-		    bpf_map_delete_elem(fd, &key) == 0) {
-			counter_add(&orphaned, 1);
-			prev = NULL; /* the walk restarts after a delete */
-		}
+	/* ts_ns 0: an exec entering right now, its header not written yet (never stale) */
+	err = map_sweep_stale(bpf_map__fd(skel->maps.ps_exec_pending),
+			      MAP_SWEEP_TS(struct exec_event, ts_ns), boot_ns, EXEC_PENDING_MAX_AGE_NS,
+			      &n);
+	if (err && !warned) {
+		warned = true;
+		pr_warn("exec: cannot sweep ps_exec_pending: %s", strerror(-err));
 	}
+	counter_add(&orphaned, n);
 }
 
 static void exec_user_stats(struct ps_stats *s)

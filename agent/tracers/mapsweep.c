@@ -1,26 +1,44 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
 
 #include "agent/tracers/mapsweep.h"
 
-uint64_t map_sweep_stale(int fd, size_t key_size, void *val, const __u64 *ts, uint64_t now_ns,
-			 uint64_t max_age_ns)
+int map_sweep_stale(int fd, size_t ts_off, uint64_t now_ns, uint64_t max_age_ns,
+		    uint64_t *deleted)
 {
-	unsigned char key[64], next[64];
+	struct bpf_map_info info = {};
+	__u32 info_len = sizeof(info);
+	unsigned char *key, *next, *val;
 	void *prev = NULL;
-	uint64_t n = 0;
+	__u64 ts;
+	int err;
 
-	if (key_size > sizeof(key))
-		return 0;
+	*deleted = 0;
+	err = bpf_obj_get_info_by_fd(fd, &info, &info_len);
+	if (err)
+		return err;
+	if (!info.key_size || ts_off + sizeof(ts) > info.value_size)
+		return -EINVAL;
+	key = malloc(2 * (size_t)info.key_size + info.value_size);
+	if (!key)
+		return -ENOMEM;
+	next = key + info.key_size;
+	val = next + info.key_size;
 	while (bpf_map_get_next_key(fd, prev, next) == 0) {
-		memcpy(key, next, key_size);
+		memcpy(key, next, info.key_size);
 		prev = key;
-		if (bpf_map_lookup_elem(fd, key, val) == 0 && now_ns > *ts &&
-		    now_ns - *ts > max_age_ns && bpf_map_delete_elem(fd, key) == 0) {
-			n++;
+		if (bpf_map_lookup_elem(fd, key, val))
+			continue;
+		memcpy(&ts, val + ts_off, sizeof(ts));
+		if (ts && now_ns > ts && now_ns - ts > max_age_ns &&
+		    bpf_map_delete_elem(fd, key) == 0) {
+			(*deleted)++;
 			prev = NULL; /* the walk restarts after a delete */
 		}
 	}
-	return n;
+	free(key);
+	return 0;
 }

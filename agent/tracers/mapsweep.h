@@ -8,12 +8,19 @@
 #include <linux/types.h>
 
 /*
- * Delete the entries of hash map fd whose timestamp is more than max_age_ns
- * before now_ns (CLOCK_BOOTTIME). val is a buffer of the map's value size
- * and ts points to the timestamp inside it; keys are at most 64 bytes.
- * Returns how many entries were deleted.
+ * Delete the entries of hash map fd whose __u64 timestamp, at byte ts_off of
+ * the value, is more than max_age_ns before now_ns (in the timestamp's own
+ * clock). A timestamp of 0 is an entry still being written, never stale. The
+ * key and value sizes come from the map itself, so a value struct that grows
+ * is still swept. *deleted gets how many entries were deleted. Returns 0 or
+ * -errno (ts_off outside the value: -EINVAL).
  */
-uint64_t map_sweep_stale(int fd, size_t key_size, void *val, const __u64 *ts, uint64_t now_ns,
-			 uint64_t max_age_ns);
+int map_sweep_stale(int fd, size_t ts_off, uint64_t now_ns, uint64_t max_age_ns,
+		    uint64_t *deleted);
+
+/* ts_off of a __u64 timestamp field, checked to be one */
+#define MAP_SWEEP_TS(type, field)                                                          \
+	(offsetof(type, field) +                                                           \
+	 0 * sizeof(char[sizeof(((type *)0)->field) == sizeof(__u64) ? 1 : -1]))
 
 #endif
