@@ -441,14 +441,15 @@ def test_text_output(cgroup):
     assert rows and sum(int(l.split(":")[1].split()[0]) for l in rows) == len(req)
 
 
-# Reads at queue depth 1, forever: one request of the device in flight most of the time.
+# Reads at queue depth 1, forever, paced so that the records never outrun the agent.
 READ_LOOP = r"""
-import mmap, os, sys
+import mmap, os, sys, time
 buf = mmap.mmap(-1, 4096)
 fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECT)
 while True:
     for off in range(0, 1 << 20, 4096):
         os.preadv(fd, [buf], off)
+        time.sleep(0.0005)
 """
 
 
@@ -471,35 +472,46 @@ def agent_map_id(pid, name):
 
 def test_request_whose_completion_was_missed_is_counted(cgroup):
     """An entry found in flight when a request starts belongs to an earlier
-    request at the same address whose completion the tracer missed (about 1 in
-    30 000-60 000 loop-device completions here, bench/README.md): it is counted
-    lost (map_full), not overwritten silently. A missed completion is made by
-    putting back, after their requests completed, entries at addresses the
-    device's requests use (seen in flight while a reader ran); the reads that
-    follow reuse those requests."""
+    request at the same address whose completion the tracer never saw: it is
+    counted lost (map_full), not overwritten silently. A missed completion is
+    made by putting back entries seen in flight while a reader runs at queue
+    depth 1: whichever had completed by then is an entry with no request. The
+    reader goes on until one is counted: blk-mq hands out a CPU's tags in turn
+    (its allocation hint moves on with every request), so each address comes
+    round within a queue depth of requests."""
     with loop_device() as dev:
         disk, _ = dev_of(dev)
         with Agent("--tracers", "bio", "--bio-min-us", "0", "--cgroup", cgroup.path) as a:
             mid = agent_map_id(a.proc.pid, "ps_bio_inflight")
             reader = cgroup.popen([PY, "-c", READ_LOOP, dev])
-            planted, deadline = {}, time.time() + 20
+            planted = set()  # (key, value) put back; each makes at most one lost request
+
+            def counted(a):
+                return any(r["type"] == "loss" and r["tracer"] == "bio" and
+                           r["stage"] == "kernel_map_full" for r in a.records())
             try:
-                while len(planted) < 3 and time.time() < deadline:
+                deadline = time.time() + 120
+                while not counted(a) and time.time() < deadline:
                     dump = json.loads(subprocess.run(
                         ["bpftool", "map", "dump", "id", str(mid), "-j"], capture_output=True,
                         text=True, check=True).stdout)
                     for e in dump:  # an entry deleted during the dump has no value
-                        if isinstance(e.get("value"), list):
-                            planted[tuple(e["key"])] = e["value"]
+                        if not isinstance(e.get("value"), list):
+                            continue
+                        kv = (tuple(e["key"]), tuple(e["value"]))
+                        if kv in planted:
+                            continue
+                        planted.add(kv)
+                        subprocess.run(["bpftool", "map", "update", "id", str(mid), "key", "hex"]
+                                       + [k[2:] for k in kv[0]] + ["value", "hex"]
+                                       + [v[2:] for v in kv[1]], check=True)
+                    time.sleep(0.05)
+                assert counted(a), "no planted entry was found by a request (%d planted)" % (
+                    len(planted))
             finally:
                 reader.kill()
                 reader.wait()
-            assert planted, "no request of the reader was ever seen in flight"
-            for key, value in planted.items():
-                subprocess.run(["bpftool", "map", "update", "id", str(mid), "key", "hex"] +
-                               [k[2:] for k in key] + ["value", "hex"] + [v[2:] for v in value],
-                               check=True)
-            # four times the device's 128 tags per CPU: every request address comes round
+            # reads after the planted entries are recorded whole, as themselves
             pid = run_io(cgroup, dev, writes=[], reads=[4096] * 1024)["pid"]
             settle(a, lambda a: len(bios(a, disk=disk, pid=pid)) >= 1024)
             assert a.stop() == 0
