@@ -69,6 +69,7 @@ static const struct ch_col batches_cols[] = {
 	{ "ts", CT_DATETIME, "ts_ns" }, { "sent_ns", CT_U64, "ts_ns" },
 	C(received_ns, CT_U64), C(version, CT_STR), C(kernel, CT_STR), C(started_ns, CT_U64),
 	C(records, CT_U64), C(losses, CT_U64), C(skipped, CT_U64), C(bytes, CT_U64),
+	C(raw_bytes, CT_U64),	/* schema version 2 */
 };
 
 #define T(n) { #n, n##_cols, sizeof(n##_cols) / sizeof(n##_cols[0]) }

@@ -291,6 +291,36 @@ static int create_table(const struct ch_table *t, char *err, size_t errsz)
 	return rc;
 }
 
+/*
+ * The columns of ours a table of an older schema lacks, added. Collectors
+ * started at once may race to add one: "already exists" is success.
+ */
+static int add_missing_columns(const struct ch_table *t, char *err, size_t errsz)
+{
+	char sql[512], *have = NULL, line[256];
+	long st;
+	int rc = 0;
+
+	snprintf(sql, sizeof(sql), "SELECT name FROM system.columns WHERE database = '%s' AND "
+		 "table = '%s' FORMAT TabSeparated", conf.database, t->name);
+	st = post(NULL, NULL, sql, strlen(sql), false, &have, 1 << 20, err, errsz);
+	if (st / 100 != 2)
+		return st < 0 ? (int)st : -EIO;
+	for (unsigned i = 0; i < t->n_cols && !rc; i++) {
+		snprintf(line, sizeof(line), "\n%s\n", t->cols[i].name);
+		/* have: "a\nb\n"; look for "\nname\n" in "\n" + have */
+		if ((!strncmp(have, line + 1, strlen(line + 1))) || strstr(have, line))
+			continue;
+		snprintf(sql, sizeof(sql), "ALTER TABLE `%s`.`%s` ADD COLUMN `%s` %s",
+			 conf.database, t->name, t->cols[i].name, ch_col_sql_type(t->cols[i].type));
+		rc = exec_sql(sql, NULL, err, errsz);
+		if (rc && strstr(err, "already exists"))
+			rc = 0;
+	}
+	free(have);
+	return rc;
+}
+
 static int schema(char *err, size_t errsz)
 {
 	char sql[512], e[ERR_MAX], *ans = NULL;
@@ -323,6 +353,8 @@ static int schema(char *err, size_t errsz)
 		return 0;
 	for (int t = 0; t < CH_TABLES; t++) {
 		rc = create_table(&ch_tables[t], e, sizeof(e));
+		if (!rc && version < CH_SCHEMA_VERSION)
+			rc = add_missing_columns(&ch_tables[t], e, sizeof(e));
 		if (rc)
 			goto fail;
 	}
@@ -475,6 +507,7 @@ static int ndjson_of(struct req *r, size_t body_len, struct buf *nd)
 	jw_u64(&w, "losses", b->n_losses);
 	jw_u64(&w, "skipped", r->skipped);
 	jw_u64(&w, "bytes", body_len);
+	jw_u64(&w, "raw_bytes", r->raw_len);
 	jw_end(&w);
 	if (fclose(f) || nd->full)
 		err = nd->full ? -EAGAIN : -ENOMEM;

@@ -17,7 +17,13 @@
 
 #include "collector/request.h"
 
-#define CH_SCHEMA_VERSION 1
+/*
+ * 1: the tables; 2: batches.raw_bytes. A version only adds columns: at
+ * start, a column of ours that a table lacks is added (ALTER TABLE ADD
+ * COLUMN), so a database of any older version is brought up to date and
+ * its rows stay.
+ */
+#define CH_SCHEMA_VERSION 2
 
 struct ch_conf {
 	const char *url;		/* http(s)://host:port */
