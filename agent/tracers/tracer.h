@@ -63,7 +63,14 @@ struct tracer {
 	const struct hook_method *methods;
 	size_t n_methods;
 	struct tracer_obj *obj;
-	uint32_t ringbuf_bytes;		/* the ring buffer's default size (--ringbuf-kb) */
+	/*
+	 * The ring buffer's default size (--ringbuf-kb): the reader is woken when
+	 * 1/8 of it is queued, so it need only hold what the tracer's highest
+	 * rate (bench/ship_bench.py, bench/open_bench.py) writes while the woken
+	 * reader gets a CPU, not a whole drain period. The rings are most of the
+	 * memory charged to the agent's cgroup.
+	 */
+	uint32_t ringbuf_bytes;
 	ring_buffer_sample_fn on_record; /* the ring buffer's callback */
 	/* open the skeleton (TRACER_OBJ_SET), choose the programs, set rodata; -errno */
 	int (*setup)(const struct tracer_env *env, const struct hook_method *m);
