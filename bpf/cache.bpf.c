@@ -27,9 +27,11 @@
 
 const volatile __u32 targ_page_shift = 12; /* set by the agent */
 
+/* allocated as it fills: a row is inserted once per (cgroup, mntns), deleted when idle */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, CACHE_MAX_CGROUPS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct cache_key);
 	__type(value, struct cache_val);
 } ps_cache_cg SEC(".maps");

@@ -22,6 +22,7 @@ static int push_cfg(void)
 
 int filter_init(void)
 {
+	LIBBPF_OPTS(bpf_map_create_opts, ids_opts, .map_flags = BPF_F_NO_PREALLOC);
 	int err;
 
 	/* a fresh selection: nothing of an earlier init/free cycle carries over */
@@ -32,12 +33,13 @@ int filter_init(void)
 				sizeof(struct ps_filter_cfg), 1, NULL);
 	if (cfg_fd < 0)
 		goto err;
+	/* the id sets are allocated as they fill: most nodes select a few ids of 16384 */
 	cgroup_fd = bpf_map_create(BPF_MAP_TYPE_HASH, "ps_cgroup_ids", sizeof(__u64),
-				   sizeof(__u8), PS_FILTER_MAX_IDS, NULL);
+				   sizeof(__u8), PS_FILTER_MAX_IDS, &ids_opts);
 	if (cgroup_fd < 0)
 		goto err;
 	mntns_fd = bpf_map_create(BPF_MAP_TYPE_HASH, "ps_mntns_ids", sizeof(__u64),
-				  sizeof(__u8), PS_FILTER_MAX_IDS, NULL);
+				  sizeof(__u8), PS_FILTER_MAX_IDS, &ids_opts);
 	if (mntns_fd < 0)
 		goto err;
 	err = push_cfg();

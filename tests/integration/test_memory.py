@@ -42,3 +42,54 @@ def test_ringbuf_kb_applies_to_the_chosen_tracer_only():
     with Agent("--tracers", "open", "--cri-socket", "none", "--ringbuf-kb", "64") as a:
         got = ring_kb(a.proc.pid)
     assert got == sorted([64, CGWATCH_KB])
+
+
+def maps_by_name(pid):
+    """{name: {max_entries, memlock, map_flags}} of the maps process pid holds."""
+    import json
+    import subprocess
+    ids = {}
+    fd_dir = "/proc/%d/fdinfo" % pid
+    for fd in os.listdir(fd_dir):
+        try:
+            with open(os.path.join(fd_dir, fd)) as f:
+                info = dict((k.strip(), v.strip()) for k, v in
+                            (l.split(":", 1) for l in f.read().splitlines() if ":" in l))
+        except OSError:
+            continue
+        if "map_id" in info:
+            ids[int(info["map_id"])] = info
+    out = {}
+    for m in json.loads(subprocess.run(["bpftool", "map", "show", "-j"], capture_output=True,
+                                       text=True, check=True).stdout):
+        if m["id"] in ids:
+            i = ids[m["id"]]
+            out[m.get("name", "")] = {"max_entries": int(i["max_entries"]),
+                                      "memlock": int(i["memlock"]),
+                                      "map_flags": int(i["map_flags"], 16)}
+    return out
+
+
+# a preallocated hash of 16384 ids is charged over 1 MiB whatever it holds
+PREALLOC_IDS_BYTES = 1 << 20
+
+
+def test_id_sets_and_histograms_are_allocated_as_they_fill(tmp_path):
+    from podsnoop_harness import Cgroup
+    tops = [Cgroup() for _ in range(10)]   # more than the 8 compared inline: in the hash
+    try:
+        with Agent("--tracers", "open,bio,cache", "--cri-socket", "none",
+                   *[x for t in tops for x in ("--cgroup", t.path)]) as a:
+            maps = maps_by_name(a.proc.pid)
+    finally:
+        for t in tops:
+            t.remove()
+    for name in ("ps_cgroup_ids", "ps_mntns_ids", "ps_bio_hist0", "ps_bio_hist1",
+                 "ps_cache_cg"):
+        m = maps[name]
+        assert m["map_flags"] & 1, name + " is preallocated"  # BPF_F_NO_PREALLOC
+        assert m["max_entries"] >= 4096, name
+        assert m["memlock"] < PREALLOC_IDS_BYTES // 2, (name, m)
+    # the in-flight maps stay preallocated: an insert and a delete per request
+    assert not maps["ps_bio_inflight"]["map_flags"] & 1
+    assert maps["ps_bio_inflight"]["memlock"] > PREALLOC_IDS_BYTES
