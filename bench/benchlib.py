@@ -202,6 +202,51 @@ def status_kb(pid, key):
     return 0
 
 
+def pss_kb(pid):
+    """Proportional set size of a process (/proc/PID/smaps_rollup), KiB."""
+    with open("/proc/%d/smaps_rollup" % pid) as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    return 0
+
+
+class MemCgroup:
+    """A memory cgroup of its own for one process (cgroup v1's memory hierarchy
+    where it is mounted, as on this VM, else cgroup v2 with the memory
+    controller): charged() is what the kernel charged to it, kernel memory (BPF
+    maps) included: memory.usage_in_bytes (v1) or memory.current (v2). Pass
+    preexec_fn=cg.enter to Popen (Proc); remove() after the process exited."""
+
+    def __init__(self):
+        v1 = "/sys/fs/cgroup/memory"
+        if os.path.exists(os.path.join(v1, "memory.usage_in_bytes")):
+            base, self.file = v1, "memory.usage_in_bytes"
+        else:
+            base, self.file = cgroup2_mount(), "memory.current"
+        self.path = os.path.join(base, unique("bench-mem"))
+        os.mkdir(self.path)
+        if not os.path.exists(os.path.join(self.path, self.file)):
+            os.rmdir(self.path)
+            raise RuntimeError("no memory controller in " + base)
+
+    def enter(self):
+        with open(os.path.join(self.path, "cgroup.procs"), "w") as f:
+            f.write(str(os.getpid()))
+
+    def charged(self):
+        with open(os.path.join(self.path, self.file)) as f:
+            return int(f.read())
+
+    def remove(self):
+        for _ in range(50):
+            try:
+                os.rmdir(self.path)
+                return
+            except OSError:
+                time.sleep(0.1)
+
+
 def fdinfo(pid):
     """/proc/PID/fdinfo of every BPF map and program fd of a process, as dicts
     (links, which name their program, left out)."""
