@@ -52,6 +52,7 @@ PKGS_TEST  := libcmocka-dev python3 python3-pytest python3-protobuf python3-grpc
 	golang-k8s-sigs-yaml-dev golang-github-xeipuuv-gojsonschema-dev
 # ... and to run the benchmarks (bench/run.py): the peers compared against, the CRI testbed
 PKGS_BENCH := python3 libbpf-tools util-linux containerd runc busybox-static python3-grpcio \
+	postgresql make gcc \
 	python3-protobuf protobuf-compiler
 BENCH_ARGS ?=
 

@@ -343,7 +343,7 @@ def alternate(configs, rounds, workload, label="", quiet_wait=60, log=print, str
                 break
             p = c.start()
             if p is not None:
-                ours.add(p.pid)
+                ours.update(getattr(p, "pids", [p.pid]))
             try:
                 time.sleep(settle)
                 fig = workload(c)

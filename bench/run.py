@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Every benchmark in one run (`make bench`): open, the parts of an open record,
-exec, block I/O, throughput, attribution delay, start-up. Each scenario
+exec, block I/O, throughput, attribution delay, start-up, whole workloads. Each scenario
 alternates its configurations round by round and compares against the untraced
 runs of the same rounds.
 
@@ -40,6 +40,9 @@ SCENARIOS = [
                                      "nice": 10, "repetitive": False}, {"duration": 2}),
     ("attribution", "attrib_delay", 5, {"pods": 4}, {"pods": 1}),
     ("startup", "startup_bench", 5, {"no_peers": False}, {}),
+    ("workload", "workload_bench", 5, {"scale": 2, "pg_txns": 1000, "pg_scale": 2, "no_pg": False,
+                                       "no_peers": False, "quick": False},
+     {"scale": 1, "pg_txns": 100}),
 ]
 
 
