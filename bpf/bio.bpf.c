@@ -57,13 +57,12 @@ struct {
 
 /*
  * Two generations of histograms: one filled, one drained by the agent. Resized by the agent.
- * Allocated as they fill: a node has a few (cgroup, disk, op) rows of the thousands allowed,
- * and a row is inserted once per interval, not per request.
+ * Preallocated: rows are inserted at completion, in interrupt context, where a map that
+ * allocates as it fills can fail for want of free elements (counted as map full).
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, BIO_HIST_ENTRIES_DEF);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct bio_hist_key);
 	__type(value, struct bio_hist_val);
 } ps_bio_hist0 SEC(".maps");
@@ -71,7 +70,6 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, BIO_HIST_ENTRIES_DEF);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct bio_hist_key);
 	__type(value, struct bio_hist_val);
 } ps_bio_hist1 SEC(".maps");
