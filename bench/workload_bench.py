@@ -14,6 +14,7 @@ a cgroup of its own, under each configuration, alternating round by round:
 
   untraced     nothing traces
   podsnoop     podsnoop's default (every tracer), NDJSON to /dev/null
+  podsnoop-ship  the same shipping to the reference collector on loopback
   filtered     podsnoop --cgroup IDLE: every task filtered out in the kernel
   libbpf-tools execsnoop, opensnoop, biolatency, fsslower (ext4slower where
                the data is on ext4) and cachestat together, output to /dev/null
@@ -34,7 +35,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (  # noqa: E402
-    AGENT, REPO, Cgroup, Config, Proc, attached, alternate, cpu_s, fmt_ratio,
+    AGENT, REPO, Cgroup, Config, Proc, Shipped, attached, alternate, cpu_s, fmt_ratio,
     fmt_range, markdown_table, need, peer, peer_lost, podsnoop, scenario_main,
     stats, summarize)
 
@@ -198,6 +199,9 @@ def run(args):
             cs = [Config("untraced", "nothing"),
                   Config("podsnoop", "podsnoop (every tracer), NDJSON to /dev/null",
                          lambda: podsnoop("--cri-socket", "none"), agent_summary),
+                  Config("podsnoop-ship", "podsnoop (every tracer) shipping to the reference "
+                         "collector on loopback (at nice 10)",
+                         lambda: Shipped("--cri-socket", "none", nice=10), agent_summary),
                   Config("filtered", "podsnoop --cgroup IDLE (every task filtered out)",
                          lambda: podsnoop("--cri-socket", "none", "--cgroup", idle.path),
                          agent_summary)]
