@@ -55,6 +55,17 @@ struct {
 	__type(value, struct bio_rq);
 } ps_bio_bios SEC(".maps");
 
+/* Requests merged into another, until that one completes (struct bio_merge_key). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct bio_merge_key);
+	__type(value, struct bio_rq);
+} ps_bio_merged SEC(".maps");
+
+/* Set at the first merge: completions look for merged parts only from then on. */
+__u32 merges_seen = 0;
+
 /*
  * Two generations of histograms: one filled, one drained by the agent. Resized by the agent.
  * Preallocated: rows are inserted at completion, in interrupt context, where a map that
@@ -208,8 +219,8 @@ static __always_inline bool submit_info(struct bio *bio, struct bio_rq *r)
  * the same address whose completion this tracer never saw: that request is
  * lost, and counted (map_full, like the entries the agent's sweep finds stale)
  * instead of being overwritten or dropped silently. The address is reused at
- * once at queue depth 1, so the sweep alone would never see it. Seen here about
- * once in 40 000-180 000 loop-device completions (bench/README.md).
+ * once at queue depth 1, so the sweep alone would never see it. Merged requests
+ * leave the map at block_rq_merge, so this is a request that truly vanished.
  */
 static __always_inline void forget(void *map, __u64 key)
 {
@@ -331,7 +342,7 @@ static __always_inline __u64 log2_u64(__u64 v)
 }
 
 static __always_inline void hist_add_to(void *map, struct bio_hist_key *k, __u64 ns,
-					struct gendisk *disk)
+					struct gendisk *disk, bool merged)
 {
 	struct bio_hist_val *v;
 	__u64 slot;
@@ -359,6 +370,116 @@ static __always_inline void hist_add_to(void *map, struct bio_hist_key *k, __u64
 	__sync_fetch_and_add(&v->slots[slot], 1);
 	__sync_fetch_and_add(&v->count, 1);
 	__sync_fetch_and_add(&v->sum_ns, ns);
+	if (merged)
+		__sync_fetch_and_add(&v->merged, 1);
+}
+
+static __always_inline void hist_add(struct bio_event *e, struct gendisk *disk)
+{
+	struct bio_hist_key hk;
+
+	/* device time, as biolatency: requests never issued are not in it */
+	if (e->flags & BIO_F_NO_ISSUE)
+		return;
+	hk.cgroup_id = e->cgroup_id;
+	hk.dev = e->dev;
+	hk.op = e->op;
+	if (*(volatile __u32 *)&hist_gen & 1)
+		hist_add_to(&ps_bio_hist1, &hk, e->latency_ns, disk, e->flags & BIO_F_MERGED);
+	else
+		hist_add_to(&ps_bio_hist0, &hk, e->latency_ns, disk, e->flags & BIO_F_MERGED);
+}
+
+static __always_inline void emit(struct ps_stats *s, struct bio_event *e, struct gendisk *disk)
+{
+	hist_add(e, disk);
+	if (e->latency_ns < targ_min_ns) {
+		ps_count(s, PS_STAT_FILTERED);
+		return;
+	}
+	ps_output(&ps_bio_rb, s, e, sizeof(*e));
+}
+
+/* The in-flight fields of r into e: who, where, and the times up to the issue. */
+static __always_inline void fill(struct bio_event *e, const struct bio_rq *r)
+{
+	e->cgroup_id = r->cgroup_id;
+	e->mntns_id = r->mntns_id;
+	e->blkcg_id = r->blkcg_id;
+	e->sector = r->sector;
+	e->bytes = r->bytes;
+	e->pid = r->pid;
+	e->tid = r->tid;
+	e->attribution = r->attribution;
+	e->flags = r->flags;
+	__builtin_memcpy(e->comm, r->comm, sizeof(e->comm));
+}
+
+/*
+ * The sector where the parts already merged into a request [start, end)
+ * begin: its own part ends there. Parts are keyed by where their own part
+ * ends, and lie back to back up to end.
+ */
+static __always_inline __u64 own_end(__u64 disk, __u64 start, __u64 end)
+{
+	struct bio_merge_key k = { .disk = disk };
+	struct bio_rq *p;
+
+	for (int i = 0; i < BIO_MERGE_WALK && end > start; i++) {
+		k.sector = end;
+		p = bpf_map_lookup_elem(&ps_bio_merged, &k);
+		if (!p || p->sector >= end)
+			break;
+		end = p->sector;
+	}
+	return end;
+}
+
+/*
+ * The request [start, end) completed: so did every request merged into it.
+ * Each is recorded as itself (its cgroup, its own bytes), with the device time
+ * of the request it went out in and BIO_F_MERGED. e holds what the parts share
+ * with the request (disk, op, status, completion; latency_ns from its issue
+ * at issue_ns, 0 when that is unknown). Returns the bytes of the parts, which
+ * are not the request's own.
+ */
+static __always_inline __u32 complete_parts(struct ps_stats *s, struct bio_event *e,
+					    struct gendisk *disk, __u64 start, __u64 end,
+					    __u64 issue_ns, __u64 now)
+{
+	struct bio_merge_key k = { .disk = (__u64)disk };
+	struct bio_event pe;
+	struct bio_rq *p;
+	__u32 bytes = 0;
+
+	for (int i = 0; i < BIO_MERGE_WALK && end > start; i++) {
+		k.sector = end;
+		p = bpf_map_lookup_elem(&ps_bio_merged, &k);
+		if (!p || p->sector >= end)
+			break;
+		end = p->sector;
+		bytes += p->bytes;
+		ps_count(s, PS_STAT_SEEN);
+		if (p->flags & BIO_RQ_F_SKIP) {
+			ps_count(s, PS_STAT_FILTERED);
+		} else {
+			pe = *e;
+			fill(&pe, p);
+			pe.flags = (p->flags & ~BIO_RQ_F_SKIP) | BIO_F_MERGED;
+			if (issue_ns) {
+				pe.latency_ns = e->latency_ns;
+				pe.queue_ns = (p->flags & BIO_F_QUEUED) && p->insert_ns <= issue_ns ?
+						      issue_ns - p->insert_ns : 0;
+			} else {
+				pe.flags |= BIO_F_NO_ISSUE;
+				pe.latency_ns = now - p->start_ns;
+				pe.queue_ns = 0;
+			}
+			emit(s, &pe, disk);
+		}
+		bpf_map_delete_elem(&ps_bio_merged, &k);
+	}
+	return bytes;
 }
 
 static __always_inline void decode_op(__u32 cmd, struct bio_event *e)
@@ -401,69 +522,103 @@ static __always_inline void decode_op(__u32 cmd, struct bio_event *e)
 static __always_inline int on_complete(struct request *rq, int status, unsigned int nr_bytes)
 {
 	struct ps_stats *s = ps_stats_get();
-	__u64 key = (__u64)rq, now;
-	struct bio_hist_key hk;
+	__u64 key = (__u64)rq, now, sector, issue_ns = 0;
+	__u32 len = BIO_READ(rq, __data_len), parts = 0;
 	struct gendisk *disk;
 	struct bio_event e;
 	struct bio_rq *r;
 
 	/* a partial completion: the request goes on */
-	if (nr_bytes < BIO_READ(rq, __data_len))
+	if (nr_bytes < len)
 		return 0;
 	ps_count(s, PS_STAT_SEEN);
 	r = bpf_map_lookup_elem(&ps_bio_inflight, &key);
-	if (!r) {
+	if (!r && !*(volatile __u32 *)&merges_seen) {
 		ps_count(s, PS_STAT_FILTERED); /* not selected, or started before we attached */
 		return 0;
 	}
 	now = bpf_ktime_get_ns();
 	__builtin_memset(&e, 0, sizeof(e));
 	e.ts_ns = bpf_ktime_get_boot_ns();
-	e.cgroup_id = r->cgroup_id;
-	e.mntns_id = r->mntns_id;
-	e.blkcg_id = r->blkcg_id;
-	e.sector = r->sector;
-	e.bytes = r->bytes;
-	e.pid = r->pid;
-	e.tid = r->tid;
-	e.attribution = r->attribution;
-	e.flags = r->flags;
-	__builtin_memcpy(e.comm, r->comm, sizeof(e.comm));
-	if (r->issue_ns) {
-		e.latency_ns = now - r->issue_ns;
-		if ((r->flags & BIO_F_QUEUED) && r->insert_ns <= r->issue_ns)
-			e.queue_ns = r->issue_ns - r->insert_ns;
-	} else {
-		e.flags |= BIO_F_NO_ISSUE;
-		e.latency_ns = now - r->start_ns;
-		e.sector = BIO_READ(rq, __sector);
-		e.bytes = BIO_READ(rq, __data_len);
-	}
-	bpf_map_delete_elem(&ps_bio_inflight, &key);
-
 	e.status = status;
 	e.method = targ_method;
 	decode_op(BIO_READ(rq, cmd_flags), &e);
 	disk = ps_rq_disk(rq);
 	e.dev = (BPF_CORE_READ(disk, major) << 20) | BPF_CORE_READ(disk, first_minor);
 	bpf_core_read_str(e.disk, sizeof(e.disk), &disk->disk_name);
-
-	/* device time, as biolatency: requests never issued are not in it */
-	if (!(e.flags & BIO_F_NO_ISSUE)) {
-		hk.cgroup_id = e.cgroup_id;
-		hk.dev = e.dev;
-		hk.op = e.op;
-		if (*(volatile __u32 *)&hist_gen & 1)
-			hist_add_to(&ps_bio_hist1, &hk, e.latency_ns, disk);
-		else
-			hist_add_to(&ps_bio_hist0, &hk, e.latency_ns, disk);
+	if (r && r->issue_ns) {
+		issue_ns = r->issue_ns;
+		e.latency_ns = now - issue_ns;
 	}
-
-	if (e.latency_ns < targ_min_ns) {
+	/* what is left of the request now ends where the whole of it did */
+	sector = BIO_READ(rq, __sector);
+	if (*(volatile __u32 *)&merges_seen)
+		parts = complete_parts(s, &e, disk, 0, sector + (len >> 9), issue_ns, now);
+	if (!r) {
 		ps_count(s, PS_STAT_FILTERED);
 		return 0;
 	}
-	ps_output(&ps_bio_rb, s, &e, sizeof(e));
+	fill(&e, r);
+	if (r->issue_ns) {
+		if ((r->flags & BIO_F_QUEUED) && r->insert_ns <= r->issue_ns)
+			e.queue_ns = r->issue_ns - r->insert_ns;
+	} else {
+		e.flags |= BIO_F_NO_ISSUE;
+		e.latency_ns = now - r->start_ns;
+		e.sector = sector;
+		e.bytes = len;
+	}
+	/* the issue saw the merged requests' bytes too */
+	e.bytes = e.bytes > parts ? e.bytes - parts : 0;
+	bpf_map_delete_elem(&ps_bio_inflight, &key);
+	emit(s, &e, disk);
+	return 0;
+}
+
+/*
+ * block_rq_merge: rq was merged into the request just before it on the disk
+ * (attempt_merge(): that one's range ends where rq's begins) and is freed
+ * without completing; its bios complete with that request. Its state moves to
+ * ps_bio_merged until then, keyed by where its own part ends. A request not
+ * selected leaves a part too: its bytes are not the other request's.
+ */
+static __always_inline int on_merge(struct request *rq)
+{
+	__u64 key = (__u64)rq, bkey, start, end;
+	struct ps_stats *s = ps_stats_get();
+	struct bio_merge_key mk;
+	struct bio_rq part = {}, *r;
+	void *map = &ps_bio_inflight;
+	long err;
+
+	start = BIO_READ(rq, __sector);
+	end = start + (BIO_READ(rq, __data_len) >> 9);
+	mk.disk = (__u64)ps_rq_disk(rq);
+	mk.sector = own_end(mk.disk, start, end);
+	r = bpf_map_lookup_elem(map, &key);
+	if (!r && targ_getrq) {
+		/* merged at its insert (elv_attempt_insert_merge): still keyed by its bio */
+		bkey = (__u64)BIO_READ(rq, bio);
+		key = bkey;
+		map = &ps_bio_bios;
+		r = bpf_map_lookup_elem(map, &key);
+	}
+	if (r) {
+		part = *r;
+		bpf_map_delete_elem(map, &key);
+	} else {
+		part.start_ns = bpf_ktime_get_ns();
+		part.attribution = BIO_A_NONE;
+		if (filter_active()) /* not selected, or started before we attached */
+			part.flags |= BIO_RQ_F_SKIP;
+	}
+	part.sector = start;
+	part.bytes = (__u32)((mk.sector - start) << 9);
+	err = bpf_map_update_elem(&ps_bio_merged, &mk, &part, BPF_NOEXIST);
+	if (err) /* full, or two parts ending at one sector: this one is lost */
+		ps_count(s, PS_STAT_MAP_FULL);
+	if (!merges_seen)
+		merges_seen = 1;
 	return 0;
 }
 
@@ -535,6 +690,19 @@ int BPF_PROG(ps_bio_getrq_qr, struct request_queue *q, struct bio *bio, int rw)
 
 PS_RQ_HOOKS("block_rq_insert", ps_bio_insert, on_insert)
 PS_RQ_HOOKS("block_rq_issue", ps_bio_issue, on_issue)
+
+/* block_rq_merge(rq) on every kernel here; the _q variants for symmetry are not needed */
+SEC("tp_btf/block_rq_merge")
+int BPF_PROG(ps_bio_merge, struct request *rq)
+{
+	return on_merge(rq);
+}
+
+SEC("raw_tp/block_rq_merge")
+int BPF_PROG(ps_bio_merge_r, struct request *rq)
+{
+	return on_merge(rq);
+}
 
 SEC("tp_btf/block_rq_complete")
 int BPF_PROG(ps_bio_done, struct request *rq, int error, unsigned int nr_bytes)

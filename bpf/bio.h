@@ -31,6 +31,7 @@ enum bio_method {
 	BIO_M_IO_START_RAW = 3,	/* the same as raw_tp */
 	BIO_M_GETRQ_RAW = 4,
 };
+/* every method follows request merges with block_rq_merge, as tp_btf or raw_tp like the rest */
 
 /* The operation class histograms are kept by. */
 enum bio_op {
@@ -54,6 +55,9 @@ enum bio_op {
 #define BIO_F_QUEUED		(1u << 0) /* an insert was seen: queue_ns is the time queued */
 #define BIO_F_NO_ISSUE		(1u << 1) /* no issue seen: latency_ns counts from the start */
 #define BIO_F_BLKCG_V1		(1u << 2) /* the bio's blkcg is on a cgroup v1 hierarchy: ignored */
+#define BIO_F_MERGED		(1u << 3) /* merged into another request before issue, completed with it */
+/* struct bio_rq.flags only: a merged request that is not selected (its bytes leave the other's) */
+#define BIO_RQ_F_SKIP		(1u << 7)
 
 /* One finished request. Fixed size. */
 struct bio_event {
@@ -92,9 +96,10 @@ struct bio_hist_val {
 	__u64 slots[BIO_HIST_SLOTS];
 	__u64 count;
 	__u64 sum_ns;
+	__u64 merged;		/* of count: requests merged into another, completed with it */
 	char disk[BIO_DISK_NAME_LEN];
 };
-_Static_assert(sizeof(struct bio_hist_val) == 8 * BIO_HIST_SLOTS + 16 + BIO_DISK_NAME_LEN,
+_Static_assert(sizeof(struct bio_hist_val) == 8 * BIO_HIST_SLOTS + 24 + BIO_DISK_NAME_LEN,
 	       "bio_hist_val layout");
 
 /*
@@ -117,5 +122,17 @@ struct bio_rq {
 	__u16 pad;
 	char comm[16];
 };
+
+/*
+ * A request merged into another (block_rq_merge) waits for that one's
+ * completion, keyed by the disk and the sector where its own part of the
+ * merged range ends: walking back from the merged request's end finds every
+ * part, however the merges nested.
+ */
+struct bio_merge_key {
+	__u64 disk;		/* struct gendisk * */
+	__u64 sector;
+};
+#define BIO_MERGE_WALK		32	/* parts looked for per merged request */
 
 #endif /* PS_BIO_H */

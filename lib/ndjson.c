@@ -116,6 +116,8 @@ static void ndjson_bio(void *priv, const struct bio_view *v)
 	jw_u64(&w, "latency_ns", e->latency_ns);
 	if (e->flags & BIO_F_NO_ISSUE)
 		jw_bool(&w, "no_issue", true);
+	if (e->flags & BIO_F_MERGED)
+		jw_bool(&w, "merged", true);
 	jw_i64(&w, "status", e->status);
 	jw_u64(&w, "pid", e->pid);
 	jw_u64(&w, "tid", e->tid);
@@ -205,6 +207,7 @@ static void ndjson_bio_hist(void *priv, const struct bio_hist_view *v)
 	jw_arr_close(&w);
 	jw_u64(&w, "count", v->count);
 	jw_u64(&w, "sum_ns", v->sum_ns);
+	jw_u64(&w, "merged", v->merged);
 	k8s(&w, v->pod);
 	jw_end(&w);
 }

@@ -75,6 +75,7 @@ struct bio_hist_view {
 	const __u64 *slots;		/* BIO_HIST_SLOTS log2 buckets of usecs */
 	uint64_t count;
 	uint64_t sum_ns;
+	uint64_t merged;		/* of count: requests merged into another */
 };
 
 /* An fs operation slower than --fs-min-us (agent/tracers/fs.c decodes it). */

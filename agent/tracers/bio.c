@@ -22,7 +22,7 @@
 #include "agent/tracers/mapsweep.h"
 #include "agent/log.h"
 
-/* an entry older than this lost its completion (error paths, merges before insert) */
+/* an entry older than this lost its completion (a request that vanished: error paths) */
 #define BIO_STALE_NS (120ull * 1000000000ull)
 #define BIO_SWEEP_EVERY_NS (10ull * 1000000000ull)
 
@@ -34,7 +34,8 @@ static int drain_gen = -1;		/* generation waiting to be read, or -1 */
 static uint64_t drain_end_ns, drain_len_ns;
 static struct bio_hist_key *keys;	/* drain scratch, one per histogram entry */
 
-static const char *const rq_tps[] = { "block_rq_insert", "block_rq_issue", "block_rq_complete" };
+static const char *const rq_tps[] = { "block_rq_insert", "block_rq_issue", "block_rq_complete",
+				       "block_rq_merge" };
 
 static bool have_btf(const char *start)
 {
@@ -201,6 +202,7 @@ static void drain_hist(int gen, uint64_t end_ns, uint64_t len_ns)
 		v.slots = val.slots;
 		v.count = val.count;
 		v.sum_ns = val.sum_ns;
+		v.merged = val.merged;
 		out_bio_hist(&v);
 	}
 }
@@ -258,6 +260,7 @@ static int bio_setup(const struct tracer_env *e, const struct hook_method *m)
 		bpf_program__set_autoload(raw ? pg->ps_bio_issue_r : pg->ps_bio_issue, true);
 	}
 	bpf_program__set_autoload(raw ? pg->ps_bio_done_r : pg->ps_bio_done, true);
+	bpf_program__set_autoload(raw ? pg->ps_bio_merge_r : pg->ps_bio_merge, true);
 
 	skel->rodata->targ_min_ns = (__u64)cfg->bio_min_us * 1000ull;
 	skel->rodata->targ_getrq = !io_start;
@@ -306,6 +309,7 @@ static void bio_tick(uint64_t boot_ns)
 		last_sweep_ns = boot_ns;
 		sweep(skel->maps.ps_bio_inflight, mono);
 		sweep(skel->maps.ps_bio_bios, mono);
+		sweep(skel->maps.ps_bio_merged, mono);
 	}
 }
 

@@ -524,3 +524,4 @@ def test_request_whose_completion_was_missed_is_counted(cgroup):
                                      base_op(r["op"]) == "R" for r in mine)
     loss = [r for r in a.records() if r["type"] == "loss" and r["tracer"] == "bio"]
     assert sum(r["count"] for r in loss if r["stage"] == "kernel_map_full") == s["map_full"]
+
