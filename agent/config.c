@@ -29,6 +29,8 @@ void config_defaults(struct ps_config *cfg)
 	cfg->max_args = EXEC_ARGC_DEF;
 	cfg->max_args_bytes = EXEC_ARGS_BYTES_DEF;
 	cfg->drain_ms = CFG_DRAIN_MS_DEF;
+	cfg->rate_limit = CFG_RATE_LIMIT_DEF;
+	cfg->rate_burst = CFG_RATE_LIMIT_DEF * CFG_RATE_BURST_S_DEF;
 	cfg->fs_min_us = FS_MIN_US_DEF;
 	cfg->fs_types = FS_T_BIT(FS_T_EXT4);
 	cfg->interval_s = BIO_INTERVAL_DEF;
@@ -159,12 +161,18 @@ static void usage(FILE *f)
 	ship_config_usage(f);
 	fprintf(f,
 "Tuning and diagnostics:\n"
+"      --rate-limit N[,BURST]\n"
+"                            at most N records a second per cgroup and tracer\n"
+"                            (exec, open, bio, fs), BURST at once (default\n"
+"                            %u,%u; 0: no limit); refused records are\n"
+"                            counted per cgroup: loss records, rate_limited\n"
 "      --drain-ms N          drain ring buffers every N ms, 1..1000 (default %u);\n"
 "                            the kernel also wakes the agent when 1/8 of a ring\n"
 "                            buffer is queued\n"
 "      --ringbuf-kb N        ring buffer size per tracer in KiB, a power of two,\n"
 "                            4..1048576 (default per tracer:\n"
-"                           ", CFG_DRAIN_MS_DEF);
+"                           ", CFG_RATE_LIMIT_DEF, CFG_RATE_LIMIT_DEF * CFG_RATE_BURST_S_DEF,
+		CFG_DRAIN_MS_DEF);
 	for (size_t i = 0, n = 0; i < tracer_count; i++)
 		if (tracer_table[i]->ringbuf_bytes)
 			fprintf(f, "%s %s %u", n++ ? "," : "", tracer_table[i]->name,
@@ -279,6 +287,38 @@ static int parse_hook(struct ps_config *cfg, const char *arg)
 	return 0;
 }
 
+/* --rate-limit N[,BURST] */
+static int parse_rate_limit(struct ps_config *cfg, const char *arg)
+{
+	char n[32];
+	const char *comma = strchr(arg, ',');
+	size_t len = comma ? (size_t)(comma - arg) : strlen(arg);
+	uint64_t rate, burst;
+	int err;
+
+	if (len >= sizeof(n))
+		return bad("--rate-limit: '%s' is not N or N,BURST", arg);
+	memcpy(n, arg, len);
+	n[len] = '\0';
+	err = parse_u64("--rate-limit", n, 0, CFG_RATE_LIMIT_MAX, &rate);
+	if (err)
+		return err;
+	_Static_assert((uint64_t)CFG_RATE_LIMIT_MAX * CFG_RATE_BURST_S_DEF <= CFG_RATE_BURST_MAX,
+		       "the default burst of the highest rate is a burst one may give");
+	if (!comma) {
+		burst = rate * CFG_RATE_BURST_S_DEF;
+	} else {
+		if (!rate)
+			return bad("--rate-limit: a burst needs a rate (0 turns the limit off)");
+		err = parse_u64("--rate-limit: BURST", comma + 1, 1, CFG_RATE_BURST_MAX, &burst);
+		if (err)
+			return err;
+	}
+	cfg->rate_limit = (uint32_t)rate;
+	cfg->rate_burst = (uint32_t)burst;
+	return 0;
+}
+
 enum {
 	OPT_EXCLUDE_HOST = 256,
 	OPT_HOOK,
@@ -286,6 +326,7 @@ enum {
 	OPT_MAX_ARGS_BYTES,
 	OPT_DRAIN_MS,
 	OPT_RINGBUF_KB,
+	OPT_RATE_LIMIT,
 	OPT_FS_MIN_US,
 	OPT_FS_TYPE,
 	OPT_INTERVAL,
@@ -353,6 +394,7 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 		{ "max-args-bytes", required_argument, NULL, OPT_MAX_ARGS_BYTES },
 		{ "drain-ms", required_argument, NULL, OPT_DRAIN_MS },
 		{ "ringbuf-kb", required_argument, NULL, OPT_RINGBUF_KB },
+		{ "rate-limit", required_argument, NULL, OPT_RATE_LIMIT },
 		{ "fs-min-us", required_argument, NULL, OPT_FS_MIN_US },
 		{ "fs-type", required_argument, NULL, OPT_FS_TYPE },
 		{ "interval", required_argument, NULL, OPT_INTERVAL },
@@ -459,6 +501,9 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 				else
 					cfg->ringbuf_kb = (uint32_t)v;
 			}
+			break;
+		case OPT_RATE_LIMIT:
+			err = parse_rate_limit(cfg, optarg);
 			break;
 		case OPT_FS_MIN_US:
 			/* up to an hour */
@@ -620,6 +665,10 @@ void config_print(const struct ps_config *cfg, FILE *f)
 		cfg->duration, cfg->max_args, cfg->max_args_bytes, cfg->drain_ms);
 	if (cfg->ringbuf_kb)
 		fprintf(f, "ringbuf-kb: %u\n", cfg->ringbuf_kb);
+	if (cfg->rate_limit)
+		fprintf(f, "rate-limit: %u,%u\n", cfg->rate_limit, cfg->rate_burst);
+	else
+		fprintf(f, "rate-limit: off\n");
 	fprintf(f, "fs-min-us: %llu\nfs-type:", (unsigned long long)cfg->fs_min_us);
 	for (int t = 0; t < FS_T_MAX; t++)
 		if (cfg->fs_types & FS_T_BIT(t))

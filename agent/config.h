@@ -21,6 +21,11 @@
 #define CFG_ATTRIB_WAIT_MS_DEF 500
 #define CFG_META_RESYNC_S_DEF 30
 #define CFG_META_GRACE_S_DEF 60
+/* --rate-limit N[,BURST]: records a second per (cgroup, tracer); BURST: seconds of N */
+#define CFG_RATE_LIMIT_DEF 20000
+#define CFG_RATE_BURST_S_DEF 5
+#define CFG_RATE_LIMIT_MAX 100000000u	/* a period of 10 ns */
+#define CFG_RATE_BURST_MAX 1000000000u
 
 enum ps_cmd { CMD_RUN, CMD_PROBE };
 enum ps_output { OUT_NDJSON, OUT_TEXT };
@@ -44,6 +49,8 @@ struct ps_config {
 	uint32_t max_args_bytes;
 	uint32_t drain_ms;		/* ring buffer drain period */
 	uint32_t ringbuf_kb;		/* per-tracer ring buffer size; 0: tracer default */
+	uint32_t rate_limit;		/* records/s per (cgroup, tracer); 0: no limit */
+	uint32_t rate_burst;		/* records a cgroup may write at once */
 	uint64_t fs_min_us;		/* fs: report operations at least this slow; 0: all */
 	uint32_t fs_types;		/* fs: filesystem types, bit per enum fs_type */
 	uint32_t interval_s;		/* periodic records (cache, bio histograms) every this many seconds */

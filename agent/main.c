@@ -16,6 +16,7 @@
 #include "agent/config.h"
 #include "agent/tracers/kfeatures.h"
 #include "agent/tracers/filter.h"
+#include "agent/tracers/ratelimit.h"
 #include "lib/jsonw.h"
 #include "agent/log.h"
 #include "agent/loop.h"
@@ -41,22 +42,25 @@ static void report_losses(void)
 		if (!started[i] || tracer_read_stats(t, &s))
 			continue;
 		if (s.v[PS_STAT_LOST] > reported_lost[i]) {
-			struct loss_rec l = { wall, t->name, "kernel_ringbuf",
-					      s.v[PS_STAT_LOST] - reported_lost[i],
-					      s.v[PS_STAT_LOST] };
+			struct loss_rec l = { .wall_ns = wall, .tracer = t->name,
+					      .stage = "kernel_ringbuf",
+					      .count = s.v[PS_STAT_LOST] - reported_lost[i],
+					      .total = s.v[PS_STAT_LOST] };
 
 			out_loss(&l);
 			reported_lost[i] = s.v[PS_STAT_LOST];
 		}
 		if (s.v[PS_STAT_MAP_FULL] > reported_map_full[i]) {
-			struct loss_rec l = { wall, t->name, "kernel_map_full",
-					      s.v[PS_STAT_MAP_FULL] - reported_map_full[i],
-					      s.v[PS_STAT_MAP_FULL] };
+			struct loss_rec l = { .wall_ns = wall, .tracer = t->name,
+					      .stage = "kernel_map_full",
+					      .count = s.v[PS_STAT_MAP_FULL] - reported_map_full[i],
+					      .total = s.v[PS_STAT_MAP_FULL] };
 
 			out_loss(&l);
 			reported_map_full[i] = s.v[PS_STAT_MAP_FULL];
 		}
 	}
+	rl_report(); /* rate_limited: per cgroup */
 }
 
 static void on_tick(void)
@@ -99,6 +103,13 @@ static void print_summary(void)
 			(unsigned long long)s.v[PS_STAT_EMITTED], (unsigned long long)s.v[PS_STAT_LOST],
 			(unsigned long long)s.v[PS_STAT_MAP_FULL],
 			(unsigned long long)s.v[PS_STAT_READ_ERR]);
+		/* its own line: the one above is what scripts have parsed since the start */
+		if (cfg.rate_limit && tracer_table[i]->rate_limited)
+			log_msg(s.v[PS_STAT_RATE_LIMITED] ? LOG_WARN : LOG_INFO,
+				"%s: rate limited %llu (--rate-limit %u,%u; per cgroup in the loss "
+				"records)", tracer_table[i]->name,
+				(unsigned long long)s.v[PS_STAT_RATE_LIMITED], cfg.rate_limit,
+				cfg.rate_burst);
 	}
 	attrib_summary();
 }
@@ -242,6 +253,7 @@ static int start_tracers(void)
 			continue;
 		}
 		started[i] = true;
+		rl_tracer_started((uint32_t)i);
 		serve_tracer_started(i, m->name);
 		n++;
 		pr_info("%s: tracing with %s (%s)", t->name, m->name, m->hooks);
@@ -323,6 +335,11 @@ static int run(void)
 		if (err)
 			goto out_loop;
 	}
+	err = rl_init(&cfg);
+	if (err) {
+		pr_err("--rate-limit: cannot create its notes ring: %s", strerror(-err));
+		goto out_loop;
+	}
 	err = serve_start(&cfg);
 	if (err)
 		goto out_loop;
@@ -347,6 +364,7 @@ out_tracers:
 out_loop:
 	ship_stop(); /* after the last record: flush, spool the rest */
 	loop_free();
+	rl_free();
 out_attrib:
 	attrib_stop();
 out_filter:

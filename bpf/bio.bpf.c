@@ -397,7 +397,7 @@ static __always_inline void emit(struct ps_stats *s, struct bio_event *e, struct
 		ps_count(s, PS_STAT_FILTERED);
 		return;
 	}
-	ps_output(&ps_bio_rb, s, e, sizeof(*e));
+	ps_output(&ps_bio_rb, s, e->cgroup_id, e, sizeof(*e));
 }
 
 /* The in-flight fields of r into e: who, where, and the times up to the issue. */

@@ -286,9 +286,116 @@ static __always_inline __u64 ps_rb_flags_every(void *rb, __u64 size)
 	return ps_rb_flags(rb);
 }
 
-/* Copy a finished record into the ring buffer, counting the outcome. */
-static __always_inline void ps_output(void *rb, struct ps_stats *s, void *data, __u64 size)
+/*
+ * --rate-limit, set by the agent before load: the period is 1e9 / rate (ns
+ * per record), burst_ns the burst times the period; period 0: no limit.
+ * Rounding the period down lets through at most 1e9 / (1e9 / rate) records
+ * a second: 0.1% more than asked at a million a second.
+ */
+const volatile __u64 ps_rl_period_ns = 0;
+const volatile __u64 ps_rl_burst_ns = 0;
+const volatile __u32 ps_rl_tracer = 0;	/* the tracer's index, for ps_rl_note */
+/* 64-bit compare-and-exchange (5.12+); without it the bucket is updated with plain stores */
+const volatile bool ps_rl_cas = true;
+
+/* The buckets of this tracer by cgroup id (PS_RL_ENTRIES; 1 entry when there is no limit). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, PS_RL_ENTRIES);
+	__type(key, __u64);
+	__type(value, struct ps_rl_val);
+} ps_rl SEC(".maps");
+
+/* Shared by every tracer object, like the filter maps (bpf_map__reuse_fd). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, PS_RL_NOTES_BYTES);
+} ps_rl_notes SEC(".maps");
+
+/* Attempts at the bucket's compare-and-exchange before a record counts as refused. */
+#define PS_RL_TRIES 4
+
+static __always_inline void ps_rl_refuse(struct ps_stats *s, struct ps_rl_val *v, __u64 cgroup_id,
+					 __u64 now)
 {
+	struct ps_rl_note note = { .cgroup_id = cgroup_id, .tracer = ps_rl_tracer };
+	__u64 noted;
+
+	/* the tracer's count first: the agent reads the buckets, then this, and finds it >= */
+	ps_count(s, PS_STAT_RATE_LIMITED);
+	__sync_fetch_and_add(&v->dropped, 1);
+	v->last_ns = now;
+	noted = v->noted_ns;
+	if (noted && now - noted < PS_RL_NOTE_NS)
+		return;
+	/* one CPU sends the note; a full notes ring is caught by the agent's next interval */
+	if (ps_rl_cas) {
+		if (__sync_val_compare_and_swap(&v->noted_ns, noted, now) != noted)
+			return;
+	} else {
+		v->noted_ns = now;
+	}
+	bpf_ringbuf_output(&ps_rl_notes, &note, sizeof(note), BPF_RB_FORCE_WAKEUP);
+}
+
+/*
+ * May this cgroup write another record? GCRA: the bucket is one time stamp,
+ * moved on by a period per admitted record and never behind now, so a
+ * compare-and-exchange is the whole update: CPUs that race retry against
+ * the winner's value, no lock (tracing programs may not take bpf_spin_lock).
+ * Runs after the selection: filtered-out events never get here.
+ */
+static __always_inline bool ps_rl_admit(struct ps_stats *s, __u64 cgroup_id)
+{
+	struct ps_rl_val *v, init = {};
+	__u64 now, tat, t0, next;
+	int i;
+
+	if (!ps_rl_period_ns)
+		return true;
+	now = bpf_ktime_get_ns();
+	v = bpf_map_lookup_elem(&ps_rl, &cgroup_id);
+	if (!v) {
+		init.tat_ns = init.first_ns = init.last_ns = now;
+		/* EEXIST: another CPU made it first; an LRU hash evicts, it is never full */
+		bpf_map_update_elem(&ps_rl, &cgroup_id, &init, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&ps_rl, &cgroup_id);
+		if (!v) {
+			ps_count(s, PS_STAT_MAP_FULL);
+			return true; /* no bucket to charge: the ring decides */
+		}
+	}
+	for (i = 0; i < PS_RL_TRIES; i++) {
+		tat = *(volatile __u64 *)&v->tat_ns;
+		t0 = tat > now ? tat : now;
+		next = t0 + ps_rl_period_ns;
+		if (next - now > ps_rl_burst_ns)
+			break; /* empty */
+		if (ps_rl_cas) {
+			if (__sync_val_compare_and_swap(&v->tat_ns, tat, next) != tat)
+				continue;
+		} else {
+			v->tat_ns = next;
+		}
+		if (now > tat) /* the bucket was full: these tokens overflowed */
+			__sync_fetch_and_add(&v->idle_ns, now - tat);
+		__sync_fetch_and_add(&v->passed, 1);
+		v->last_ns = now;
+		return true;
+	}
+	ps_rl_refuse(s, v, cgroup_id, now);
+	return false;
+}
+
+/*
+ * Copy a finished record of this cgroup into the ring buffer, after its
+ * token bucket, counting the outcome.
+ */
+static __always_inline void ps_output(void *rb, struct ps_stats *s, __u64 cgroup_id, void *data,
+				      __u64 size)
+{
+	if (!ps_rl_admit(s, cgroup_id))
+		return;
 	if (bpf_ringbuf_output(rb, data, size, ps_rb_flags_every(rb, size)))
 		ps_count(s, PS_STAT_LOST);
 	else

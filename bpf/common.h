@@ -55,6 +55,7 @@ enum ps_stat {
 	PS_STAT_LOST,		/* ring buffer full: reserve/output failed */
 	PS_STAT_MAP_FULL,	/* an auxiliary map (in-flight state, histograms) was full */
 	PS_STAT_READ_ERR,	/* a bpf_probe_read failed; event emitted with a flag */
+	PS_STAT_RATE_LIMITED,	/* refused by the cgroup's token bucket (--rate-limit) */
 	PS_STAT_MAX,
 };
 
@@ -62,5 +63,49 @@ struct ps_stats {
 	__u64 v[PS_STAT_MAX];
 };
 _Static_assert(sizeof(struct ps_stats) == 8 * PS_STAT_MAX, "ps_stats layout");
+
+/*
+ * --rate-limit: a token bucket per (cgroup, tracer) in front of the ring
+ * buffer (ps_rl_admit in common.bpf.h). Each tracer object has its own LRU
+ * hash keyed by cgroup id, so the tracer is implicit in the map. Entries are
+ * bounded: a cgroup evicted while throttled loses its own count, never the
+ * tracer's (PS_STAT_RATE_LIMITED).
+ */
+#define PS_RL_ENTRIES		1024
+
+/*
+ * The bucket as GCRA keeps it, all in ns of bpf_ktime_get_ns(): tat_ns, the
+ * "theoretical arrival time", is when the bucket would be full again; a
+ * record is admitted while tat_ns + period <= now + burst * period. Whole
+ * numbers only: the rate lives in the period (ns per record). idle_ns, the
+ * time the bucket spent full (tokens that overflowed), lets a test check the
+ * bucket against its own clock: tat_ns == first_ns + idle_ns + passed * period.
+ */
+struct ps_rl_val {
+	__u64 tat_ns;
+	__u64 first_ns;		/* the entry's first record */
+	__u64 last_ns;		/* its latest record, admitted or not */
+	__u64 idle_ns;
+	__u64 passed;		/* records admitted */
+	__u64 dropped;		/* records refused: the per-cgroup loss count */
+	__u64 noted_ns;		/* last ps_rl_note sent for it */
+	__u64 shed;		/* reserved: refused for the ring's sake */
+};
+_Static_assert(sizeof(struct ps_rl_val) == 64, "ps_rl_val layout");
+
+/*
+ * "This cgroup is being throttled": sent at its first refusal, then at most
+ * once per PS_RL_NOTE_NS, into a small ring every tracer shares, so that the
+ * agent reports a throttled pod at once rather than at the next interval.
+ */
+#define PS_RL_NOTE_NS		1000000000ull
+#define PS_RL_NOTES_BYTES	(16 << 10)
+
+struct ps_rl_note {
+	__u64 cgroup_id;
+	__u32 tracer;		/* index in the agent's tracer table */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct ps_rl_note) == 16, "ps_rl_note layout");
 
 #endif /* PS_COMMON_H */

@@ -208,7 +208,7 @@ static __always_inline int exec_exit(long ret)
 	size = EXEC_EVENT_HDR_SIZE + e->filename_len + e->args_len;
 	if (size > sizeof(*e))
 		size = sizeof(*e);
-	ps_output(&ps_exec_rb, s, e, size);
+	ps_output(&ps_exec_rb, s, e->cgroup_id, e, size);
 	bpf_map_delete_elem(&ps_exec_pending, &tid);
 	return 0;
 }
@@ -336,7 +336,7 @@ static __always_inline int exec_sched(struct task_struct *task, struct linux_bin
 	barrier_var(size);
 	if (size > sizeof(*e))
 		size = sizeof(*e);
-	ps_output(&ps_exec_rb, s, e, size);
+	ps_output(&ps_exec_rb, s, e->cgroup_id, e, size);
 	return 0;
 }
 

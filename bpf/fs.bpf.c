@@ -292,7 +292,7 @@ static __always_inline int fs_end(__u32 op, __s64 ret, __u32 method)
 	if (size > FS_PATH_MAX + FS_NAME_MAX)
 		size = FS_PATH_MAX + FS_NAME_MAX;
 	size += FS_EVENT_HDR_SIZE;
-	ps_output(&ps_fs_rb, s, e, size);
+	ps_output(&ps_fs_rb, s, e->cgroup_id, e, size);
 	goto out;
 filtered:
 	ps_count(s, PS_STAT_FILTERED);

@@ -207,7 +207,7 @@ static __always_inline int open_exit(long ret)
 	 * Copied out at its real size: records packed densely in the ring
 	 * touch fewer cold cache lines than fixed-size slots read in place.
 	 */
-	ps_output(&ps_open_rb, s, e, OPEN_EVENT_HDR_SIZE + len);
+	ps_output(&ps_open_rb, s, e->cgroup_id, e, OPEN_EVENT_HDR_SIZE + len);
 	return 0;
 }
 

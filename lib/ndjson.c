@@ -258,6 +258,10 @@ static void ndjson_loss(void *priv, const struct loss_rec *l)
 	jw_cstr(&w, "stage", l->stage);
 	jw_u64(&w, "count", l->count);
 	jw_u64(&w, "total", l->total);
+	if (l->has_cgroup) {
+		jw_u64(&w, "cgroup_id", l->cgroup_id);
+		k8s(&w, l->pod);
+	}
 	jw_end(&w);
 }
 

@@ -117,7 +117,11 @@ struct loss_rec {
 	const char *tracer;
 	const char *stage;	/* kernel_ringbuf, kernel_map_full, ... */
 	uint64_t count;		/* since the previous loss record of this kind */
-	uint64_t total;		/* since start */
+	uint64_t total;		/* since start (rate_limited: since the cgroup's bucket was made) */
+	/* rate_limited: whose records they were; without: buckets evicted before being read */
+	bool has_cgroup;
+	uint64_t cgroup_id;
+	const struct pod_ref *pod;	/* set by out_loss() */
 };
 
 /* A record writer: every member may be NULL (that writer takes no records of the type). */

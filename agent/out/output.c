@@ -96,11 +96,16 @@ void out_cache(struct cache_view *v)
 			sinks[i].ops->cache(sinks[i].priv, v);
 }
 
-void out_loss(const struct loss_rec *l)
+void out_loss(const struct loss_rec *rec)
 {
+	struct loss_rec l = *rec;
+
+	/* never waits for the pod: a loss is said now, with the pod when it is known */
+	if (l.has_cgroup && attrib)
+		l.pod = attrib(l.cgroup_id, 0);
 	for (int i = 0; i < n_sinks; i++)
 		if (sinks[i].ops->loss)
-			sinks[i].ops->loss(sinks[i].priv, l);
+			sinks[i].ops->loss(sinks[i].priv, &l);
 }
 
 void out_flush(void)

@@ -229,8 +229,16 @@ static void text_cache(void *priv, const struct cache_view *v)
 
 static void text_loss(void *priv, const struct loss_rec *l)
 {
-	fprintf(priv, "# LOST %llu %s events (%s), %llu since start\n",
+	if (!l->has_cgroup) {
+		fprintf(priv, "# LOST %llu %s events (%s), %llu since start\n",
+			(unsigned long long)l->count, l->tracer, l->stage,
+			(unsigned long long)l->total);
+		return;
+	}
+	fprintf(priv, "# LOST %llu %s events (%s), %llu since start, of ",
 		(unsigned long long)l->count, l->tracer, l->stage, (unsigned long long)l->total);
+	put_owner(priv, l->pod, l->cgroup_id);
+	putc_unlocked('\n', priv);
 }
 
 static void text_flush(void *priv)

@@ -592,7 +592,8 @@ static void lost_samples(struct mw *w)
 		uint64_t total = 0;
 
 		/* the kernel's own stages come from the tracers' counters */
-		if (done[i] || !strncmp(all[i].stage, "kernel_", 7))
+		if (done[i] || !strncmp(all[i].stage, "kernel_", 7) ||
+		    !strcmp(all[i].stage, "rate_limited"))
 			continue;
 		for (size_t j = i; j < n; j++) {
 			if (!strcmp(all[j].tracer, all[i].tracer) &&

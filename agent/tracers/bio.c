@@ -342,6 +342,7 @@ const struct tracer bio_tracer = {
 	.methods = methods,
 	.n_methods = sizeof(methods) / sizeof(methods[0]),
 	.obj = &obj,
+	.rate_limited = true,
 	.ringbuf_bytes = 1u << 20,
 	.on_record = handle_event,
 	.setup = bio_setup,

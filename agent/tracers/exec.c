@@ -187,6 +187,7 @@ const struct tracer exec_tracer = {
 	.methods = methods,
 	.n_methods = sizeof(methods) / sizeof(methods[0]),
 	.obj = &obj,
+	.rate_limited = true,
 	.ringbuf_bytes = 4u << 20,
 	.on_record = handle_event,
 	.setup = exec_setup,

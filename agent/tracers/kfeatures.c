@@ -193,3 +193,27 @@ bool feat_fentry(const char *func)
 	close(fd);
 	return link >= 0;
 }
+
+bool feat_atomic_cas(void)
+{
+	static int known = -1;
+	const struct bpf_insn insns[] = {
+		{ .code = 0x7a, .dst_reg = 10, .off = -8, .imm = 0 },	/* *(u64 *)(r10 - 8) = 0 */
+		{ .code = 0xb7, .dst_reg = 0, .imm = 0 },		/* r0 = 0 */
+		{ .code = 0xb7, .dst_reg = 2, .imm = 1 },		/* r2 = 1 */
+		/* r0 = cmpxchg_64(r10 - 8, r0, r2): BPF_STX | BPF_ATOMIC | BPF_DW, BPF_CMPXCHG */
+		{ .code = 0xdb, .dst_reg = 10, .src_reg = 2, .off = -8, .imm = 0xf1 },
+		{ .code = 0xb7, .dst_reg = 0, .imm = 0 },		/* r0 = 0 */
+		{ .code = 0x95 },					/* exit */
+	};
+	int fd;
+
+	if (known >= 0)
+		return known;
+	fd = bpf_prog_load(BPF_PROG_TYPE_SOCKET_FILTER, "ps_feat_cas", "GPL", insns,
+			   sizeof(insns) / sizeof(insns[0]), NULL);
+	if (fd >= 0)
+		close(fd);
+	known = fd >= 0;
+	return known;
+}

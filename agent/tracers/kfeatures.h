@@ -35,5 +35,7 @@ int feat_tp_nargs(const char *name);
 bool feat_kprobe(const char *func);
 /* fentry/fexit: BPF trampolines work here and func has BTF. */
 bool feat_fentry(const char *func);
+/* BPF's 64-bit compare-and-exchange (5.12+), for the rate limiter's buckets. */
+bool feat_atomic_cas(void);
 
 #endif

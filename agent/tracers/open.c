@@ -163,6 +163,7 @@ const struct tracer open_tracer = {
 	.methods = methods,
 	.n_methods = sizeof(methods) / sizeof(methods[0]),
 	.obj = &obj,
+	.rate_limited = true,
 	.ringbuf_bytes = 4u << 20,
 	.on_record = handle_event,
 	.setup = open_setup,

@@ -14,6 +14,7 @@
 #include "agent/tracers/filter.h"
 #include "agent/tracers/fs.h"
 #include "agent/tracers/open.h"
+#include "agent/tracers/ratelimit.h"
 #include "agent/tracers/tracer.h"
 
 /* The tracer table: a new tracer adds one line here. */
@@ -101,6 +102,8 @@ int tracer_start(const struct tracer *t, const struct tracer_env *env,
 	}
 	if (!err)
 		err = filter_reuse_maps(*o->s->obj);
+	if (!err)
+		err = rl_configure(t, (uint32_t)tracer_index(t->name));
 	if (!err)
 		err = bpf_object__load_skeleton(o->s);
 	if (!err)

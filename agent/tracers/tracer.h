@@ -36,6 +36,11 @@ struct tracer_obj {
 	struct bpf_map *ring;		/* the ring buffer; NULL: the tracer has none */
 	struct bpf_map *stats;		/* ps_stats */
 	__u64 *wakeup_bytes;		/* rodata ps_wakeup_bytes */
+	/* --rate-limit (ratelimit.c): the buckets and their rodata */
+	struct bpf_map *rl;
+	__u64 *rl_period_ns, *rl_burst_ns;
+	__u32 *rl_tracer;
+	bool *rl_cas;
 	struct bpf_link *links[TRACER_MAX_LINKS]; /* attached by post_attach */
 	size_t n_links;
 };
@@ -48,6 +53,11 @@ struct tracer_obj {
 		(o)->ring = (ring_);                                                    \
 		(o)->stats = (sk)->maps.ps_stats;                                       \
 		(o)->wakeup_bytes = &(sk)->rodata->ps_wakeup_bytes;                     \
+		(o)->rl = (sk)->maps.ps_rl;                                             \
+		(o)->rl_period_ns = (__u64 *)&(sk)->rodata->ps_rl_period_ns;            \
+		(o)->rl_burst_ns = (__u64 *)&(sk)->rodata->ps_rl_burst_ns;              \
+		(o)->rl_tracer = (__u32 *)&(sk)->rodata->ps_rl_tracer;                  \
+		(o)->rl_cas = (bool *)&(sk)->rodata->ps_rl_cas;                         \
 	} while (0)
 
 /*
@@ -71,6 +81,8 @@ struct tracer {
 	 * memory charged to the agent's cgroup.
 	 */
 	uint32_t ringbuf_bytes;
+	/* --rate-limit applies: its records are events, not aggregates (histograms, rows) */
+	bool rate_limited;
 	ring_buffer_sample_fn on_record; /* the ring buffer's callback */
 	/* open the skeleton (TRACER_OBJ_SET), choose the programs, set rodata; -errno */
 	int (*setup)(const struct tracer_env *env, const struct hook_method *m);

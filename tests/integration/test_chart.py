@@ -116,7 +116,8 @@ def test_args_are_flags_the_agent_accepts():
               "filters": {"namespaces": ["team-a", "team-b"], "labelSelector": "app=web,tier=fe"},
               "metadata": {"kubelet": {"enabled": True}},
               "collector": {"url": "https://collector:8443", "tokenSecret": {"name": "t"}},
-              "thresholds": {"bioMinUs": 1000, "fsMinUs": 10000, "interval": 10}}
+              "thresholds": {"bioMinUs": 1000, "fsMinUs": 10000, "interval": 10},
+              "rateLimit": "5000,20000"}
     path = os.path.join(REPO, "build", "test-chart-values.json")
     with open(path, "w") as f:
         json.dump(values, f)
@@ -127,11 +128,21 @@ def test_args_are_flags_the_agent_accepts():
     assert "cgroup: /kubepods\n" in out and "exclude-host: yes\n" in out
     assert "drain-ms: 20\n" in out
     assert "bio-min-us: 1000\n" in out and "interval: 10\n" in out
+    assert "rate-limit: 5000,20000\n" in out
     assert set(pending) == set(PENDING_FLAGS)           # every pending flag is exercised
     assert args[args.index("--kubelet") + 1] == "https://$(HOST_IP):10250"
     assert args.count("--namespace") == 2
     assert args[args.index("--spool-max-bytes") + 1] == "268435456"
     assert "-vv" in args
+
+
+def test_rate_limit_value_default_number_and_off():
+    _, c = agent_container(objects())
+    assert "--rate-limit" not in c["args"]          # null: the agent's own default
+    for value, shown in (("0", "off"), ("300", "300,1500")):
+        _, c = agent_container(objects("--set", "rateLimit=" + value))
+        out, _ = check_args_with_agent(c["args"])
+        assert "rate-limit: %s\n" % shown in out, (value, out)
 
 
 def test_tls_and_kubelet_values_map_to_agent_flags():

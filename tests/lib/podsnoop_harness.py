@@ -189,6 +189,16 @@ class Agent:
                 return dict(zip(keys, map(int, m.groups())))
         raise AssertionError("no summary for %s in:\n%s" % (tracer, "".join(self.stderr)))
 
+    def rate_limited(self, tracer):
+        """The exit summary's count of the tracer's records --rate-limit refused."""
+        import re
+        for line in self.stderr:
+            m = re.search(r": %s: rate limited (\d+) \(--rate-limit " % tracer, line)
+            if m:
+                return int(m.group(1))
+        raise AssertionError("no rate limited line for %s in:\n%s" %
+                             (tracer, "".join(self.stderr)))
+
     def listen_port(self):
         """The port the agent's --listen endpoints bound (from its log line)."""
         import re

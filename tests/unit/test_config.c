@@ -100,6 +100,33 @@ static void test_bad_input(void **state)
 	assert_int_equal(PARSE(&c, "stray"), -EINVAL);
 }
 
+static void test_rate_limit(void **state)
+{
+	struct ps_config c;
+
+	(void)state;
+	assert_int_equal(PARSE(&c, "--duration", "1"), 0);
+	assert_int_equal(c.rate_limit, CFG_RATE_LIMIT_DEF);
+	assert_int_equal(c.rate_burst, CFG_RATE_LIMIT_DEF * CFG_RATE_BURST_S_DEF);
+	assert_int_equal(PARSE(&c, "--rate-limit", "300"), 0);
+	assert_true(c.rate_limit == 300 && c.rate_burst == 300 * CFG_RATE_BURST_S_DEF);
+	assert_int_equal(PARSE(&c, "--rate-limit", "300,7"), 0);
+	assert_true(c.rate_limit == 300 && c.rate_burst == 7);
+	assert_int_equal(PARSE(&c, "--rate-limit", "0"), 0);
+	assert_int_equal(c.rate_limit, 0);
+	assert_int_equal(PARSE(&c, "--rate-limit", "100000000"), 0);
+	assert_int_equal(c.rate_burst, 100000000u * CFG_RATE_BURST_S_DEF);
+	assert_int_equal(PARSE(&c, "--rate-limit", ""), -EINVAL);
+	assert_int_equal(PARSE(&c, "--rate-limit", "x"), -EINVAL);
+	assert_int_equal(PARSE(&c, "--rate-limit", "-5"), -EINVAL);
+	assert_int_equal(PARSE(&c, "--rate-limit", "0,5"), -EINVAL);
+	assert_int_equal(PARSE(&c, "--rate-limit", "5,0"), -EINVAL);
+	assert_int_equal(PARSE(&c, "--rate-limit", "5,"), -EINVAL);
+	assert_int_equal(PARSE(&c, "--rate-limit", "5,6,7"), -EINVAL);
+	assert_int_equal(PARSE(&c, "--rate-limit", "100000001"), -EINVAL);
+	assert_int_equal(PARSE(&c, "--rate-limit", "123456789012345678901234567890123"), -EINVAL);
+}
+
 /* An error inside a cluster of short options must not leak into the next parse. */
 static void test_parse_after_error_in_cluster(void **state)
 {
@@ -174,6 +201,7 @@ int main(void)
 		cmocka_unit_test(test_probe_command),
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_parse_after_error_in_cluster),
+		cmocka_unit_test(test_rate_limit),
 		cmocka_unit_test(test_cri_socket_length),
 		cmocka_unit_test(test_listen_and_check_config),
 		cmocka_unit_test(test_help_and_version),

@@ -118,6 +118,10 @@ nowhere else, so renaming one is a one-line change.
 - {{ int64 .interval | quote }}
 {{- end }}
 {{- end }}
+{{- if not (kindIs "invalid" .Values.rateLimit) }}
+- --rate-limit
+- {{ .Values.rateLimit | toString | quote }}
+{{- end }}
 {{- range .Values.extraArgs }}
 - {{ . | quote }}
 {{- end }}

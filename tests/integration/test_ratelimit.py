@@ -1,0 +1,149 @@
+"""--rate-limit against the real kernel: a token bucket per (cgroup, tracer)
+before the ring buffer. A flooding cgroup is held to its limit while the
+agent is starved of CPU, a quiet cgroup loses nothing, and every refused
+record is counted in loss records that name the flooder and no other."""
+import json
+import os
+import subprocess
+import time
+
+from podsnoop_harness import Agent, Cgroup, run_agent_once, unique
+
+PY = "/usr/bin/python3"
+
+# Opens on one path, at least 50000 and until the stop file exists, counted;
+# the stop file is looked for with stat() (not an open) so that the flooder's
+# only opens during the flood are the counted ones. mkdir() says it has
+# started. Python's own opens at start-up come first, inside the burst.
+FLOOD_OPENS = r"""
+import json, os, sys
+path, started, stop = sys.argv[1:4]
+n = 0
+while True:
+    for _ in range(1000):
+        os.close(os.open(path, os.O_RDONLY))
+    n += 1000
+    if n == 1000:
+        os.mkdir(started)
+    if n >= 50000 and os.path.exists(stop):
+        break
+print(json.dumps({"opens": n}))
+"""
+
+OPEN_UNIQUE = r"""
+import os, sys
+d, n = sys.argv[1], int(sys.argv[2])
+for i in range(n):
+    os.close(os.open(os.path.join(d, "q%03d" % i), os.O_RDONLY | os.O_CREAT, 0o600))
+"""
+
+
+def rl_losses(records, tracer):
+    return [r for r in records if r.get("type") == "loss" and r["tracer"] == tracer
+            and r["stage"] == "rate_limited"]
+
+
+def wait_path(path, timeout=60):
+    deadline = time.time() + timeout
+    while not os.path.exists(path):
+        assert time.time() < deadline, "%s never appeared" % path
+        time.sleep(0.01)
+
+
+def test_bad_values_exit_2_with_one_line():
+    for bad in ("x", "-1", "1,2,3", "0,5", "10,0", "10,", ",10", "100000001", "10,1000000001"):
+        rc, out, err = run_agent_once("--rate-limit", bad, "--check-config")
+        assert rc == 2, (bad, rc, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and "--rate-limit" in lines[0], (bad, err)
+
+
+def test_check_config_shows_the_limit_and_its_default():
+    rc, out, _ = run_agent_once("--check-config")
+    assert rc == 0 and "rate-limit: 20000,100000\n" in out
+    rc, out, _ = run_agent_once("--check-config", "--rate-limit", "500")
+    assert rc == 0 and "rate-limit: 500,2500\n" in out
+    rc, out, _ = run_agent_once("--check-config", "--rate-limit", "500,7")
+    assert rc == 0 and "rate-limit: 500,7\n" in out
+    rc, out, _ = run_agent_once("--check-config", "--rate-limit", "0")
+    assert rc == 0 and "rate-limit: off\n" in out
+
+
+def test_open_flood_is_held_to_its_bucket_and_a_quiet_cgroup_loses_nothing(tmp_path):
+    top = Cgroup()
+    flooder, quiet = top.child(), top.child()
+    target = str(tmp_path / unique("flood"))
+    open(target, "w").close()
+    qdir = tmp_path / unique("quiet")
+    qdir.mkdir()
+    started, stop = str(tmp_path / "started"), str(tmp_path / "stop")
+    try:
+        # The agent starved: nice 19 on the flooder's CPU. What the buckets let
+        # through in the flood's time (a burst of 1000 + 200 a second, about 150
+        # bytes each, and the quiet cgroup's 360 with Python's own) fits the
+        # 1 MiB ring for 25 s of flood, so nothing but the limiter may refuse a
+        # record however slowly the agent reads; the flood alone (7 MB) fills
+        # it many times over.
+        with Agent("--tracers", "open", "--cgroup", top.path, "--cri-socket", "none",
+                   "--rate-limit", "200,1000", "--ringbuf-kb", "1024",
+                   wrap=("taskset", "-c", "0", "nice", "-n", "19")) as a:
+            t0 = time.monotonic()
+            f = flooder.popen(["taskset", "-c", "0", PY, "-c", FLOOD_OPENS, target, started,
+                               stop], stdout=subprocess.PIPE)
+            wait_path(started)
+            quiet.run(["taskset", "-c", "1", PY, "-c", OPEN_UNIQUE, str(qdir), "300"],
+                      check=True)
+            open(stop, "w").close()
+            made = json.loads(f.communicate(timeout=120)[0])["opens"]
+            flood_s = time.monotonic() - t0
+            quiet_paths = {str(qdir / ("q%03d" % i)) for i in range(300)}
+            deadline = time.time() + 60
+            while time.time() < deadline:
+                got = {r["path"] for r in a.records() if r.get("type") == "open"
+                       and r["cgroup_id"] == quiet.id}
+                if quiet_paths <= got:
+                    break
+                time.sleep(0.1)
+            assert a.stop() == 0
+        recs = a.records()
+        got = {r["path"] for r in recs if r.get("type") == "open" and r["cgroup_id"] == quiet.id}
+        assert quiet_paths <= got, "quiet cgroup lost %d of its 300 opens" % len(quiet_paths - got)
+        delivered = sum(1 for r in recs if r.get("type") == "open" and r["path"] == target)
+        losses = rl_losses(recs, "open")
+        limited = sum(l["count"] for l in losses)
+        # the bucket's bound: the burst and the rate over (at most) the flood's time
+        assert 0 < delivered <= 1000 + 200 * (flood_s + 1), (delivered, flood_s)
+        assert delivered + limited == made, (delivered, limited, made)
+        # the losses name the flooder, and no other cgroup
+        assert losses and {l["cgroup_id"] for l in losses} == {flooder.id}, losses
+        assert all(l["count"] > 0 for l in losses)
+        assert losses[-1]["total"] == limited
+        assert a.rate_limited("open") == limited
+        s = a.summary("open")
+        assert s["lost"] == 0 and s["map_full"] == 0, s
+    finally:
+        top.remove()
+
+
+def test_rate_limit_0_refuses_nothing(cgroup, tmp_path):
+    path = str(tmp_path / unique("opened"))
+    open(path, "w").close()
+    code = "import os, sys\nfor _ in range(3000): os.close(os.open(sys.argv[1], os.O_RDONLY))"
+    with Agent("--tracers", "open", "--cgroup", cgroup.path, "--rate-limit", "0") as a:
+        cgroup.run([PY, "-c", code, path], check=True)
+        deadline = time.time() + 30
+        while (sum(1 for r in a.records() if r.get("type") == "open" and r["path"] == path)
+               < 3000 and time.time() < deadline):
+            time.sleep(0.05)
+        assert a.stop() == 0
+    recs = a.records()
+    assert sum(1 for r in recs if r.get("type") == "open" and r["path"] == path) == 3000
+    assert not rl_losses(recs, "open")
+    # the same opens under a small bucket are refused: the limit is what made the difference
+    with Agent("--tracers", "open", "--cgroup", cgroup.path, "--rate-limit", "100,10") as a:
+        cgroup.run([PY, "-c", code, path], check=True)
+        assert a.stop() == 0
+    recs = a.records()
+    delivered = sum(1 for r in recs if r.get("type") == "open" and r["path"] == path)
+    assert delivered < 3000
+    assert delivered + sum(l["count"] for l in rl_losses(recs, "open")) >= 3000
