@@ -1,6 +1,8 @@
 """--listen: /healthz, /readyz and /metrics of the real agent, scraped by
 Debian's real Prometheus on loopback and read back through its query API."""
 import json
+import os
+import re
 import socket
 import subprocess
 import threading
@@ -10,7 +12,7 @@ import urllib.request
 
 import biohist
 import pytest
-from podsnoop_harness import Agent, make_program, run_agent_once
+from podsnoop_harness import REPO, Agent, make_program, run_agent_once
 from prometheus_server import Prometheus
 from test_bio import DIRECT_IO, PY, dev_of, loop_device
 
@@ -49,6 +51,15 @@ def parse_text(body):
                 labels[k] = v.strip('"')
         out[(name, frozenset(labels.items()))] = float(value)
     return out
+
+
+def documented_ringbuf(tracer):
+    """The tracer's default ring buffer size in bytes, as docs/command-line.md
+    states it: the test holds the code to what the reference promises."""
+    text = open(os.path.join(REPO, "docs", "command-line.md")).read()
+    row = next(l for l in text.splitlines() if l.startswith("| `--ringbuf-kb"))
+    kb = re.search(r"\b%s (\d+)" % tracer, row.split("default:", 1)[1])
+    return int(kb.group(1)) * 1024
 
 
 def wait_count(agent, prog, n, timeout=10):
@@ -91,7 +102,7 @@ def test_endpoints_and_exact_counters(cgroup, progdir):
         assert sample(m, "podsnoop_events_lost_total", tracer="exec",
                       stage="kernel_map_full") == 0
         assert sample(m, "podsnoop_read_errors_total", tracer="exec") == 0
-        assert sample(m, "podsnoop_ringbuf_size_bytes", tracer="exec") == 8 << 20
+        assert sample(m, "podsnoop_ringbuf_size_bytes", tracer="exec") == documented_ringbuf("exec")
         assert 0 <= sample(m, "podsnoop_ringbuf_fill_ratio", tracer="exec") < 1
         assert sample(m, "podsnoop_tracer_info", tracer="exec", method="syscalls") == 1
         assert sample(m, "podsnoop_ready") == 1
