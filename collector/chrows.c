@@ -36,12 +36,14 @@ static const struct ch_col bio_cols[] = {
 	C(status, CT_I64), C(pid, CT_U64), C(tid, CT_U64), C(comm, CT_STR),
 	C(attribution, CT_STR), C(cgroup_id, CT_U64), C(mntns_id, CT_U64), C(blkcg_id, CT_U64),
 	C(blkcg_v1, CT_BOOL), C(hook, CT_STR), K8S,
+	C(merged, CT_BOOL),	/* schema version 3 */
 };
 static const struct ch_col bio_hist_cols[] = {
 	HEAD, C(interval_ns, CT_U64), C(cgroup_id, CT_U64), C(disk, CT_STR), C(dev, CT_STR),
 	C(op, CT_STR), C(unit, CT_STR), { "buckets_lo", CT_BK_LO, "lo" },
 	{ "buckets_hi", CT_BK_HI, "hi" }, { "buckets_count", CT_BK_COUNT, "count" },
 	C(count, CT_U64), C(sum_ns, CT_U64), K8S,
+	C(merged, CT_U64),	/* schema version 3 */
 };
 static const struct ch_col fs_cols[] = {
 	HEAD, C(pid, CT_U64), C(tid, CT_U64), C(comm, CT_STR), C(op, CT_STR), C(bytes, CT_U64),

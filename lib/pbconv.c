@@ -291,6 +291,7 @@ const Podsnoop__V1__Record *pbconv_bio(struct pb_bio_buf *b, const struct bio_vi
 	m->attribution = (char *)bio_attrib_name(e->attribution);
 	m->blkcg_id = e->blkcg_id;
 	m->blkcg_v1 = !!(e->flags & BIO_F_BLKCG_V1);
+	m->merged = !!(e->flags & BIO_F_MERGED);
 	m->hook = (char *)bio_method_name(e->method);
 
 	podsnoop__v1__record__init(&b->rec);
@@ -327,7 +328,7 @@ int pbconv_bio_view(const Podsnoop__V1__Bio *m, struct bio_view_buf *b, struct b
 	e->blkcg_id = m->blkcg_id;
 	e->method = (__u8)code_of(bio_method_name, BIO_M_IO_START, BIO_M_GETRQ_RAW, m->hook);
 	e->flags = (m->queued ? BIO_F_QUEUED : 0) | (m->no_issue ? BIO_F_NO_ISSUE : 0) |
-		   (m->blkcg_v1 ? BIO_F_BLKCG_V1 : 0);
+		   (m->blkcg_v1 ? BIO_F_BLKCG_V1 : 0) | (m->merged ? BIO_F_MERGED : 0);
 	v->e = e;
 	v->pod = pbconv_pod_ref(t, &b->pod);
 	v->wall_ns = m->ts_ns;
@@ -370,6 +371,7 @@ const Podsnoop__V1__Record *pbconv_bio_hist(struct pb_bio_hist_buf *b,
 	m->buckets = b->bucket_ptrs;
 	m->count = v->count;
 	m->sum_ns = v->sum_ns;
+	m->merged = v->merged;
 
 	podsnoop__v1__record__init(&b->rec);
 	b->rec.kind_case = PODSNOOP__V1__RECORD__KIND_BIO_HIST;
@@ -412,6 +414,7 @@ int pbconv_bio_hist_view(const Podsnoop__V1__BioHist *m, struct bio_hist_view_bu
 	v->slots = b->slots;
 	v->count = m->count;
 	v->sum_ns = m->sum_ns;
+	v->merged = m->merged;
 	return 0;
 }
 

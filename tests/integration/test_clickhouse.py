@@ -345,14 +345,21 @@ V1_BATCHES = """CREATE TABLE podsnoop.batches (node String, agent_id String, seq
 ts DateTime, sent_ns UInt64, received_ns UInt64, version String, kernel String,
 started_ns UInt64, records UInt64, losses UInt64, skipped UInt64, bytes UInt64)
 ENGINE = ReplacingMergeTree PARTITION BY toYYYYMMDD(ts) ORDER BY (agent_id, seq)"""
+# and bio of version 2, abridged, which lacks merged (version 3)
+V2_BIO = """CREATE TABLE podsnoop.bio (node String, agent_id String, seq UInt64, idx UInt32,
+ts DateTime, ts_ns UInt64, disk String, bytes UInt64)
+ENGINE = ReplacingMergeTree PARTITION BY toYYYYMMDD(ts) ORDER BY (agent_id, seq, idx)"""
 
 
 def test_schema_twice_and_over_an_older_version(pb2, tmp_path, ch):
-    """A database of schema version 1 with rows in it: the collector adds what version 2
-    has (batches.raw_bytes), records the version, keeps the rows; started again, and
-    by two collectors, nothing changes and nothing fails."""
+    """A database of schema version 1 with rows in it: the collector adds what versions
+    2 and 3 have (batches.raw_bytes, bio.merged), records the version, keeps the rows;
+    started again, and by two collectors, nothing changes and nothing fails."""
     ch.query("CREATE DATABASE podsnoop")
     ch.query(V1_BATCHES)
+    ch.query(V2_BIO)
+    ch.query("INSERT INTO podsnoop.bio (node, agent_id, seq, idx, ts, disk, bytes) VALUES "
+             "('old', 'o', 1, 0, now(), 'vda', 4096)")
     ch.query("CREATE TABLE podsnoop.schema_version (version UInt32, applied DateTime, "
              "by String) ENGINE = MergeTree ORDER BY version")
     ch.query("INSERT INTO podsnoop.schema_version VALUES (1, now(), 'v1')")
@@ -367,7 +374,8 @@ def test_schema_twice_and_over_an_older_version(pb2, tmp_path, ch):
     assert [(r["node"], r["records"]) for r in b] == [("node-ch", 1), ("node-ch", 1),
                                                        ("old", 7)]
     assert b[2]["raw_bytes"] == 0 and b[0]["raw_bytes"] > 0
-    assert ch.query("SELECT version FROM podsnoop.schema_version ORDER BY version") == "1\n2\n"
+    assert ch.query("SELECT version FROM podsnoop.schema_version ORDER BY version") == "1\n3\n"
+    assert [(r["node"], r["bytes"], r["merged"]) for r in rows(ch, "bio")] == [("old", 4096, 0)]
     cols = ch.query("SELECT name FROM system.columns WHERE database = 'podsnoop' AND "
                     "table = 'batches'").split()
     assert cols.count("raw_bytes") == 1

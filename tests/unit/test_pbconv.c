@@ -365,7 +365,7 @@ static void test_bio_round_trip(void **state)
 		e.attribution = variant == 2 ? BIO_A_BLKCG : BIO_A_SUBMITTER;
 		e.method = variant == 2 ? BIO_M_GETRQ_RAW : BIO_M_IO_START;
 		e.flags = variant == 0 ? BIO_F_QUEUED : variant == 1 ? BIO_F_NO_ISSUE :
-			  BIO_F_BLKCG_V1;
+			  BIO_F_BLKCG_V1 | BIO_F_MERGED;
 		strcpy(e.comm, "kworker/u4:2");
 		if (variant == 2) /* a name filling the field, without a NUL */
 			memset(e.disk, 'x', sizeof(e.disk));
@@ -378,6 +378,7 @@ static void test_bio_round_trip(void **state)
 		assert_int_equal(back->bio->dev_minor, 16);
 		assert_int_equal(pbconv_bio_view(back->bio, &rb->bio, &v2), 0);
 		same_ndjson(r_bio, &v, &v2);
+		assert_int_equal(back->bio->merged, variant == 2);
 		podsnoop__v1__record__free_unpacked(back, NULL);
 	}
 }
@@ -398,6 +399,7 @@ static void test_bio_hist_round_trip(void **state)
 	slots[5] = 17;
 	slots[BIO_HIST_SLOTS - 1] = 2; /* the open-ended last bucket */
 	v.count = 20;
+	v.merged = 3;
 	v.pod = &test_pod;
 	back = through_bytes(pbconv_bio_hist(&b, &v));
 	assert_int_equal(back->bio_hist->n_buckets, 3);
@@ -409,6 +411,7 @@ static void test_bio_hist_round_trip(void **state)
 	assert_string_equal(back->bio_hist->unit, "usecs");
 	assert_int_equal(pbconv_bio_hist_view(back->bio_hist, &rb->bio_hist, &v2), 0);
 	same_ndjson(r_hist, &v, &v2);
+	assert_int_equal(v2.merged, 3);
 	/* a bucket that is not one of the agent's is refused */
 	back->bio_hist->buckets[1]->lower = 33;
 	assert_int_equal(pbconv_bio_hist_view(back->bio_hist, &rb->bio_hist, &v2), -EINVAL);
