@@ -210,17 +210,8 @@ static void drain_hist(int gen, uint64_t end_ns, uint64_t len_ns)
 /* Delete in-flight entries whose completion never came; they are lost requests. */
 static void sweep(struct bpf_map *map, uint64_t mono_ns)
 {
-	static bool warned;
-	uint64_t n;
-	int err;
-
-	err = map_sweep_stale(bpf_map__fd(map), MAP_SWEEP_TS(struct bio_rq, start_ns), mono_ns,
-			      BIO_STALE_NS, &n);
-	if (err && !warned) {
-		warned = true;
-		pr_warn("bio: cannot sweep %s: %s", bpf_map__name(map), strerror(-err));
-	}
-	counter_add(&orphaned, n);
+	map_sweep_orphans(map, MAP_SWEEP_TS(struct bio_rq, start_ns), mono_ns, BIO_STALE_NS,
+			  &orphaned);
 }
 
 static int bio_setup(const struct tracer_env *e, const struct hook_method *m)

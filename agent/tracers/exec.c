@@ -159,21 +159,11 @@ static int exec_setup(const struct tracer_env *e, const struct hook_method *m)
 static void exec_tick(uint64_t boot_ns)
 {
 	struct exec_bpf *skel = obj.skel;
-	static bool warned;
-	uint64_t n;
-	int err;
 
-	if (!skel)
-		return;
 	/* ts_ns 0: an exec entering right now, its header not written yet (never stale) */
-	err = map_sweep_stale(bpf_map__fd(skel->maps.ps_exec_pending),
-			      MAP_SWEEP_TS(struct exec_event, ts_ns), boot_ns, EXEC_PENDING_MAX_AGE_NS,
-			      &n);
-	if (err && !warned) {
-		warned = true;
-		pr_warn("exec: cannot sweep ps_exec_pending: %s", strerror(-err));
-	}
-	counter_add(&orphaned, n);
+	if (skel)
+		map_sweep_orphans(skel->maps.ps_exec_pending, MAP_SWEEP_TS(struct exec_event, ts_ns),
+				  boot_ns, EXEC_PENDING_MAX_AGE_NS, &orphaned);
 }
 
 static void exec_user_stats(struct ps_stats *s)

@@ -376,19 +376,10 @@ static int fs_post_attach(const struct tracer_env *e, const struct hook_method *
 static void fs_tick(uint64_t boot_ns)
 {
 	struct fs_bpf *skel = obj.skel;
-	static bool warned;
-	uint64_t n;
-	int err;
 
-	if (!skel)
-		return;
-	err = map_sweep_stale(bpf_map__fd(skel->maps.ps_fs_pending),
-			      MAP_SWEEP_TS(struct fs_pending, ts_ns), boot_ns, FS_PENDING_MAX_AGE_NS, &n);
-	if (err && !warned) {
-		warned = true;
-		pr_warn("fs: cannot sweep ps_fs_pending: %s", strerror(-err));
-	}
-	counter_add(&orphaned, n);
+	if (skel)
+		map_sweep_orphans(skel->maps.ps_fs_pending, MAP_SWEEP_TS(struct fs_pending, ts_ns),
+				  boot_ns, FS_PENDING_MAX_AGE_NS, &orphaned);
 }
 
 static void fs_user_stats(struct ps_stats *s)

@@ -3,8 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 #include "agent/tracers/mapsweep.h"
+#include "agent/tracers/tracer.h"
+#include "agent/log.h"
 
 int map_sweep_stale(int fd, size_t ts_off, uint64_t now_ns, uint64_t max_age_ns,
 		    uint64_t *deleted)
@@ -41,4 +44,19 @@ int map_sweep_stale(int fd, size_t ts_off, uint64_t now_ns, uint64_t max_age_ns,
 	}
 	free(key);
 	return 0;
+}
+
+void map_sweep_orphans(const struct bpf_map *map, size_t ts_off, uint64_t now_ns,
+		       uint64_t max_age_ns, uint64_t *orphaned)
+{
+	static bool warned;
+	uint64_t n;
+	int err;
+
+	err = map_sweep_stale(bpf_map__fd(map), ts_off, now_ns, max_age_ns, &n);
+	if (err && !warned) {
+		warned = true;
+		pr_warn("cannot sweep %s: %s", bpf_map__name(map), strerror(-err));
+	}
+	counter_add(orphaned, n);
 }

@@ -18,6 +18,15 @@
 int map_sweep_stale(int fd, size_t ts_off, uint64_t now_ns, uint64_t max_age_ns,
 		    uint64_t *deleted);
 
+/*
+ * map_sweep_stale() as a tracer's tick runs it: the entries deleted are added
+ * to the tracer's counter *orphaned (counter_add()); a map that cannot be swept
+ * is said once per agent, naming it, and its entries wait for the next sweep.
+ */
+struct bpf_map;
+void map_sweep_orphans(const struct bpf_map *map, size_t ts_off, uint64_t now_ns,
+		       uint64_t max_age_ns, uint64_t *orphaned);
+
 /* ts_off of a __u64 timestamp field, checked to be one */
 #define MAP_SWEEP_TS(type, field)                                                          \
 	(offsetof(type, field) +                                                           \
