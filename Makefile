@@ -49,7 +49,10 @@ PKGS_TEST  := libcmocka-dev python3 python3-pytest python3-protobuf python3-grpc
 	containerd runc busybox-static libbpf-tools util-linux e2fsprogs qemu-system-x86 xz-utils \
 	mount coreutils xfsprogs btrfs-progs openssl clickhouse-server clickhouse-client \
 	prometheus yamllint golang-go golang-github-masterminds-sprig-dev \
-	golang-k8s-sigs-yaml-dev golang-github-xeipuuv-gojsonschema-dev
+	golang-k8s-sigs-yaml-dev golang-github-xeipuuv-gojsonschema-dev nodejs
+# ... and from npm, into $(OTLP_NODE): the OpenTelemetry project's own OTLP definitions
+# (tests/otlp/package.json, versions pinned by its package-lock.json)
+OTLP_NODE  := $(OUT)/otlp-node
 # ... and to run the benchmarks (bench/run.py): the peers compared against, the CRI testbed
 PKGS_BENCH := python3 libbpf-tools util-linux containerd runc busybox-static python3-grpcio \
 	postgresql make gcc \
@@ -84,8 +87,10 @@ COLL_MAIN  := collector/collector.c
 COMMON_SRCS := $(wildcard lib/*.c)
 LIB_SRCS   := $(filter-out agent/main.c,$(wildcard agent/*.c agent/*/*.c)) $(wildcard cgroup/*.c)
 COLL_SRCS  := $(wildcard collector/*.c)
-# C generated from proto/ at build time (protoc-c): the CRI subset, our wire schema
-PROTOS     := proto/cri/api.proto $(wildcard proto/podsnoop/v1/*.proto)
+# C generated from proto/ at build time (protoc-c): the CRI subset, our wire schema, the
+# opentelemetry-proto subset (OTLP)
+PROTOS     := proto/cri/api.proto $(wildcard proto/podsnoop/v1/*.proto) \
+	$(wildcard proto/opentelemetry/proto/*/v1/*.proto proto/opentelemetry/proto/collector/*/v1/*.proto)
 GEN_SRCS   := $(patsubst proto/%.proto,$(OUT)/gen/%.pb-c.c,$(PROTOS))
 GEN_HDRS   := $(GEN_SRCS:.c=.h)
 GEN_OBJS   := $(GEN_SRCS:.c=.o)
@@ -210,7 +215,7 @@ $(OUT)/tests/helpers/%: tests/helpers/%.c
 # What the tests run, and nothing else (no bench workloads): the agent, the collector, the
 # unit tests plain and sanitized, the integration tests' helpers, the image, the chart renderer.
 TEST_BUILD := $(OUT)/podsnoop $(OUT)/podsnoop-collector $(UNIT_BINS) $(ASAN_BINS) $(HELPERS) \
-	$(OUT)/podsnoop-image.tar $(OUT)/helm-render
+	$(OUT)/podsnoop-image.tar $(OUT)/helm-render $(OTLP_NODE)/node_modules/.installed
 UNIT_RUN   := $(if $(T),$(filter %/test_$(T),$(UNIT_BINS) $(ASAN_BINS)),$(UNIT_BINS) $(ASAN_BINS))
 
 unit: $(UNIT_RUN)
@@ -245,6 +250,14 @@ $(OUT)/podsnoop-image.tar: $(OUT)/podsnoop image/mkimage.py
 # the same files as a directory, for the Dockerfile's build stage
 image-rootfs: $(OUT)/podsnoop
 	$(Q)/usr/bin/python3 image/mkimage.py --binary $< --rootfs $(OUT)/image-rootfs
+
+# npm packages of the tests, as the lock file pins them; no install scripts run
+$(OTLP_NODE)/node_modules/.installed: tests/otlp/package.json tests/otlp/package-lock.json | deps
+	$(call msg,NPM,$(OTLP_NODE))
+	$(Q)command -v npm >/dev/null || tests/deps.sh npm # a nodejs build without its npm
+	$(Q)mkdir -p $(OTLP_NODE) && cp $^ $(OTLP_NODE)/
+	$(Q)cd $(OTLP_NODE) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null
+	$(Q)touch $@
 
 # helm/render: helm's template engine rebuilt from Debian's Go packages (GOPATH mode, offline)
 GO_ENV := GOPATH=/usr/share/gocode GO111MODULE=off GOFLAGS= GOCACHE=$(abspath $(OUT))/go-cache
