@@ -15,6 +15,7 @@
 #include <bpf/bpf_core_read.h>
 #include "common.bpf.h"
 #include "exec.h"
+#include "sysraw.bpf.h"
 
 const volatile __u32 targ_max_args = EXEC_ARGC_DEF;
 const volatile __u32 targ_max_args_bytes = EXEC_ARGS_BYTES_DEF;
@@ -289,6 +290,37 @@ SEC("fexit/__x64_sys_execveat")
 int BPF_PROG(ps_execat_fexit, const struct pt_regs *regs, long ret)
 {
 	return exec_exit(ret);
+}
+
+/*
+ * The same as handlers of the raw_syscalls dispatcher (bpf/sysraw.bpf.c),
+ * which calls them by syscall number: the arguments come from the user's
+ * registers, as the syscall tracepoints read them.
+ */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(ps_exec_rs_enter, struct pt_regs *regs, long id)
+{
+	exec_enter((const char *)PS_SYS_ARG0(regs), (const char *const *)PS_SYS_ARG1(regs),
+		   EXEC_M_RAW_SYSCALLS);
+	ps_sys_next(ctx, &ps_sys_enter_progs, id, PS_SYS_SLOT_EXEC + 1);
+	return 0;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(ps_execat_rs_enter, struct pt_regs *regs, long id)
+{
+	exec_enter((const char *)PS_SYS_ARG1(regs), (const char *const *)PS_SYS_ARG2(regs),
+		   EXEC_M_RAW_SYSCALLS);
+	ps_sys_next(ctx, &ps_sys_enter_progs, id, PS_SYS_SLOT_EXEC + 1);
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(ps_exec_rs_exit, struct pt_regs *regs, long ret)
+{
+	exec_exit(ret);
+	ps_sys_next(ctx, &ps_sys_exit_progs, PS_SYS_NR(regs), PS_SYS_SLOT_EXEC + 1);
+	return 0;
 }
 
 /*

@@ -25,6 +25,7 @@ enum exec_method {
 	EXEC_M_SCHED_BTF = 2,	/* tp_btf/sched_process_exec */
 	EXEC_M_SCHED_RAW = 3,	/* raw_tp/sched_process_exec */
 	EXEC_M_FENTRY = 4,	/* fentry/fexit on the execve{,at} syscall functions */
+	EXEC_M_RAW_SYSCALLS = 5, /* the raw sys_enter/sys_exit dispatcher (bpf/sysraw.h) */
 };
 
 /*

@@ -112,7 +112,7 @@ static const uint8_t *bytes_ptr(const ProtobufCBinaryData *d)
 
 static uint32_t exec_method_from_name(const char *name)
 {
-	return code_of(exec_method_name, EXEC_M_SYSCALLS, EXEC_M_FENTRY, name);
+	return code_of(exec_method_name, EXEC_M_SYSCALLS, EXEC_M_RAW_SYSCALLS, name);
 }
 
 const Podsnoop__V1__Record *pbconv_exec(struct pb_exec_buf *b, const struct exec_view *v)

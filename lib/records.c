@@ -9,6 +9,7 @@ const char *exec_method_name(uint32_t method)
 	case EXEC_M_SCHED_BTF: return "sched_btf";
 	case EXEC_M_SCHED_RAW: return "sched_raw";
 	case EXEC_M_FENTRY: return "fentry";
+	case EXEC_M_RAW_SYSCALLS: return "raw_syscalls";
 	default: return "unknown";
 	}
 }

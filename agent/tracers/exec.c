@@ -10,6 +10,7 @@
 #include "agent/clock.h"
 #include "agent/tracers/kfeatures.h"
 #include "agent/tracers/mapsweep.h"
+#include "agent/tracers/sysraw.h"
 #include "agent/log.h"
 
 /* an exec still in flight after this long was killed or changed tid */
@@ -28,6 +29,11 @@ static bool have_syscalls(void)
 static bool have_fentry(void)
 {
 	return feat_fentry("__x64_sys_execve") && feat_fentry("__x64_sys_execveat");
+}
+
+static bool have_raw_syscalls(void)
+{
+	return sysraw_available() && sysraw_has_syscall("execve");
 }
 
 static bool have_sched_btf(void)
@@ -50,6 +56,9 @@ static const struct hook_method methods[] = {
 	  have_fentry },
 	{ EXEC_M_SYSCALLS, "syscalls", "tracepoint syscalls/sys_{enter,exit}_execve{,at}",
 	  have_syscalls },
+	{ EXEC_M_RAW_SYSCALLS, "raw_syscalls",
+	  "tp_btf sys_enter/sys_exit: one dispatcher for exec, open, fs by syscall number",
+	  have_raw_syscalls },
 	{ EXEC_M_SCHED_BTF, "sched_btf", "tp_btf sched_process_exec (successes only)",
 	  have_sched_btf },
 	{ EXEC_M_SCHED_RAW, "sched_raw", "raw_tp sched_process_exec (successes only)",
@@ -114,6 +123,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 static int exec_setup(const struct tracer_env *e, const struct hook_method *m)
 {
 	bool syscalls = m->id == EXEC_M_SYSCALLS, fentry = m->id == EXEC_M_FENTRY;
+	bool raw = m->id == EXEC_M_RAW_SYSCALLS;
 	struct exec_bpf *skel;
 	struct bpf_program *p;
 
@@ -138,18 +148,44 @@ static int exec_setup(const struct tracer_env *e, const struct hook_method *m)
 			bpf_program__set_autoload(skel->progs.ps_execat_enter, true);
 			bpf_program__set_autoload(skel->progs.ps_execat_exit, true);
 		}
+	} else if (raw) {
+		/* loaded, then handed to the dispatcher (exec_post_attach) */
+		bpf_program__set_autoload(skel->progs.ps_exec_rs_enter, true);
+		bpf_program__set_autoload(skel->progs.ps_exec_rs_exit, true);
+		bpf_program__set_autoattach(skel->progs.ps_exec_rs_enter, false);
+		bpf_program__set_autoattach(skel->progs.ps_exec_rs_exit, false);
+		if (sysraw_has_syscall("execveat")) {
+			bpf_program__set_autoload(skel->progs.ps_execat_rs_enter, true);
+			bpf_program__set_autoattach(skel->progs.ps_execat_rs_enter, false);
+		}
 	} else if (m->id == EXEC_M_SCHED_BTF) {
 		bpf_program__set_autoload(skel->progs.ps_exec_btf, true);
 	} else {
 		bpf_program__set_autoload(skel->progs.ps_exec_raw, true);
 	}
 	/* enter/exit methods: follow an exec from a non-leader thread to its new tid */
-	if ((fentry || syscalls) && have_sched_raw())
+	if ((fentry || syscalls || raw) && have_sched_raw())
 		bpf_program__set_autoload(skel->progs.ps_exec_rekey, true);
 
 	skel->rodata->targ_max_args = e->cfg->max_args;
 	skel->rodata->targ_max_args_bytes = e->cfg->max_args_bytes;
 	return 0;
+}
+
+static int exec_post_attach(const struct tracer_env *e, const struct hook_method *m)
+{
+	struct exec_bpf *skel = obj.skel;
+	int err;
+
+	(void)e;
+	if (m->id != EXEC_M_RAW_SYSCALLS)
+		return 0;
+	err = sysraw_add(&obj, PS_SYS_SLOT_EXEC, "execve", skel->progs.ps_exec_rs_enter,
+			 skel->progs.ps_exec_rs_exit);
+	if (!err && sysraw_has_syscall("execveat"))
+		err = sysraw_add(&obj, PS_SYS_SLOT_EXEC, "execveat", skel->progs.ps_execat_rs_enter,
+				 skel->progs.ps_exec_rs_exit);
+	return err;
 }
 
 /*
@@ -181,6 +217,7 @@ const struct tracer exec_tracer = {
 	.ringbuf_bytes = 4u << 20,
 	.on_record = handle_event,
 	.setup = exec_setup,
+	.post_attach = exec_post_attach,
 	.tick = exec_tick,
 	.user_stats = exec_user_stats,
 };

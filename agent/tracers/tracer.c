@@ -15,6 +15,7 @@
 #include "agent/tracers/fs.h"
 #include "agent/tracers/open.h"
 #include "agent/tracers/ratelimit.h"
+#include "agent/tracers/sysraw.h"
 #include "agent/tracers/tracer.h"
 
 /* The tracer table: a new tracer adds one line here. */
@@ -105,6 +106,8 @@ int tracer_start(const struct tracer *t, const struct tracer_env *env,
 	if (!err)
 		err = rl_configure(t, (uint32_t)tracer_index(t->name));
 	if (!err)
+		err = sysraw_reuse_maps(*o->s->obj);
+	if (!err)
 		err = bpf_object__load_skeleton(o->s);
 	if (!err)
 		err = bpf_object__attach_skeleton(o->s); /* programs without a target: skipped */
@@ -139,6 +142,7 @@ void tracer_detach(const struct tracer *t)
 
 	if (!o->skel)
 		return;
+	sysraw_remove(o);
 	destroy_links(o);
 	bpf_object__detach_skeleton(o->s);
 	if (t->detached)
@@ -149,6 +153,7 @@ void tracer_destroy(const struct tracer *t)
 {
 	struct tracer_obj *o = t->obj;
 
+	sysraw_remove(o);
 	destroy_links(o);
 	/* what <t>_bpf__destroy() does, for any skeleton */
 	if (o->s)

@@ -17,3 +17,11 @@ def cgroup():
 @pytest.fixture
 def progdir(tmp_path):
     return str(tmp_path)
+
+
+@pytest.fixture(params=["syscalls", "raw_syscalls"])
+def syshook(request):
+    """The two syscall hook methods of exec, open and fs on this kernel (the
+    syscall tracepoints, the raw sys_enter/sys_exit dispatcher): a test that
+    takes this runs once with each, forced with --hook."""
+    return request.param

@@ -15,10 +15,10 @@ def execs(agent, path):
     return [r for r in agent.records() if r.get("type") == "exec" and r["filename"] == path]
 
 
-def test_exact_record_in_cgroup_and_nothing_from_outside(cgroup, progdir):
+def test_exact_record_in_cgroup_and_nothing_from_outside(cgroup, progdir, syshook):
     inside, outside = make_program(progdir), make_program(progdir)
     args = ["--alpha", unique("arg"), "two words", ""]
-    with Agent("--tracers", "exec", "--cgroup", cgroup.path) as a:
+    with Agent("--tracers", "exec", "--hook", "exec=" + syshook, "--cgroup", cgroup.path) as a:
         child = cgroup.popen([inside] + args)
         child.wait()
         subprocess.run([outside, "x"], check=True)     # same exec, host cgroup
@@ -34,10 +34,46 @@ def test_exact_record_in_cgroup_and_nothing_from_outside(cgroup, progdir):
     assert rec["retval"] == 0
     assert rec["cgroup_id"] == cgroup.id
     assert rec["mntns_id"] == host_mntns()
-    assert rec["hook"] == "syscalls"
+    assert rec["hook"] == syshook
     assert abs(rec["ts_ns"] / 1e9 - time.time()) < 60
     assert len(execs(a, inside)) == 1
     assert execs(a, outside) == [], "an exec outside the selected cgroup was reported"
+
+
+def test_raw_syscalls_records_equal_the_tracepoints(cgroup, progdir):
+    """Both syscall methods at once, in two agents: every record the same but
+    for its hook (and the time the program ran), execveat and failures too."""
+    prog, outside = make_program(progdir), make_program(progdir)
+    tag = unique("same")
+    missing = os.path.join(progdir, unique("missing"))
+    execveat = ("import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); "
+                "os.execve(fd, [sys.argv[1], sys.argv[2], 'at'], {})")
+    with Agent("--tracers", "exec", "--hook", "exec=syscalls", "--cgroup", cgroup.path) as tp, \
+            Agent("--tracers", "exec", "--hook", "exec=raw_syscalls", "--cgroup", cgroup.path) as raw:
+        cgroup.run([prog, tag, "two words", ""])
+        cgroup.run([prog, tag] + ["a%d" % i for i in range(80)])     # truncated at 64
+        with pytest.raises(FileNotFoundError):
+            cgroup.run([missing, tag])
+        cgroup.run(["/usr/bin/python3", "-c", execveat, prog, tag])
+        subprocess.run([outside, tag], check=True)                   # not selected
+        for a in (tp, raw):
+            a.wait_for(lambda r: r.get("args", [""])[-1:] == ["at"])
+            assert a.stop() == 0
+
+    def mine(a, hook):
+        recs = [r for r in a.records() if r.get("type") == "exec" and tag in r["args"]]
+        assert all(r.pop("hook") == hook for r in recs)
+        for r in recs:
+            r.pop("ts_ns")
+        return recs
+
+    want = mine(tp, "syscalls")
+    assert len(want) == 5, want           # and python3 itself
+    assert sum(r["filename"] == "" for r in want) == 1, "no execveat(AT_EMPTY_PATH) seen"
+    assert mine(raw, "raw_syscalls") == want
+    for a in (tp, raw):
+        s = a.summary("exec")
+        assert s["lost"] == 0 and s["map_full"] == 0 and s["emitted"] == 5
 
 
 def test_cgroup_given_relative_to_cgroup2_root(cgroup, progdir):
@@ -49,9 +85,10 @@ def test_cgroup_given_relative_to_cgroup2_root(cgroup, progdir):
     assert rec["cgroup_id"] == cgroup.id
 
 
-def test_descendant_created_after_start(cgroup, progdir):
+def test_descendant_created_after_start(cgroup, progdir, syshook):
     prog, sibling_prog = make_program(progdir), make_program(progdir)
-    with Cgroup() as sibling, Agent("--tracers", "exec", "--cgroup", cgroup.path) as a:
+    with Cgroup() as sibling, Agent("--tracers", "exec", "--hook", "exec=" + syshook,
+                                    "--cgroup", cgroup.path) as a:
         child = cgroup.child()                # made after the agent started
         grandchild = child.child()
         grandchild.run([prog, "deep"])
@@ -62,9 +99,9 @@ def test_descendant_created_after_start(cgroup, progdir):
         assert execs(a, sibling_prog) == []
 
 
-def test_failed_exec_reports_errno(cgroup, progdir):
+def test_failed_exec_reports_errno(cgroup, progdir, syshook):
     missing = os.path.join(progdir, unique("missing"))
-    with Agent("--tracers", "exec", "--cgroup", cgroup.path) as a:
+    with Agent("--tracers", "exec", "--hook", "exec=" + syshook, "--cgroup", cgroup.path) as a:
         with pytest.raises(FileNotFoundError):
             cgroup.run([missing, "a1"])
         rec = a.wait_for(lambda r: r.get("filename") == missing)
@@ -73,7 +110,7 @@ def test_failed_exec_reports_errno(cgroup, progdir):
     assert rec["args"] == [missing, "a1"]
 
 
-def test_mntns_filter(progdir):
+def test_mntns_filter(progdir, syshook):
     prog, host_prog = make_program(progdir), make_program(progdir)
     # a shell in a new mount namespace reports it, then waits for a go
     sh = subprocess.Popen(["unshare", "-m", "/bin/sh", "-c",
@@ -82,7 +119,7 @@ def test_mntns_filter(progdir):
     try:
         ns = int(sh.stdout.readline())
         assert ns != host_mntns()
-        with Agent("--tracers", "exec", "--mntns", ns) as a:
+        with Agent("--tracers", "exec", "--hook", "exec=" + syshook, "--mntns", ns) as a:
             subprocess.run([host_prog], check=True)       # host namespace: excluded
             sh.stdin.write(b"go\n")
             sh.stdin.flush()
@@ -97,9 +134,9 @@ def test_mntns_filter(progdir):
         sh.wait()
 
 
-def test_exclude_host(progdir):
+def test_exclude_host(progdir, syshook):
     prog, host_prog = make_program(progdir), make_program(progdir)
-    with Agent("--tracers", "exec", "--exclude-host") as a:
+    with Agent("--tracers", "exec", "--hook", "exec=" + syshook, "--exclude-host") as a:
         subprocess.run([host_prog], check=True)
         subprocess.run(["unshare", "-m", prog], check=True)
         rec = a.wait_for(lambda r: r.get("filename") == prog)
@@ -108,10 +145,10 @@ def test_exclude_host(progdir):
         assert execs(a, host_prog) == []
 
 
-def test_many_args_truncated(cgroup, progdir):
+def test_many_args_truncated(cgroup, progdir, syshook):
     prog = make_program(progdir)
     many = ["a%d" % i for i in range(100)]
-    with Agent("--tracers", "exec", "--cgroup", cgroup.path) as a:
+    with Agent("--tracers", "exec", "--hook", "exec=" + syshook, "--cgroup", cgroup.path) as a:
         cgroup.run([prog] + many)               # 101 args > default 64
         rec = a.wait_for(lambda r: r.get("filename") == prog)
         a.stop()
@@ -186,9 +223,9 @@ def test_fallback_hooks(cgroup, progdir, hook):
         assert execs(a, missing) == []
 
 
-def test_filtered_events_never_reach_the_ring_buffer(cgroup, progdir):
+def test_filtered_events_never_reach_the_ring_buffer(cgroup, progdir, syshook):
     prog = make_program(progdir)
-    with Agent("--tracers", "exec", "--cgroup", cgroup.path) as a:
+    with Agent("--tracers", "exec", "--hook", "exec=" + syshook, "--cgroup", cgroup.path) as a:
         for _ in range(20):
             subprocess.run([prog])          # all outside the (empty) selected cgroup
         time.sleep(0.2)
@@ -291,20 +328,21 @@ def test_probe_lists_methods():
     ex = [r for r in recs if r.get("tracer") == "exec"][0]
     names = {m["name"]: m["available"] for m in ex["methods"]}
     # no BPF trampolines on this kernel: fentry, preferred where they exist, is missing
-    assert names == {"fentry": False, "syscalls": True, "sched_btf": True, "sched_raw": True}
+    assert names == {"fentry": False, "syscalls": True, "raw_syscalls": True, "sched_btf": True,
+                     "sched_raw": True}
     assert [m["name"] for m in ex["methods"]][0] == "fentry"
     assert ex["chosen"] == "syscalls"
     rc, out, _ = run_agent_once("probe")
     assert rc == 0 and "* syscalls" in out
 
 
-def test_argv_on_untouched_page_is_recovered(cgroup, progdir):
+def test_argv_on_untouched_page_is_recovered(cgroup, progdir, syshook):
     """argv strings on a never-touched page cannot be read at execve entry;
     for a successful exec the agent re-reads them from the new image."""
     helper = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "build",
                           "tests", "helpers", "exec_untouched")
     prog = make_program(progdir)
-    with Agent("--tracers", "exec", "--cgroup", cgroup.path) as a:
+    with Agent("--tracers", "exec", "--hook", "exec=" + syshook, "--cgroup", cgroup.path) as a:
         cgroup.run([helper, prog], check=True)
         rec = a.wait_for(lambda r: r.get("filename") == prog)
         a.stop()
@@ -329,13 +367,13 @@ def test_mounts_tracefs_when_missing(cgroup, progdir):
     assert any("mounted tracefs at /sys/kernel/tracing" in l for l in a.stderr), a.stderr
 
 
-def test_exec_from_a_non_leader_thread(cgroup, progdir):
+def test_exec_from_a_non_leader_thread(cgroup, progdir, syshook):
     """execve from a second thread returns under the leader's pid: the record
     must still come out (the in-flight entry is re-keyed at sched_process_exec)."""
     helper = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "build",
                           "tests", "helpers", "exec_thread")
     prog = make_program(progdir)
-    with Agent("--tracers", "exec", "--cgroup", cgroup.path) as a:
+    with Agent("--tracers", "exec", "--hook", "exec=" + syshook, "--cgroup", cgroup.path) as a:
         p = cgroup.run([helper, prog, "from-thread"], capture_output=True, check=True)
         thread_tid = int(p.stdout.split()[0])
         rec = a.wait_for(lambda r: r.get("filename") == prog)

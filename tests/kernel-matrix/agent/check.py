@@ -39,7 +39,8 @@ import sys
 
 # exec methods that see failed execve() calls (the sched_process_exec hooks fire on
 # success only)
-EXEC_SEES_FAILURES = {"fentry": True, "syscalls": True, "sched_btf": False, "sched_raw": False}
+EXEC_SEES_FAILURES = {"fentry": True, "syscalls": True, "raw_syscalls": True, "sched_btf": False,
+                      "sched_raw": False}
 
 
 def check_exec(method, acts, recs):
