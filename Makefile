@@ -17,6 +17,7 @@
 #   make image      build/podsnoop-image.tar: OCI image archive of the agent (no engine needed)
 #   make chart      build/helm-render: renders helm/podsnoop offline (helm's template engine)
 #   make bench      install what the benchmarks need, run them all (bench/run.py; BENCH_ARGS=...)
+#   make install    the binaries and the queries into $(DESTDIR)$(PREFIX) (/usr/local)
 #   make fuzz       build the libFuzzer targets, fuzz each FUZZ_SECONDS (tests/fuzz/fuzz.mk)
 
 .DELETE_ON_ERROR:
@@ -97,7 +98,9 @@ GEN_OBJS   := $(GEN_SRCS:.c=.o)
 COMMON_OBJS := $(patsubst %.c,$(OUT)/%.o,$(COMMON_SRCS)) $(GEN_OBJS)
 LIB_OBJS   := $(patsubst %.c,$(OUT)/%.o,$(LIB_SRCS))
 MAIN_OBJ   := $(OUT)/agent/main.o
-COLL_OBJS  := $(patsubst %.c,$(OUT)/%.o,$(COLL_SRCS))
+# the shipped queries, built into the collector (`podsnoop-collector query`) and installed
+QUERY_SQL  := $(sort $(wildcard collector/queries/*.sql))
+COLL_OBJS  := $(patsubst %.c,$(OUT)/%.o,$(COLL_SRCS)) $(OUT)/gen/queries.o
 # the unit tests link the agent, lib/ and the collector's parts (not its main), as archives:
 # a test takes only the objects it calls
 COLL_LIB_OBJS := $(filter-out $(OUT)/$(COLL_MAIN:.c=.o),$(COLL_OBJS))
@@ -105,13 +108,13 @@ TEST_OBJS  := $(OUT)/libpodsnoop.a $(OUT)/libpodsnoop-collector.a $(OUT)/libpods
 BENCH_BINS := $(patsubst bench/%.c,$(OUT)/bench/%,$(filter-out %.bpf.c,$(wildcard bench/*.c))) \
 	$(patsubst bench/%.bpf.c,$(OUT)/bench/%.bpf.o,$(wildcard bench/*.bpf.c))
 ASAN_OBJS  := $(patsubst %.c,$(OUT)/asan/%.o,$(LIB_SRCS) $(COMMON_SRCS) \
-	$(filter-out $(COLL_MAIN),$(COLL_SRCS))) $(GEN_OBJS)
+	$(filter-out $(COLL_MAIN),$(COLL_SRCS))) $(GEN_OBJS) $(OUT)/gen/queries.o
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 ASAN_BINS  := $(patsubst tests/unit/%.c,$(OUT)/asan/tests/%,$(UNIT_SRCS))
 HELPERS    := $(patsubst tests/helpers/%.c,$(OUT)/tests/helpers/%,$(wildcard tests/helpers/*.c))
 
-.PHONY: all run test test-build unit deps clean image image-rootfs chart bench
+.PHONY: all run test test-build unit deps clean image image-rootfs chart bench install
 all: $(OUT)/podsnoop $(OUT)/podsnoop-collector $(BENCH_BINS)
 
 deps:
@@ -145,6 +148,14 @@ $(OUT)/gen/%.pb-c.c $(OUT)/gen/%.pb-c.h &: proto/%.proto
 	$(call msg,PROTOC,$@)
 	$(Q)mkdir -p $(OUT)/gen
 	$(Q)protoc-c -Iproto --c_out=$(OUT)/gen $<
+
+$(OUT)/gen/queries.c: $(QUERY_SQL) collector/queries/embed.sh
+	$(call msg,GEN,$@)
+	$(Q)mkdir -p $(@D) && sh collector/queries/embed.sh $(QUERY_SQL) > $@
+
+$(OUT)/gen/queries.o: $(OUT)/gen/queries.c collector/query.h
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 # (after every header: one .proto may import another)
 $(OUT)/gen/%.pb-c.o: $(OUT)/gen/%.pb-c.c $(OUT)/gen/%.pb-c.h | $(GEN_HDRS)
@@ -232,6 +243,14 @@ test: test-build
 
 clean:
 	rm -rf $(OUT)
+
+# The agent, the collector and the shipped queries (clickhouse-client runs them as they are).
+PREFIX  ?= /usr/local
+install: $(OUT)/podsnoop $(OUT)/podsnoop-collector
+	install -D -m 0755 $(OUT)/podsnoop $(DESTDIR)$(PREFIX)/bin/podsnoop
+	install -D -m 0755 $(OUT)/podsnoop-collector $(DESTDIR)$(PREFIX)/bin/podsnoop-collector
+	install -d $(DESTDIR)$(PREFIX)/share/podsnoop/queries
+	install -m 0644 $(QUERY_SQL) $(DESTDIR)$(PREFIX)/share/podsnoop/queries/
 
 # Benchmarks (bench/README.md): every scenario, results in build/bench/results.json,
 # the tables printed and written into docs/performance.md.

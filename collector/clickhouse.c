@@ -424,7 +424,7 @@ int ch_init(const struct ch_conf *c, char *err, size_t errsz)
 		snprintf(err, errsz, "ClickHouse at %s: %s", url_shown, e);
 		return st < 0 ? (int)st : -EIO;
 	}
-	return schema(err, errsz);
+	return conf.no_schema ? 0 : schema(err, errsz);
 }
 
 void ch_fini(void)

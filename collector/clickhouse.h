@@ -12,6 +12,7 @@
 #ifndef PS_COLLECTOR_CLICKHOUSE_H
 #define PS_COLLECTOR_CLICKHOUSE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,7 @@ struct ch_conf {
 	const char *password;
 	const char *ca;			/* CA file for https */
 	long timeout_ms;		/* a request to ClickHouse */
+	bool no_schema;			/* reading only (query.c): create nothing */
 };
 
 struct ch_stats {

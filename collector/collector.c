@@ -36,6 +36,7 @@
 
 #include "collector/clickhouse.h"
 #include "collector/collector.h"
+#include "collector/query.h"
 #include "lib/version.h"
 
 struct collector_opts opt = {
@@ -118,6 +119,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "Usage: podsnoop-collector [OPTIONS]\n"
+"       podsnoop-collector query NAME [--since TIME] ...  (query --help)\n"
 "\n"
 "Receives podsnoop batches on POST " PATH_V1 " (gzip(podsnoop.v1.Batch)),\n"
 "drops duplicates by (agent_id, seq) and writes the records as NDJSON, the\n"
@@ -292,6 +294,8 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 	int c, sig, n;
 
+	if (argc > 1 && !strcmp(argv[1], "query"))
+		return query_main(argc - 1, argv + 1);
 	while ((c = getopt_long(argc, argv, "l:o:vh", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'l': opt.listen = optarg; break;
