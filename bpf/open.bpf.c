@@ -21,6 +21,7 @@
 #include <bpf/bpf_core_read.h>
 #include "common.bpf.h"
 #include "open.h"
+#include "sysraw.bpf.h"
 
 /* --open-failed: keep only calls that returned an error */
 const volatile bool targ_failed_only = false;
@@ -252,6 +253,49 @@ SEC("tracepoint/syscalls/sys_exit_openat2")
 int ps_openat2_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	return open_exit(ctx->ret);
+}
+
+/*
+ * The same as handlers of the raw_syscalls dispatcher (bpf/sysraw.bpf.c):
+ * the arguments from the user's registers, then on to the next tracer's
+ * handler of the syscall.
+ */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(ps_open_rs_enter, struct pt_regs *regs, long id)
+{
+	open_enter(OPEN_SC_OPEN, OPEN_M_RAW_SYSCALLS, OPEN_F_NO_DIRFD, 0,
+		   (const char *)PS_SYS_ARG0(regs), PS_SYS_ARG1(regs), PS_SYS_ARG2(regs));
+	ps_sys_next(ctx, &ps_sys_enter_progs, id, PS_SYS_SLOT_OPEN + 1);
+	return 0;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(ps_openat_rs_enter, struct pt_regs *regs, long id)
+{
+	open_enter(OPEN_SC_OPENAT, OPEN_M_RAW_SYSCALLS, 0, PS_SYS_ARG0(regs),
+		   (const char *)PS_SYS_ARG1(regs), PS_SYS_ARG2(regs), PS_SYS_ARG3(regs));
+	ps_sys_next(ctx, &ps_sys_enter_progs, id, PS_SYS_SLOT_OPEN + 1);
+	return 0;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(ps_openat2_rs_enter, struct pt_regs *regs, long id)
+{
+	struct open_how how = {};
+
+	bpf_probe_read_user(&how, sizeof(how), (void *)PS_SYS_ARG2(regs));
+	open_enter(OPEN_SC_OPENAT2, OPEN_M_RAW_SYSCALLS, 0, PS_SYS_ARG0(regs),
+		   (const char *)PS_SYS_ARG1(regs), how.flags, how.mode);
+	ps_sys_next(ctx, &ps_sys_enter_progs, id, PS_SYS_SLOT_OPEN + 1);
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(ps_open_rs_exit, struct pt_regs *regs, long ret)
+{
+	open_exit(ret);
+	ps_sys_next(ctx, &ps_sys_exit_progs, PS_SYS_NR(regs), PS_SYS_SLOT_OPEN + 1);
+	return 0;
 }
 
 /*

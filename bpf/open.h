@@ -34,6 +34,7 @@ enum open_method {
 	OPEN_M_SYSCALLS = 1,	/* syscalls/sys_{enter,exit}_open{,at,at2} */
 	OPEN_M_FENTRY = 2,	/* fentry/fexit do_sys_openat2 */
 	OPEN_M_KPROBE = 3,	/* kprobe/kretprobe do_sys_openat2 */
+	OPEN_M_RAW_SYSCALLS = 4, /* the raw sys_enter/sys_exit dispatcher (bpf/sysraw.h) */
 };
 
 /*

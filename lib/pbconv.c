@@ -254,7 +254,7 @@ int pbconv_open_view(const Podsnoop__V1__Open *m, struct open_view_buf *b, struc
 	e->mode = m->mode;
 	e->ret = m->ret;
 	e->latency_ns = m->latency_ns;
-	e->method = (__u8)code_of(open_method_name, OPEN_M_SYSCALLS, OPEN_M_KPROBE, m->hook);
+	e->method = (__u8)code_of(open_method_name, OPEN_M_SYSCALLS, OPEN_M_RAW_SYSCALLS, m->hook);
 	e->rflags = (m->no_dirfd ? OPEN_F_NO_DIRFD : 0) | (m->read_fault ? OPEN_F_READ_FAULT : 0) |
 		    (m->path_truncated ? OPEN_F_TRUNCATED : 0);
 	v->e = e;

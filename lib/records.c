@@ -20,6 +20,7 @@ const char *open_method_name(uint32_t method)
 	case OPEN_M_SYSCALLS: return "syscalls";
 	case OPEN_M_FENTRY: return "fentry";
 	case OPEN_M_KPROBE: return "kprobe";
+	case OPEN_M_RAW_SYSCALLS: return "raw_syscalls";
 	default: return "unknown";
 	}
 }

@@ -10,6 +10,7 @@
 #include "open.skel.h"
 #include "agent/clock.h"
 #include "agent/tracers/kfeatures.h"
+#include "agent/tracers/sysraw.h"
 #include "agent/log.h"
 
 #define OPEN_LEGACY_THREADS 16384	/* threads inside open at once, legacy kernels */
@@ -21,6 +22,11 @@ static bool have_syscalls(void)
 {
 	return feat_tracepoint("syscalls", "sys_enter_openat") &&
 	       feat_tracepoint("syscalls", "sys_exit_openat");
+}
+
+static bool have_raw_syscalls(void)
+{
+	return sysraw_available() && sysraw_has_syscall("openat");
 }
 
 static bool have_fentry(void)
@@ -47,6 +53,9 @@ static const struct hook_method methods[] = {
 	  have_fentry },
 	{ OPEN_M_SYSCALLS, "syscalls", "tracepoint syscalls/sys_{enter,exit}_open{,at,at2}",
 	  have_syscalls },
+	{ OPEN_M_RAW_SYSCALLS, "raw_syscalls",
+	  "tp_btf sys_enter/sys_exit: one dispatcher for exec, open, fs by syscall number",
+	  have_raw_syscalls },
 	{ OPEN_M_KPROBE, "kprobe", "kprobe/kretprobe do_sys_openat2 (5.6+; syscall not told apart)",
 	  have_kprobe },
 };
@@ -94,6 +103,16 @@ static bool want_legacy(enum bpf_prog_type type)
 	       libbpf_probe_bpf_helper(type, BPF_FUNC_get_current_task_btf, NULL) != 1;
 }
 
+/* The raw_syscalls handlers by syscall: loaded, then handed to the dispatcher. */
+static struct bpf_program *raw_enter(struct open_bpf *skel, int i)
+{
+	return i == 0 ? skel->progs.ps_open_rs_enter
+	       : i == 1 ? skel->progs.ps_openat_rs_enter
+			: skel->progs.ps_openat2_rs_enter;
+}
+
+static const char *const raw_names[] = { "open", "openat", "openat2" };
+
 /* Enable one enter/exit pair when the kernel has that syscall's tracepoints. */
 static void enable_pair(struct bpf_program *enter, struct bpf_program *exit, const char *sc)
 {
@@ -125,6 +144,15 @@ static int open_setup(const struct tracer_env *e, const struct hook_method *m)
 		enable_pair(skel->progs.ps_open_enter, skel->progs.ps_open_exit, "open");
 		enable_pair(skel->progs.ps_openat_enter, skel->progs.ps_openat_exit, "openat");
 		enable_pair(skel->progs.ps_openat2_enter, skel->progs.ps_openat2_exit, "openat2");
+	} else if (m->id == OPEN_M_RAW_SYSCALLS) {
+		for (int i = 0; i < 3; i++) {
+			if (!sysraw_has_syscall(raw_names[i]))
+				continue;
+			bpf_program__set_autoload(raw_enter(skel, i), true);
+			bpf_program__set_autoattach(raw_enter(skel, i), false);
+		}
+		bpf_program__set_autoload(skel->progs.ps_open_rs_exit, true);
+		bpf_program__set_autoattach(skel->progs.ps_open_rs_exit, false);
 	} else if (m->id == OPEN_M_FENTRY) {
 		bpf_program__set_autoload(skel->progs.ps_open_fentry, true);
 		bpf_program__set_autoload(skel->progs.ps_open_fexit, true);
@@ -135,7 +163,8 @@ static int open_setup(const struct tracer_env *e, const struct hook_method *m)
 
 	skel->rodata->targ_failed_only = e->cfg->open_failed;
 	skel->rodata->targ_self_tgid = (__u32)getpid();
-	if (want_legacy(m->id == OPEN_M_FENTRY	 ? BPF_PROG_TYPE_TRACING
+	if (want_legacy(m->id == OPEN_M_FENTRY || m->id == OPEN_M_RAW_SYSCALLS
+				? BPF_PROG_TYPE_TRACING
 			: m->id == OPEN_M_KPROBE ? BPF_PROG_TYPE_KPROBE
 						 : BPF_PROG_TYPE_TRACEPOINT)) {
 		struct bpf_map *args = skel->maps.ps_open_args;
@@ -153,6 +182,21 @@ static int open_setup(const struct tracer_env *e, const struct hook_method *m)
 	return 0;
 }
 
+static int open_post_attach(const struct tracer_env *e, const struct hook_method *m)
+{
+	struct open_bpf *skel = obj.skel;
+	int err = 0;
+
+	(void)e;
+	if (m->id != OPEN_M_RAW_SYSCALLS)
+		return 0;
+	for (int i = 0; i < 3 && !err; i++)
+		if (sysraw_has_syscall(raw_names[i]))
+			err = sysraw_add(&obj, PS_SYS_SLOT_OPEN, raw_names[i], raw_enter(skel, i),
+					 skel->progs.ps_open_rs_exit);
+	return err;
+}
+
 static void open_user_stats(struct ps_stats *s)
 {
 	s->v[PS_STAT_READ_ERR] += counter_get(&malformed);
@@ -167,5 +211,6 @@ const struct tracer open_tracer = {
 	.ringbuf_bytes = 4u << 20,
 	.on_record = handle_event,
 	.setup = open_setup,
+	.post_attach = open_post_attach,
 	.user_stats = open_user_stats,
 };

@@ -47,11 +47,11 @@ print(json.dumps({"pid": os.getpid(), "fds": fds}))
 """
 
 
-def test_exactly_n_records_with_fd_and_flags(cgroup, tmp_path):
+def test_exactly_n_records_with_fd_and_flags(cgroup, tmp_path, syshook):
     path = str(tmp_path / unique("opened"))
     open(path, "w").close()
     n = 2000
-    with Agent("--tracers", "open", "--cgroup", cgroup.path) as a:
+    with Agent("--tracers", "open", "--hook", "open=" + syshook, "--cgroup", cgroup.path) as a:
         out = run_py(cgroup, OPEN_N, path, n)
         subprocess.run(["cat", path], check=True)       # the same path from outside
         got = wait_count(a, path, n)
@@ -69,7 +69,7 @@ def test_exactly_n_records_with_fd_and_flags(cgroup, tmp_path):
         assert r["path_truncated"] is False
         assert r["cgroup_id"] == cgroup.id and r["mntns_id"] == host_mntns()
         assert r["uid"] == os.getuid() and r["comm"] == "python3"
-        assert r["hook"] == "syscalls"
+        assert r["hook"] == syshook
         assert 0 < r["latency_ns"] < 10 * 10**9
     # records are in order, timestamps from the wall clock
     ts = [r["ts_ns"] for r in got]
@@ -78,7 +78,7 @@ def test_exactly_n_records_with_fd_and_flags(cgroup, tmp_path):
     assert s["lost"] == 0 and s["map_full"] == 0 and s["read_err"] == 0
 
 
-def test_create_mode_and_enoent(cgroup, tmp_path):
+def test_create_mode_and_enoent(cgroup, tmp_path, syshook):
     created = str(tmp_path / unique("created"))
     missing = str(tmp_path / unique("missing"))
     code = r"""
@@ -90,7 +90,7 @@ except FileNotFoundError:
     pass
 print(json.dumps({"fd": fd}))
 """
-    with Agent("--tracers", "open", "--cgroup", cgroup.path) as a:
+    with Agent("--tracers", "open", "--hook", "open=" + syshook, "--cgroup", cgroup.path) as a:
         out = run_py(cgroup, code, created, missing)
         c = a.wait_for(lambda r: r.get("path") == created)
         m = a.wait_for(lambda r: r.get("path") == missing)
@@ -100,7 +100,7 @@ print(json.dumps({"fd": fd}))
     assert m["ret"] == -errno.ENOENT and m["flags"] == os.O_RDONLY | O_CLOEXEC
 
 
-def test_open_failed_keeps_only_failures(cgroup, tmp_path):
+def test_open_failed_keeps_only_failures(cgroup, tmp_path, syshook):
     good = str(tmp_path / unique("good"))
     open(good, "w").close()
     missing = str(tmp_path / unique("missing"))
@@ -114,7 +114,7 @@ for _ in range(5):
         pass
 print("{}")
 """
-    with Agent("--tracers", "open", "--cgroup", cgroup.path, "--open-failed") as a:
+    with Agent("--tracers", "open", "--hook", "open=" + syshook, "--cgroup", cgroup.path, "--open-failed") as a:
         run_py(cgroup, code, good, missing)
         wait_count(a, missing, 5)
         time.sleep(0.3)
@@ -126,11 +126,11 @@ print("{}")
     assert s["filtered"] >= 5  # the successes, dropped in the kernel
 
 
-def test_nothing_from_outside_the_cgroup(cgroup, tmp_path):
+def test_nothing_from_outside_the_cgroup(cgroup, tmp_path, syshook):
     path = str(tmp_path / unique("outside"))
     open(path, "w").close()
     marker = str(tmp_path / unique("inside"))
-    with Agent("--tracers", "open", "--cgroup", cgroup.path) as a:
+    with Agent("--tracers", "open", "--hook", "open=" + syshook, "--cgroup", cgroup.path) as a:
         for _ in range(50):
             os.close(os.open(path, os.O_RDONLY))       # this test process: not selected
         subprocess.run(["cat", path], check=True)
@@ -143,10 +143,10 @@ def test_nothing_from_outside_the_cgroup(cgroup, tmp_path):
     assert all(r["cgroup_id"] == cgroup.id for r in a.records() if r["type"] == "open")
 
 
-def test_filtered_opens_never_reach_the_ring_buffer(cgroup, tmp_path):
+def test_filtered_opens_never_reach_the_ring_buffer(cgroup, tmp_path, syshook):
     path = str(tmp_path / unique("f"))
     open(path, "w").close()
-    with Agent("--tracers", "open", "--cgroup", cgroup.path) as a:
+    with Agent("--tracers", "open", "--hook", "open=" + syshook, "--cgroup", cgroup.path) as a:
         for _ in range(200):
             os.close(os.open(path, os.O_RDONLY))
         time.sleep(0.2)
@@ -209,10 +209,10 @@ print(json.dumps({"dirfd": d, "fd": fd, "fd2": fd2}))
 """
 
 
-def test_openat2_and_dirfd(cgroup, tmp_path):
+def test_openat2_and_dirfd(cgroup, tmp_path, syshook):
     name2, name = unique("o2"), unique("at")
     open(str(tmp_path / name), "w").close()
-    with Agent("--tracers", "open", "--cgroup", cgroup.path) as a:
+    with Agent("--tracers", "open", "--hook", "open=" + syshook, "--cgroup", cgroup.path) as a:
         out = run_py(cgroup, OPENAT2, str(tmp_path), name2, name)
         r2 = a.wait_for(lambda r: r.get("path") == name2)
         r = a.wait_for(lambda r: r.get("path") == name)
@@ -223,12 +223,12 @@ def test_openat2_and_dirfd(cgroup, tmp_path):
     assert r["syscall"] == "openat" and r["dirfd"] == out["dirfd"] and r["ret"] == out["fd2"]
 
 
-def test_legacy_per_call_state(cgroup, tmp_path):
+def test_legacy_per_call_state(cgroup, tmp_path, syshook):
     # kernels before 5.11 keep the call in a hash by thread id: same records
     path = str(tmp_path / unique("legacy"))
     open(path, "w").close()
     env = dict(os.environ, PODSNOOP_OPEN_LEGACY="1")
-    with Agent("--tracers", "open", "--cgroup", cgroup.path, env=env) as a:
+    with Agent("--tracers", "open", "--hook", "open=" + syshook, "--cgroup", cgroup.path, env=env) as a:
         out = run_py(cgroup, OPEN_N, path, 300)
         wait_count(a, path, 300)
         time.sleep(0.2)
@@ -266,7 +266,7 @@ def test_probe_lists_open_and_bio():
     recs = {r.get("tracer"): r for r in map(json.loads, out.splitlines())}
     op = {m["name"]: m["available"] for m in recs["open"]["methods"]}
     # this kernel has syscall tracepoints but no kprobes and no BPF trampolines
-    assert op == {"syscalls": True, "fentry": False, "kprobe": False}
+    assert op == {"syscalls": True, "raw_syscalls": True, "fentry": False, "kprobe": False}
     assert recs["open"]["chosen"] == "syscalls"
     bio = {m["name"]: m["available"] for m in recs["bio"]["methods"]}
     assert bio == {"io_start": True, "getrq": True, "io_start_raw": True, "getrq_raw": True}
@@ -296,3 +296,43 @@ def test_the_agent_does_not_trace_itself(tmp_path):
     recs = [r for r in a.records() if r.get("type") == "open"]
     assert any(r["path"] == path for r in recs)
     assert [r for r in recs if r["pid"] == a.proc.pid] == []
+
+
+SHARED = r"""
+import ctypes, json, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.syscall(2, sys.argv[1].encode(), os.O_RDONLY, 0)     # open(2) itself
+os.close(os.open(sys.argv[2], os.O_RDONLY))                     # openat
+os.execv("/bin/true", ["/bin/true", sys.argv[3]])
+"""
+
+
+def test_exec_and_open_share_the_raw_dispatcher(cgroup, tmp_path):
+    """exec and open both on raw_syscalls: one dispatcher runs each tracer's
+    handlers (open(2) by its own number), and stopping one tracer's records
+    is not the other's. The same run from outside the cgroup gives nothing."""
+    p1, p2 = str(tmp_path / unique("sys-open")), str(tmp_path / unique("sys-openat"))
+    for p in (p1, p2):
+        open(p, "w").close()
+    tag = unique("tag")
+    with Agent("--tracers", "exec,open", "--hook", "exec=raw_syscalls", "--hook",
+               "open=raw_syscalls", "--cgroup", cgroup.path) as a:
+        subprocess.run([PY, "-c", SHARED, p1, p2, tag + "-out"], check=True)   # not selected
+        cgroup.run([PY, "-c", SHARED, p1, p2, tag], check=True)
+        ex = a.wait_for(lambda r: r.get("type") == "exec" and r.get("args") == ["/bin/true", tag])
+        o1 = a.wait_for(lambda r: r.get("path") == p1)
+        o2 = a.wait_for(lambda r: r.get("path") == p2)
+        assert a.stop() == 0
+    assert ex["hook"] == "raw_syscalls" and ex["retval"] == 0 and ex["filename"] == "/bin/true"
+    assert o1["hook"] == o2["hook"] == "raw_syscalls"
+    assert o1["syscall"] == "open" and o1["ret"] >= 0 and "dirfd" not in o1
+    assert o2["syscall"] == "openat" and o2["ret"] >= 0
+    assert o1["pid"] == o2["pid"] == ex["pid"]
+    assert len(opens(a, p1)) == 1 and len(opens(a, p2)) == 1
+    assert [r for r in a.records() if r.get("type") == "exec"
+            and tag + "-out" in r.get("args", [])] == []
+    assert [r for r in a.records() if r.get("type") == "open"
+            and r["cgroup_id"] != cgroup.id] == []
+    for t in ("exec", "open"):
+        s = a.summary(t)
+        assert s["lost"] == 0 and s["map_full"] == 0

@@ -79,7 +79,7 @@ def check_exec(method, acts, recs):
 
 
 # open methods that tell the syscall apart (the function hooks see do_sys_openat2 only)
-OPEN_TELLS_SYSCALL = {"syscalls": True, "fentry": False, "kprobe": False}
+OPEN_TELLS_SYSCALL = {"syscalls": True, "raw_syscalls": True, "fentry": False, "kprobe": False}
 
 
 def check_open(method, acts, recs):
