@@ -159,6 +159,7 @@ static void usage(FILE *f)
 		FS_MIN_US_DEF, BIO_MIN_US_DEF, BIO_HIST_ENTRIES_CAP, BIO_HIST_ENTRIES_DEF,
 		BIO_INTERVAL_DEF);
 	ship_config_usage(f);
+	otlp_config_usage(f);
 	fprintf(f,
 "Tuning and diagnostics:\n"
 "      --rate-limit N[,BURST]\n"
@@ -640,7 +641,8 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 		cfg->tracers = (1u << tracer_count) - 1;
 	if (cfg->cmd == CMD_PROBE &&
 	    (cfg->n_cgroups || cfg->n_mntns || cfg->duration > 0 || cfg->listen ||
-	     cfg->n_namespaces || cfg->n_pods || cfg->n_selectors || cfg->ship.given))
+	     cfg->n_namespaces || cfg->n_pods || cfg->n_selectors || cfg->ship.given ||
+	     cfg->ship.otlp.given))
 		return bad("probe takes only --output, --hook and --verbose");
 	return ship_config_check(&cfg->ship, bad);
 }

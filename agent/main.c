@@ -24,6 +24,7 @@
 #include "agent/privs.h"
 #include "agent/http/serve.h"
 #include "agent/ship/ship.h"
+#include "agent/ship/ship_otlp.h"
 #include "agent/tracers/tracer.h"
 
 static struct ps_config cfg;
@@ -315,8 +316,8 @@ static int run(void)
 		goto out_filter;
 
 	setvbuf(stdout, NULL, _IOFBF, 1 << 20);
-	/* with --collector, local output only when asked for */
-	if (!cfg.ship.url || cfg.output_given)
+	/* with --collector or OTLP, local output only when asked for */
+	if ((!cfg.ship.url && !cfg.ship.otlp.logs_url) || cfg.output_given)
 		out_add_sink(cfg.output == OUT_TEXT ? &text_sink : &ndjson_sink, stdout);
 
 	err = attrib_start(&cfg);
@@ -332,6 +333,11 @@ static int run(void)
 	}
 	if (cfg.ship.url) {
 		err = ship_start(&cfg);
+		if (err)
+			goto out_loop;
+	}
+	if (cfg.ship.otlp.logs_url) {
+		err = ship_otlp_start(&cfg);
 		if (err)
 			goto out_loop;
 	}
@@ -363,6 +369,7 @@ out_tracers:
 	stop_tracers();
 out_loop:
 	ship_stop(); /* after the last record: flush, spool the rest */
+	ship_otlp_stop();
 	loop_free();
 	rl_free();
 out_attrib:

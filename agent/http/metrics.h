@@ -43,13 +43,16 @@
  *   podsnoop_events_{seen,filtered,emitted}_total{tracer}
  *   podsnoop_events_lost_total{tracer,stage}   stage: kernel_ringbuf, kernel_map_full,
  *                                              attribution_queue, shipping_queue,
- *                                              spool_full, rejected
+ *                                              spool_full, rejected, otlp_queue,
+ *                                              otlp_spool_full, otlp_rejected
  *   podsnoop_read_errors_total{tracer}, podsnoop_ringbuf_{fill_ratio,size_bytes}{tracer}
  *   podsnoop_tracer_info{tracer,method}, podsnoop_build_info{version}, podsnoop_ready
  *   podsnoop_attribution_total{result="hit|partial|miss"},
  *   podsnoop_attribution_waits_total{result}, podsnoop_cri_latency_seconds{method}
  *   podsnoop_ship_batches_total{result="sent|retried|failed"}, podsnoop_spool_bytes,
  *   podsnoop_collector_latency_seconds (histogram)
+ *   podsnoop_otlp_batches_total{result}, podsnoop_otlp_spool_bytes,
+ *   podsnoop_otlp_latency_seconds (histogram)
  *   podsnoop_bio_latency_seconds{namespace,pod,container,disk,op} (histogram)
  *   podsnoop_metrics_series_folded{family}
  */

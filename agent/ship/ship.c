@@ -16,6 +16,10 @@
  * behind it in the spool until the collector is back; a long request moves
  * the queue to the spool once it is half full. A rejected batch (4xx) is
  * dropped, counted and logged with the collector's message.
+ *
+ * The machinery is shared (ship_core.h): the native sink below is one codec
+ * over it, ship_otlp.c (--otlp-endpoint) another, each with a queue, spool,
+ * thread and tally of its own.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -40,6 +44,7 @@
 #include "agent/ship/ship_http.h"
 #include "agent/ship/ship_queue.h"
 #include "agent/ship/ship_spool.h"
+#include "agent/ship/ship_core.h"
 #include "agent/http/tracer_metrics.h"
 #include "lib/version.h"
 
@@ -48,11 +53,6 @@
 #define LOG_EVERY_NS (10ull * 1000000000ull)
 
 /* Log at most once per LOG_EVERY_NS; counts what it held back. */
-struct ratelim {
-	uint64_t last_ns;
-	uint64_t held;		/* held back since the last message */
-	uint64_t was_held;	/* held back before the message being written now */
-};
 
 static bool ratelim_ok(struct ratelim *rl, uint64_t now)
 {
@@ -66,55 +66,21 @@ static bool ratelim_ok(struct ratelim *rl, uint64_t now)
 	return true;
 }
 
-/* /metrics (names reserved in metrics.h) */
 #define BATCHES_HELP "Batches by outcome: sent (2xx), retried (attempts that failed and " \
-		     "will be retried), failed (refused by the collector, or dropped)."
-static struct metric m_sent = METRIC_COUNTER("podsnoop_ship_batches_total", BATCHES_HELP,
-					     "result", "sent");
-static struct metric m_retried = METRIC_COUNTER("podsnoop_ship_batches_total", BATCHES_HELP,
-						"result", "retried");
-static struct metric m_failed = METRIC_COUNTER("podsnoop_ship_batches_total", BATCHES_HELP,
-					       "result", "failed");
-static struct metric m_spool = METRIC_GAUGE("podsnoop_spool_bytes",
-	"Bytes of batches waiting in --spool-dir.");
-static struct metric m_latency = METRIC_HISTOGRAM("podsnoop_collector_latency_seconds",
-	"Time from sending a batch to the collector's answer (2xx or not).", 1e-3);
-static bool metrics_done;
+		     "will be retried), failed (refused by the %s, or dropped)."
 
-static struct ship {
-	const struct ship_config *cfg;
-	char url[2048];			/* cfg->url without credentials, for messages */
-	bool started;
+/* Who the agent is, for every sink: made once. */
+static struct ident {
+	bool done;
 	char agent_id[33];
 	char node[256];
 	char kernel[65];
 	Podsnoop__V1__Agent agent;
+	unsigned int seed;
+} I;
 
-	/* event loop side */
-	struct batch_builder bb;
-	uint64_t next_seq;
-	uint64_t first_ns;		/* CLOCK_MONOTONIC: first record of the open batch */
-	uint64_t last_close_ns;
-	struct ratelim drop_log;
-
-	/* shared */
-	struct loss_tally losses;
-	struct ship_queue q;
-	atomic_bool spool_full;
-	atomic_int spool_errno;		/* why: 0 at --spool-max-bytes, else the write's errno */
-
-	/* shipper thread side */
-	pthread_t thread;
-	struct http_client http;
-	struct spool spool;
-	bool have_spool;
-	struct batch *cur;		/* being delivered */
-	unsigned fails;			/* attempts failed in a row */
-	unsigned int rnd;
-	struct ratelim fail_log, reject_log, spool_log;
-	uint64_t sent_batches, sent_bytes, retries;
-	uint64_t rejected_batches, spooled_batches, unspooled_batches;
-} S;
+/* Every started sink, for /metrics' loss samples. */
+static struct ship *ships[2];
 
 static uint64_t mono_ns(void)
 {
@@ -147,8 +113,9 @@ static uint64_t sum(const uint32_t counts[REC_MAX])
 
 /* ---- event loop side ---- */
 
-static void close_batch(struct ship *s)
+void ship_core_close(struct ship *s)
 {
+	const struct ship_codec *c = s->codec;
 	struct loss_ent snap[LOSS_KEYS_MAX];
 	const char *stage = NULL;
 	struct batch *b = NULL;
@@ -157,24 +124,24 @@ static void close_batch(struct ship *s)
 
 	s->last_close_ns = mono_ns();
 	n = loss_tally_take(&s->losses, snap);
-	if (bb_empty(&s->bb) && !n)
+	if (c->empty(s->enc) && !n)
 		return;
-	err = bb_close(&s->bb, s->next_seq, clock_now_ns(CLOCK_REALTIME), snap, n, &b);
+	err = c->close(s->enc, s->next_seq, clock_now_ns(CLOCK_REALTIME), snap, n, &b);
 	if (err) {
-		count_lost(s, s->bb.counts, "ship_encode", "error");
+		count_lost(s, c->counts(s->enc), c->st_encode, "error");
 		if (ratelim_ok(&s->drop_log, s->last_close_ns))
-			pr_err("ship: cannot encode a batch: %s; %" PRIu64 " records lost",
-			       strerror(-err), sum(s->bb.counts));
+			pr_err("%s: cannot encode a batch: %s; %" PRIu64 " records lost",
+			       c->log_prefix, strerror(-err), sum(c->counts(s->enc)));
 	} else if (shipq_push(&s->q, b)) {
-		metric_inc(&m_failed);
+		metric_inc(&s->m_failed);
 		/* every bound is full: drop the newest; seq and loss counters stay */
-		stage = s->have_spool && atomic_load(&s->spool_full) ? "spool" : "ship_queue";
-		count_lost(s, b->counts, stage, !strcmp(stage, "spool") ? spool_reason(s) : "full");
+		stage = s->have_spool && atomic_load(&s->spool_full) ? c->st_spool : c->st_queue;
+		count_lost(s, b->counts, stage, stage == c->st_spool ? spool_reason(s) : "full");
 		if (ratelim_ok(&s->drop_log, s->last_close_ns)) {
 			int e = atomic_load(&s->spool_errno);
 			char why[160];
 
-			if (strcmp(stage, "spool"))
+			if (stage != c->st_spool)
 				snprintf(why, sizeof(why), "send queue full");
 			else if (!e)
 				snprintf(why, sizeof(why), "send queue and spool full");
@@ -182,107 +149,47 @@ static void close_batch(struct ship *s)
 				snprintf(why, sizeof(why), "send queue full and the spool not "
 					 "writable (%s%s)", strerror(e),
 					 e == ENOSPC ? ": its filesystem is full" : "");
-			pr_warn("ship: %s, batch of %u records dropped (counted; %" PRIu64
-				" more batches dropped since the last message)", why, b->n_records,
-				s->drop_log.was_held);
+			pr_warn("%s: %s, batch of %u records dropped (counted; %" PRIu64
+				" more batches dropped since the last message)", c->log_prefix, why,
+				b->n_records, s->drop_log.was_held);
 		}
 		batch_free(b);
 	} else {
 		loss_tally_commit(&s->losses, snap, n);
 		s->next_seq++;
 	}
-	bb_reset(&s->bb);
+	c->reset(s->enc);
 }
 
-static void ship_add(struct ship *s, const Podsnoop__V1__Record *r)
+void ship_core_begin(struct ship *s)
 {
-	int err;
+	if (s->codec->empty(s->enc))
+		s->first_ns = mono_ns();
+}
 
-	if (bb_empty(&s->bb))
-		s->first_ns = mono_ns();
-	err = bb_add(&s->bb, r);
-	if (err == -ENOSPC) {
-		close_batch(s);
-		s->first_ns = mono_ns();
-		err = bb_add(&s->bb, r);
-	}
+void ship_core_added(struct ship *s, int err, enum rec_type t)
+{
 	if (err) {
-		loss_tally_add(&s->losses, rec_tracer(rec_type_of(r)), "ship_encode", "too_large", 1);
+		loss_tally_add(&s->losses, rec_tracer(t), s->codec->st_encode, "too_large", 1);
 		return;
 	}
-	if (bb_full(&s->bb))
-		close_batch(s);
+	if (s->codec->full(s->enc))
+		ship_core_close(s);
 }
 
-static void ship_exec(void *priv, const struct exec_view *v)
+void ship_core_lost(struct ship *s, const char *tracer, const char *stage, const char *reason,
+		    uint64_t n)
 {
-	struct pb_exec_buf b;
-
-	ship_add(priv, pbconv_exec(&b, v));
+	loss_tally_add(&s->losses, tracer, stage, reason, n);
 }
 
-static void ship_open(void *priv, const struct open_view *v)
+void ship_core_flush(struct ship *s)
 {
-	struct pb_open_buf b;
-
-	ship_add(priv, pbconv_open(&b, v));
-}
-
-static void ship_bio(void *priv, const struct bio_view *v)
-{
-	struct pb_bio_buf b;
-
-	ship_add(priv, pbconv_bio(&b, v));
-}
-
-static void ship_bio_hist(void *priv, const struct bio_hist_view *v)
-{
-	struct pb_bio_hist_buf b;
-
-	ship_add(priv, pbconv_bio_hist(&b, v));
-}
-
-static void ship_fs(void *priv, const struct fs_view *v)
-{
-	struct pb_fs_buf b;
-
-	ship_add(priv, pbconv_fs(&b, v));
-}
-
-static void ship_cache(void *priv, const struct cache_view *v)
-{
-	struct pb_cache_buf b;
-
-	ship_add(priv, pbconv_cache(&b, v));
-}
-
-static void ship_loss(void *priv, const struct loss_rec *l)
-{
-	struct ship *s = priv;
-
-	loss_tally_add(&s->losses, l->tracer, l->stage, "", l->count);
-}
-
-/* After every drain: close the batch once it is old enough. */
-static void ship_flush(void *priv)
-{
-	struct ship *s = priv;
 	uint64_t now = mono_ns(), age = s->cfg->batch_ms * NS_PER_MS;
 
-	if (!bb_empty(&s->bb) ? now - s->first_ns >= age : now - s->last_close_ns >= age)
-		close_batch(s); /* an empty one goes only when it carries losses */
+	if (!s->codec->empty(s->enc) ? now - s->first_ns >= age : now - s->last_close_ns >= age)
+		ship_core_close(s); /* an empty one goes only when it carries losses */
 }
-
-const struct sink_ops ship_sink = {
-	.exec = ship_exec,
-	.open = ship_open,
-	.bio = ship_bio,
-	.bio_hist = ship_bio_hist,
-	.loss = ship_loss,
-	.fs = ship_fs,
-	.cache = ship_cache,
-	.flush = ship_flush,
-};
 
 /* ---- shipper thread ---- */
 
@@ -313,7 +220,7 @@ static int spool_batch(struct ship *s, struct batch *b)
 	} else {
 		atomic_store(&s->spool_full, false); /* room again (a disk freed, say) */
 		s->spooled_batches++;
-		metric_set(&m_spool, (int64_t)s->spool.bytes);
+		metric_set(&s->m_spool, (int64_t)s->spool.bytes);
 	}
 	return err;
 }
@@ -390,20 +297,61 @@ static void done_with(struct ship *s, struct batch *b)
 	if (b->spool_id) {
 		spool_remove_head(&s->spool, b->spool_id);
 		atomic_store(&s->spool_full, false);
-		metric_set(&m_spool, (int64_t)s->spool.bytes);
+		metric_set(&s->m_spool, (int64_t)s->spool.bytes);
 	}
 	batch_free(b);
 	s->cur = NULL;
 }
 
-static void on_sent(struct ship *s, struct batch *b)
+/*
+ * A 2xx that refused n of b's records all the same (OTLP partial success):
+ * final, never retried. The answer does not say which records, so they are
+ * counted by type in proportion to the batch's (the remainder to the largest).
+ */
+static void on_refused(struct ship *s, struct batch *b, uint64_t n, const char *msg)
 {
+	uint32_t lost[REC_MAX] = { 0 };
+	uint64_t given = 0;
+	int big = 0;
+
+	if (!b->have_meta && s->codec->load_meta(b, s->codec->max_raw(s->cfg->batch_bytes)))
+		b->n_records = 0;
+	if (n > b->n_records)
+		n = b->n_records;
+	for (int t = 0; t < REC_MAX && b->n_records; t++) {
+		lost[t] = (uint32_t)(n * b->counts[t] / b->n_records);
+		given += lost[t];
+		if (b->counts[t] > b->counts[big])
+			big = t;
+	}
+	lost[big] += (uint32_t)(n - given);
+	count_lost(s, lost, s->codec->st_rejected, "partial_success");
+	s->refused_records += n;
+	if (ratelim_ok(&s->reject_log, mono_ns()))
+		pr_err("%s %s took batch %" PRIu64 " but refused %" PRIu64 " of its %u records: "
+		       "%s; counted as lost, not retried (%" PRIu64 " more rejections since the "
+		       "last message)", s->codec->peer, s->url, b->seq, n, b->n_records,
+		       msg[0] ? msg : "(no message)", s->reject_log.was_held);
+}
+
+static void on_sent(struct ship *s, struct batch *b, const struct http_result *r)
+{
+	char msg[256];
+	uint64_t n;
+
 	if (s->fails)
-		pr_info("collector: batches are accepted again, after %u failed attempts", s->fails);
+		pr_info("%s: batches are accepted again, after %u failed attempts",
+			s->codec->peer, s->fails);
 	s->fails = 0;
 	s->sent_batches++;
 	s->sent_bytes += b->len;
-	metric_inc(&m_sent);
+	metric_inc(&s->m_sent);
+	if (s->codec->refused) {
+		msg[0] = '\0';
+		n = s->codec->refused(r->body, r->body_len, msg, sizeof(msg));
+		if (n)
+			on_refused(s, b, n, msg);
+	}
 	done_with(s, b);
 }
 
@@ -411,29 +359,30 @@ static void on_rejected(struct ship *s, struct batch *b, const struct http_resul
 {
 	const char *hint = "";
 	char reason[24];
-	int err = batch_load_meta(b, batch_max_raw(s->cfg->batch_bytes));
+	int err = s->codec->load_meta(b, s->codec->max_raw(s->cfg->batch_bytes));
 
 	s->fails = 0;
 	s->rejected_batches++;
-	metric_inc(&m_failed);
-	if (r->status == 401 || r->status == 403)
+	metric_inc(&s->m_failed);
+	if ((r->status == 401 || r->status == 403) && s->cfg->token_file)
 		hint = " (check --collector-token-file)";
 	else if (r->status == 413)
 		hint = " (lower --batch-bytes)";
 	snprintf(reason, sizeof(reason), "http_%ld", r->status);
 	if (!err) {
-		count_lost(s, b->counts, "collector", reason);
+		count_lost(s, b->counts, s->codec->st_rejected, reason);
 		loss_tally_readd(&s->losses, b->losses, b->n_losses);
 	}
 	if (ratelim_ok(&s->reject_log, mono_ns())) {
 		if (err)
-			pr_err("collector rejected a batch with HTTP %ld%s: %s; dropped, and it "
-			       "cannot be decoded to count its records (%s)", r->status, hint,
+			pr_err("%s rejected a batch with HTTP %ld%s: %s; dropped, and it "
+			       "cannot be decoded to count its records (%s)", s->codec->peer,
+			       r->status, hint,
 			       r->msg[0] ? r->msg : "(no message)", strerror(-err));
 		else
-			pr_err("collector rejected batch %" PRIu64 " with HTTP %ld%s: %s; dropped, "
+			pr_err("%s rejected batch %" PRIu64 " with HTTP %ld%s: %s; dropped, "
 			       "%u records counted as lost (%" PRIu64 " more rejections since the "
-			       "last message)", b->seq, r->status, hint,
+			       "last message)", s->codec->peer, b->seq, r->status, hint,
 			       r->msg[0] ? r->msg : "(no message)", b->n_records,
 			       s->reject_log.was_held);
 	}
@@ -452,13 +401,13 @@ static void on_failed(struct ship *s, struct batch *b, const struct http_result 
 		snprintf(what, sizeof(what), "%s", r->msg);
 	s->fails++;
 	s->retries++;
-	metric_inc(&m_retried);
+	metric_inc(&s->m_retried);
 	if (s->fails == 1 || ratelim_ok(&s->fail_log, mono_ns()))
-		pr_warn("collector %s: %s; retrying in %" PRIu64 " ms (%u failed attempts; "
-			"batches wait in %s)", s->url, what, delay_ms, s->fails,
+		pr_warn("%s %s: %s; retrying in %" PRIu64 " ms (%u failed attempts; "
+			"batches wait in %s)", s->codec->peer, s->url, what, delay_ms, s->fails,
 			s->have_spool ? "the spool" : "memory");
 	else
-		pr_debug("collector: %s; retry in %" PRIu64 " ms", what, delay_ms);
+		pr_debug("%s: %s; retry in %" PRIu64 " ms", s->codec->peer, what, delay_ms);
 	/* from now on batches wait on disk, in order, behind this one */
 	spool_batch(s, b);
 }
@@ -485,11 +434,11 @@ static int deliver(struct ship *s, struct batch *b)
 		now = mono_ns();
 		http_post(&s->http, b->body, b->len, timeout, on_progress, s, &r);
 		if (r.status) /* an answer came */
-			metric_observe(&m_latency, (mono_ns() - now) / NS_PER_MS);
+			metric_observe(&s->m_latency, (mono_ns() - now) / NS_PER_MS);
 		if (r.aborted)
 			return DEADLINE;
 		if (r.verdict == HTTP_SENT) {
-			on_sent(s, b);
+			on_sent(s, b, &r);
 			return DELIVERED;
 		}
 		if (r.verdict == HTTP_REJECT) {
@@ -530,8 +479,8 @@ static void park_rest(struct ship *s)
 	s->cur = NULL;
 	while (b || (b = shipq_pop(&s->q))) {
 		if (spool_batch(s, b)) {
-			metric_inc(&m_failed);
-			if (!batch_load_meta(b, batch_max_raw(s->cfg->batch_bytes)))
+			metric_inc(&s->m_failed);
+			if (!s->codec->load_meta(b, s->codec->max_raw(s->cfg->batch_bytes)))
 				for (int t = 0; t < REC_MAX; t++)
 					lost[t] += b->counts[t];
 			lost_batches++;
@@ -542,16 +491,17 @@ static void park_rest(struct ship *s)
 	if (lost_batches) {
 		int e = atomic_load(&s->spool_errno);
 
-		count_lost(s, lost, "shutdown", !s->have_spool ? "no_spool" :
+		count_lost(s, lost, s->codec->st_shutdown, !s->have_spool ? "no_spool" :
 			   e == ENOSPC ? "spool_disk_full" : e ? "spool_write_error" : "spool_full");
-		pr_err("ship: %" PRIu64 " records in %" PRIu64 " batches could not be sent before "
-		       "--flush-timeout-ms and are lost (%s%s)", sum(lost), lost_batches,
+		pr_err("%s: %" PRIu64 " records in %" PRIu64 " batches could not be sent before "
+		       "--flush-timeout-ms and are lost (%s%s)", s->codec->log_prefix, sum(lost),
+		       lost_batches,
 		       !s->have_spool ? "no --spool-dir" : e ? "the spool cannot be written: " :
 		       "the spool is full", s->have_spool && e ? strerror(e) : "");
 	}
 	if (s->have_spool && spool_count(&s->spool))
-		pr_info("ship: %zu batches (%" PRIu64 " bytes) wait in %s for the next start",
-			spool_count(&s->spool), s->spool.bytes, s->cfg->spool_dir);
+		pr_info("%s: %zu batches (%" PRIu64 " bytes) wait in %s for the next start",
+			s->codec->log_prefix, spool_count(&s->spool), s->spool.bytes, s->cfg->spool_dir);
 }
 
 static void *ship_main(void *arg)
@@ -580,12 +530,12 @@ static const char *metric_stage(const char *stage)
 	return stage; /* ship_encode, shutdown */
 }
 
-/* The shipper's losses since start, summed per (tracer, stage): on the HTTP thread. */
-static void lost_samples(struct mw *w)
+/* One sink's losses since start, summed per (tracer, stage): on the HTTP thread. */
+static void lost_samples_of(struct mw *w, struct ship *s)
 {
 	struct loss_ent all[LOSS_KEYS_MAX];
 	bool done[LOSS_KEYS_MAX] = { false };
-	size_t n = loss_tally_all(&S.losses, all);
+	size_t n = loss_tally_all(&s->losses, all);
 
 	for (size_t i = 0; i < n; i++) {
 		const char *stage = metric_stage(all[i].stage);
@@ -606,23 +556,63 @@ static void lost_samples(struct mw *w)
 	}
 }
 
+static void lost_samples(struct mw *w)
+{
+	for (size_t i = 0; i < sizeof(ships) / sizeof(ships[0]); i++)
+		if (ships[i])
+			lost_samples_of(w, ships[i]);
+}
+
 static void metrics_start(struct ship *s)
 {
-	if (!metrics_done) { /* the registry keeps them for the life of the process */
-		metrics_register(&m_sent);
-		metrics_register(&m_retried);
-		metrics_register(&m_failed);
-		metrics_register(&m_spool);
-		metrics_register(&m_latency);
-		metrics_done = true;
+	const struct ship_codec *c = s->codec;
+
+	if (!s->metrics_done) { /* the registry keeps them for the life of the process */
+		snprintf(s->m_help, sizeof(s->m_help), BATCHES_HELP, c->peer);
+		s->m_sent = (struct metric)METRIC_COUNTER(c->m_batches, s->m_help, "result", "sent");
+		s->m_retried = (struct metric)METRIC_COUNTER(c->m_batches, s->m_help,
+							     "result", "retried");
+		s->m_failed = (struct metric)METRIC_COUNTER(c->m_batches, s->m_help,
+							    "result", "failed");
+		s->m_spool = (struct metric)METRIC_GAUGE(c->m_spool, s->m_spool_help);
+		s->m_latency = (struct metric)METRIC_HISTOGRAM(c->m_latency, s->m_latency_help,
+							       1e-3);
+		snprintf(s->m_spool_help, sizeof(s->m_spool_help),
+			 "Bytes of batches for the %s waiting in the spool.", c->peer);
+		snprintf(s->m_latency_help, sizeof(s->m_latency_help),
+			 "Time from sending a batch to the %s's answer (2xx or not).", c->peer);
+		metrics_register(&s->m_sent);
+		metrics_register(&s->m_retried);
+		metrics_register(&s->m_failed);
+		metrics_register(&s->m_spool);
+		metrics_register(&s->m_latency);
+		s->metrics_done = true;
 	}
-	metric_set(&m_spool, s->have_spool ? (int64_t)s->spool.bytes : 0);
+	metric_set(&s->m_spool, s->have_spool ? (int64_t)s->spool.bytes : 0);
+	for (size_t i = 0; i < sizeof(ships) / sizeof(ships[0]); i++) {
+		if (!ships[i]) {
+			ships[i] = s;
+			break;
+		}
+	}
 	tracer_metrics_set_lost_extra(lost_samples);
+}
+
+static void metrics_stop(struct ship *s)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < sizeof(ships) / sizeof(ships[0]); i++) {
+		if (ships[i] == s)
+			ships[i] = NULL;
+		any |= ships[i] != NULL;
+	}
+	tracer_metrics_set_lost_extra(any ? lost_samples : NULL);
 }
 
 /* ---- start and stop ---- */
 
-static int readable(const char *what, const char *path)
+int ship_core_readable(const char *what, const char *path)
 {
 	if (path && access(path, R_OK)) {
 		int err = -errno;
@@ -633,43 +623,62 @@ static int readable(const char *what, const char *path)
 	return 0;
 }
 
-static int identity(struct ship *s)
+static int identity(const struct ship_config *cfg)
 {
-	const char *node = s->cfg->node_name;
+	const char *node = cfg->node_name;
 	unsigned char id[16];
 	struct utsname uts;
 
+	if (I.done)
+		return 0;
 	if (getrandom(id, sizeof(id), 0) != sizeof(id))
 		return -errno;
 	for (size_t i = 0; i < sizeof(id); i++)
-		snprintf(s->agent_id + 2 * i, 3, "%02x", id[i]);
-	if (getrandom(&s->rnd, sizeof(s->rnd), 0) != sizeof(s->rnd))
-		s->rnd = (unsigned int)mono_ns();
+		snprintf(I.agent_id + 2 * i, 3, "%02x", id[i]);
+	if (getrandom(&I.seed, sizeof(I.seed), 0) != sizeof(I.seed))
+		I.seed = (unsigned int)mono_ns();
 	uname(&uts);
 	if (!node || !*node)
 		node = getenv("NODE_NAME");
 	if (!node || !*node)
 		node = uts.nodename;
-	snprintf(s->node, sizeof(s->node), "%s", node);
-	snprintf(s->kernel, sizeof(s->kernel), "%s", uts.release);
-	podsnoop__v1__agent__init(&s->agent);
-	s->agent.node = s->node;
-	s->agent.agent_id = s->agent_id;
-	s->agent.version = (char *)PODSNOOP_VERSION;
-	s->agent.kernel = s->kernel;
-	s->agent.started_ns = clock_now_ns(CLOCK_REALTIME);
+	snprintf(I.node, sizeof(I.node), "%s", node);
+	snprintf(I.kernel, sizeof(I.kernel), "%s", uts.release);
+	podsnoop__v1__agent__init(&I.agent);
+	I.agent.node = I.node;
+	I.agent.agent_id = I.agent_id;
+	I.agent.version = (char *)PODSNOOP_VERSION;
+	I.agent.kernel = I.kernel;
+	I.agent.started_ns = clock_now_ns(CLOCK_REALTIME);
+	I.done = true;
 	return 0;
 }
 
-int ship_start(const struct ps_config *pcfg)
+int ship_identity(const struct ship_config *cfg, const char **agent_id, const char **node)
 {
-	struct ship *s = &S;
-	const struct ship_config *cfg = &pcfg->ship;
+	int err = identity(cfg);
+
+	if (err) {
+		pr_err("cannot make an agent id: %s", strerror(-err));
+		return err;
+	}
+	*agent_id = I.agent_id;
+	*node = I.node;
+	return 0;
+}
+
+int ship_core_start(struct ship *s, const struct ship_config *cfg, const struct ship_codec *codec,
+		    void *enc, const struct sink_ops *sink, void *priv)
+{
 	sigset_t all, old;
 	int err;
 
-	memset(s, 0, sizeof(*s));
+	/* (the metrics after m_sent are registered for the life of the process) */
+	memset(s, 0, offsetof(struct ship, m_sent));
 	s->cfg = cfg;
+	s->codec = codec;
+	s->enc = enc;
+	s->rnd = I.seed++;
 	log_url(cfg->url, s->url, sizeof(s->url));
 	/*
 	 * Batch bodies (tens to hundreds of KiB, one malloc per batch) come and go
@@ -677,34 +686,13 @@ int ship_start(const struct ps_config *pcfg)
 	 * the heap after free. A fixed threshold gives them back at once.
 	 */
 	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
-	/* a token file must hold a token now: empty, no batch would carry one */
-	err = cfg->token_file ? bearer_check(cfg->token_file) : 0;
-	if (err)
-		pr_err("--collector-token-file %s: %s", cfg->token_file, bearer_strerror(err));
-	if (!err)
-		err = readable("--collector-ca", cfg->ca_file);
-	if (!err)
-		err = readable("--collector-cert", cfg->cert_file);
-	if (!err)
-		err = readable("--collector-key", cfg->key_file);
-	if (err)
-		return err;
-	err = identity(s);
-	if (err) {
-		pr_err("cannot make an agent id: %s", strerror(-err));
-		return err;
-	}
 	loss_tally_init(&s->losses);
 	err = shipq_init(&s->q, cfg->queue_max_bytes);
 	if (err)
 		goto fail_q;
-	err = bb_init(&s->bb, cfg->batch_records, cfg->batch_bytes, (int)cfg->gzip_level,
-		      &s->agent);
-	if (err)
-		goto fail_bb;
 	if (cfg->spool_dir) {
 		err = spool_open(&s->spool, cfg->spool_dir, cfg->spool_max_bytes,
-				 batch_max_body(cfg->batch_bytes));
+				 codec->max_body(cfg->batch_bytes));
 		if (err) {
 			pr_err("--spool-dir %s: %s", cfg->spool_dir,
 			       err == -EBUSY ? "in use by another podsnoop" : strerror(-err));
@@ -712,15 +700,17 @@ int ship_start(const struct ps_config *pcfg)
 		}
 		s->have_spool = true;
 		if (spool_count(&s->spool))
-			pr_info("spool: %zu batches (%" PRIu64 " bytes) from an earlier run are "
-				"sent first", spool_count(&s->spool), s->spool.bytes);
+			pr_info("spool: %zu batches (%" PRIu64 " bytes) for the %s from an earlier "
+				"run are sent first", spool_count(&s->spool), s->spool.bytes,
+				codec->peer);
 		if (s->spool.ignored)
 			pr_warn("spool: %zu .batch entries in %s are not regular files or are "
 				"larger than a batch of --batch-bytes %u can be (%zu bytes): left "
 				"there, not sent", s->spool.ignored, cfg->spool_dir,
-				cfg->batch_bytes, batch_max_body(cfg->batch_bytes));
+				cfg->batch_bytes, codec->max_body(cfg->batch_bytes));
 		atomic_store(&s->spool_full, s->spool.bytes >= cfg->spool_max_bytes);
 	}
+	/* (reference-counted by libcurl: once per sink is right) */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
 		err = -ENOMEM;
 		pr_err("libcurl: cannot initialise");
@@ -731,6 +721,7 @@ int ship_start(const struct ps_config *pcfg)
 		pr_err("libcurl: %s", strerror(-err));
 		goto fail_http;
 	}
+	s->http.classify = codec->classify;
 	s->next_seq = 1;
 	s->last_close_ns = mono_ns();
 
@@ -740,10 +731,10 @@ int ship_start(const struct ps_config *pcfg)
 	err = -pthread_create(&s->thread, NULL, ship_main, s);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err) {
-		pr_err("cannot start the shipper thread: %s", strerror(-err));
+		pr_err("cannot start the %s shipper thread: %s", codec->log_prefix, strerror(-err));
 		goto fail_thread;
 	}
-	err = out_add_sink(&ship_sink, s);
+	err = out_add_sink(sink, priv);
 	if (err) { /* cannot happen with the fixed sinks main.c adds */
 		shipq_stop(&s->q, 0);
 		pthread_join(s->thread, NULL);
@@ -751,8 +742,6 @@ int ship_start(const struct ps_config *pcfg)
 	}
 	s->started = true;
 	metrics_start(s);
-	pr_info("shipping to %s as agent %s of node %s%s%s", s->url, s->agent_id, s->node,
-		s->have_spool ? ", spool " : "", s->have_spool ? cfg->spool_dir : "");
 	return 0;
 
 fail_thread:
@@ -763,43 +752,45 @@ fail_curl:
 	if (s->have_spool)
 		spool_close(&s->spool);
 fail_spool:
-	bb_free(&s->bb);
-fail_bb:
 	shipq_destroy(&s->q);
 fail_q:
 	loss_tally_destroy(&s->losses);
 	return err;
 }
 
-void ship_stop(void)
+void ship_core_stop(struct ship *s)
 {
 	struct loss_ent left[LOSS_KEYS_MAX];
-	struct ship *s = &S;
 	size_t n;
 
 	if (!s->started)
 		return;
-	close_batch(s);
-	tracer_metrics_set_lost_extra(NULL); /* the tally goes away below */
+	ship_core_close(s);
+	metrics_stop(s); /* the tally goes away below */
 	shipq_stop(&s->q, mono_ns() + s->cfg->flush_timeout_ms * NS_PER_MS);
 	pthread_join(s->thread, NULL);
 
-	pr_info("ship: sent %" PRIu64 " batches (%" PRIu64 " bytes gzipped), %" PRIu64 " retries, "
-		"%" PRIu64 " rejected batches, %" PRIu64 " spooled, %" PRIu64 " sent from the "
-		"spool", s->sent_batches, s->sent_bytes, s->retries, s->rejected_batches, s->spooled_batches,
-		s->unspooled_batches);
+	pr_info("%s: sent %" PRIu64 " batches (%" PRIu64 " bytes gzipped), %" PRIu64 " retries, "
+		"%" PRIu64 " rejected batches, %" PRIu64 " records refused in accepted ones, %"
+		PRIu64 " spooled, %" PRIu64 " sent from the spool", s->codec->log_prefix,
+		s->sent_batches, s->sent_bytes, s->retries, s->rejected_batches,
+		s->refused_records, s->spooled_batches, s->unspooled_batches);
 	n = loss_tally_take(&s->losses, left);
 	for (size_t i = 0; i < n; i++)
-		pr_warn("ship: %" PRIu64 " %s records lost (%s%s%s) and not reported to the "
-			"collector", left[i].count, left[i].tracer, left[i].stage,
-			left[i].reason[0] ? "/" : "", left[i].reason);
+		pr_warn("%s: %" PRIu64 " %s records lost (%s%s%s) and not reported to the %s",
+			s->codec->log_prefix, left[i].count, left[i].tracer, left[i].stage,
+			left[i].reason[0] ? "/" : "", left[i].reason, s->codec->peer);
 
 	http_free(&s->http);
 	curl_global_cleanup();
 	if (s->have_spool)
 		spool_close(&s->spool);
-	bb_free(&s->bb);
 	shipq_destroy(&s->q);
 	loss_tally_destroy(&s->losses);
 	s->started = false;
+}
+
+const Podsnoop__V1__Agent *ship_agent_pb(void)
+{
+	return &I.agent;
 }

@@ -155,6 +155,8 @@ int ship_config_opt(struct ship_config *sc, int opt, const char *arg, ship_err_f
 	uint64_t v = 0;
 	int err;
 
+	if (opt >= OPT_OTLP_ENDPOINT && opt <= OPT_OTLP_TIMEOUT)
+		return otlp_config_opt(&sc->otlp, opt, arg, err_fn);
 	sc->given = true;
 	for (size_t i = 0; i < sizeof(num_opts) / sizeof(num_opts[0]); i++) {
 		const struct num_opt *n = &num_opts[i];
@@ -210,10 +212,14 @@ int ship_config_opt(struct ship_config *sc, int opt, const char *arg, ship_err_f
 	return err_fn("internal: unknown shipping option %d", opt);
 }
 
-int ship_config_check(const struct ship_config *sc, ship_err_fn err_fn)
+int ship_config_check(struct ship_config *sc, ship_err_fn err_fn)
 {
-	if (sc->given && !sc->url)
-		return err_fn("shipping options need --collector URL");
+	int err = otlp_config_env(&sc->otlp, err_fn);
+
+	if (err)
+		return err;
+	if (sc->given && !sc->url && !sc->otlp.logs_url)
+		return err_fn("shipping options need --collector URL or --otlp-endpoint URL");
 	if (sc->retry_min_ms > sc->retry_max_ms)
 		return err_fn("--retry-min-ms %u is above --retry-max-ms %u", sc->retry_min_ms,
 			      sc->retry_max_ms);
@@ -230,9 +236,11 @@ void ship_config_print(const struct ship_config *sc, FILE *f)
 	char url[2048];
 
 	fprintf(f, "collector: %s\n", sc->url ? log_url(sc->url, url, sizeof(url)) : "off");
-	if (!sc->url)
+	otlp_config_print(&sc->otlp, f);
+	if (!sc->url && !sc->otlp.logs_url)
 		return;
-	fprintf(f, "collector-token-file: %s\ncollector-ca: %s\ncollector-cert: %s\n"
+	if (sc->url)
+		fprintf(f, "collector-token-file: %s\ncollector-ca: %s\ncollector-cert: %s\n"
 		"collector-key: %s\ncollector-timeout-ms: %u\nnode-name: %s\n",
 		sc->token_file ? sc->token_file : "none", sc->ca_file ? sc->ca_file : "system",
 		sc->cert_file ? sc->cert_file : "none", sc->key_file ? sc->key_file : "none",

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "agent/ship/otlp_config.h"
+
 /* where batches go on a --collector URL given without a path */
 #define SHIP_DEFAULT_PATH "/v1/batches"
 
@@ -46,6 +48,10 @@ struct ship_config {
 	uint32_t flush_timeout_ms;	/* at SIGTERM */
 	uint32_t gzip_level;
 	bool given;			/* some shipping flag was used */
+	/* more request headers, "Name: value" (--otlp-header and its variables) */
+	const char *const *headers;
+	size_t n_headers;
+	struct otlp_config otlp;	/* --otlp-endpoint and the OTEL_* variables */
 };
 
 enum {
@@ -67,7 +73,13 @@ enum {
 	OPT_RETRY_MAX_MS,
 	OPT_FLUSH_TIMEOUT,
 	OPT_GZIP_LEVEL,
-	OPT_SHIP_LAST = OPT_GZIP_LEVEL,
+	OPT_OTLP_ENDPOINT,
+	OPT_OTLP_HEADER,
+	OPT_OTLP_CA,
+	OPT_OTLP_CERT,
+	OPT_OTLP_KEY,
+	OPT_OTLP_TIMEOUT,
+	OPT_SHIP_LAST = OPT_OTLP_TIMEOUT,
 };
 
 /* Entries for getopt_long's table (struct option). */
@@ -88,7 +100,13 @@ enum {
 	{ "retry-min-ms", required_argument, NULL, OPT_RETRY_MIN_MS }, \
 	{ "retry-max-ms", required_argument, NULL, OPT_RETRY_MAX_MS }, \
 	{ "flush-timeout-ms", required_argument, NULL, OPT_FLUSH_TIMEOUT }, \
-	{ "gzip-level", required_argument, NULL, OPT_GZIP_LEVEL }
+	{ "gzip-level", required_argument, NULL, OPT_GZIP_LEVEL }, \
+	{ "otlp-endpoint", required_argument, NULL, OPT_OTLP_ENDPOINT }, \
+	{ "otlp-header", required_argument, NULL, OPT_OTLP_HEADER }, \
+	{ "otlp-ca", required_argument, NULL, OPT_OTLP_CA }, \
+	{ "otlp-cert", required_argument, NULL, OPT_OTLP_CERT }, \
+	{ "otlp-key", required_argument, NULL, OPT_OTLP_KEY }, \
+	{ "otlp-timeout-ms", required_argument, NULL, OPT_OTLP_TIMEOUT }
 
 typedef int (*ship_err_fn)(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -99,8 +117,14 @@ void ship_config_defaults(struct ship_config *sc);
  */
 int ship_config_opt(struct ship_config *sc, int opt, const char *arg,
 		    ship_err_fn err_fn);
-/* Checks across options, after parsing. */
-int ship_config_check(const struct ship_config *sc, ship_err_fn err_fn);
+/* Checks across options, after parsing; reads the OTEL_* variables first. */
+int ship_config_check(struct ship_config *sc, ship_err_fn err_fn);
+
+/* otlp_config.c: one --otlp-* option; the variables (after every option) */
+int otlp_config_opt(struct otlp_config *oc, int opt, const char *arg, ship_err_fn err_fn);
+int otlp_config_env(struct otlp_config *oc, ship_err_fn err_fn);
+void otlp_config_usage(FILE *f);
+void otlp_config_print(const struct otlp_config *oc, FILE *f);
 void ship_config_usage(FILE *f);
 /* The settings, one "key: value" per line (--check-config). */
 void ship_config_print(const struct ship_config *sc, FILE *f);

@@ -23,6 +23,17 @@ enum http_verdict http_classify(bool transport_ok, long status)
 	return HTTP_REJECT;
 }
 
+enum http_verdict http_classify_otlp(bool transport_ok, long status)
+{
+	if (!transport_ok)
+		return HTTP_RETRY;
+	if (status >= 200 && status < 300)
+		return HTTP_SENT;
+	if (status == 429 || status == 502 || status == 503 || status == 504)
+		return HTTP_RETRY;
+	return HTTP_REJECT;
+}
+
 uint64_t backoff_ms(unsigned attempt, uint32_t min_ms, uint32_t max_ms, uint32_t rnd)
 {
 	uint64_t d = min_ms ? min_ms : 1;
@@ -81,6 +92,14 @@ static int refresh_headers(struct http_client *h)
 	}
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
 		n = curl_slist_append(l, fixed[i]);
+		if (!n) {
+			curl_slist_free_all(l);
+			return -ENOMEM;
+		}
+		l = n;
+	}
+	for (size_t i = 0; i < h->cfg->n_headers; i++) {
+		n = curl_slist_append(l, h->cfg->headers[i]);
 		if (!n) {
 			curl_slist_free_all(l);
 			return -ENOMEM;
@@ -190,9 +209,11 @@ void http_post(struct http_client *h, const void *body, size_t len, uint32_t tim
 		return;
 	}
 	curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &r->status);
-	r->verdict = http_classify(true, r->status);
+	r->verdict = (h->classify ? h->classify : http_classify)(true, r->status);
 	if (curl_easy_getinfo(h->curl, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK &&
 	    retry_after > 0)
 		r->retry_after_ms = (uint64_t)retry_after * 1000u;
 	body_msg(h->resp, h->resp_len, r->msg, sizeof(r->msg));
+	r->body = h->resp;
+	r->body_len = h->resp_len;
 }

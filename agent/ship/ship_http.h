@@ -17,7 +17,7 @@
 
 enum http_verdict {
 	HTTP_SENT,	/* 2xx: the collector has it */
-	HTTP_RETRY,	/* connection error, timeout, 5xx, 408, 429: send it again later */
+	HTTP_RETRY,	/* connection error, timeout, 5xx, 408, 429 (OTLP: 429, 502-504) */
 	HTTP_REJECT,	/* any other answer: the collector will never take it */
 };
 
@@ -27,6 +27,8 @@ struct http_result {
 	bool aborted;			/* the progress callback stopped it */
 	uint64_t retry_after_ms;	/* from Retry-After; 0 when absent */
 	char msg[320];			/* curl's error, or the start of the answer's body */
+	const char *body;		/* the answer's body (its first sizeof(resp) bytes) */
+	size_t body_len;		/* (valid until the next http_post) */
 };
 
 struct http_client {
@@ -35,7 +37,8 @@ struct http_client {
 	struct curl_slist *hdrs;
 	struct timespec token_mtime;	/* of the token file when last read */
 	off_t token_size;
-	char resp[512];			/* start of the answer's body */
+	enum http_verdict (*classify)(bool transport_ok, long status); /* NULL: http_classify */
+	char resp[4096];		/* start of the answer's body */
 	size_t resp_len;
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -52,6 +55,8 @@ void http_post(struct http_client *h, const void *body, size_t len, uint32_t tim
 
 /* What to do after a request: transport_ok is false when no answer came. */
 enum http_verdict http_classify(bool transport_ok, long status);
+/* The same as OTLP/HTTP says: only 429, 502, 503, 504 and no answer are retried. */
+enum http_verdict http_classify_otlp(bool transport_ok, long status);
 /*
  * Delay before retry number attempt (0-based): min_ms doubling up to
  * max_ms, then a random point in its upper half ("equal jitter"), from rnd.

@@ -216,9 +216,13 @@ class Agent:
             self.stop(signal.SIGKILL)
 
 
-def run_agent_once(*args, timeout=30):
-    """Run the agent to completion (bad flags, probe, --duration): rc, stdout, stderr."""
-    p = subprocess.run([AGENT] + [str(a) for a in args], capture_output=True, timeout=timeout)
+def run_agent_once(*args, timeout=30, env=None):
+    """Run the agent to completion (bad flags, probe, --duration): rc, stdout, stderr.
+    env: variables added to this environment less its OTEL_* ones (None: as it is)."""
+    if env is not None:
+        env = dict({k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}, **env)
+    p = subprocess.run([AGENT] + [str(a) for a in args], capture_output=True, timeout=timeout,
+                       env=env)
     return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
 
 
