@@ -2,15 +2,20 @@
 from Debian's Go packages: no helm binary exists here), then checked:
 yamllint, structure (mounts/volumes, probes/--listen, privileges), values
 schema, and the rendered args run through the real agent's flag parser."""
+import gzip
 import json
 import os
 import re
+import ssl
 import subprocess
+import urllib.request
 
 import pytest
+from clickhouse_harness import ClickHouse
 from chart_render import (CAPS, CHART, PENDING_FLAGS, agent_container, check_args_with_agent,
                           docs, one, render, split_pending)
 from podsnoop_harness import AGENT, REPO
+from ship_harness import COLLECTOR, compile_schema, free_port, make_ca
 
 FIXTURE = os.path.join(REPO, "tests", "data", "helm-fixture")
 YAMLLINT_CONF = os.path.join(REPO, "helm", "yamllint.yaml")
@@ -389,3 +394,190 @@ def test_renderer_values_files_coalesce(tmp_path):
     assert v["name"] == "fromfile"
     assert v["tag"] == "007"
     assert v["list"] == ["1", "true"]                     # helm's strvals: a list of strings
+
+
+# ---- the collector Deployment (collectorDeployment.*) ----
+
+COLL = ["--set", "collectorDeployment.enabled=true",
+        "--set", "collectorDeployment.tokenSecret.name=ingest-token",
+        "--set", "collectorDeployment.tlsSecret.name=ingest-tls"]
+
+
+def collector_pod(objs):
+    dep = one(objs, "Deployment")
+    pod = dep["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    return dep, pod, c
+
+
+def secret_files(pod, c, data):
+    """{mountPath/file: content} as the kubelet lays the Secrets out: data maps a
+    Secret name to its keys."""
+    vols = {v["name"]: v for v in pod["volumes"]}
+    out = {}
+    for m in c["volumeMounts"]:
+        s = vols[m["name"]]["secret"]
+        assert m["readOnly"] is True
+        for item in s["items"]:
+            out[m["mountPath"] + "/" + item["path"]] = data[s["secretName"]][item["key"]]
+    return out
+
+
+def test_collector_deployment_with_created_secret():
+    """A Deployment, a ClusterIP Service in front of its pods and a Secret the chart
+    makes from clickhouse.url and .password; the URL reaches the args through an env
+    var from the Secret, the password as a file; pods no agent selector takes."""
+    objs = objects(*COLL, "--set", "collectorDeployment.clickhouse.url=http://ch.db:8123",
+                   "--set", "collectorDeployment.clickhouse.password=pa55",
+                   "--set", "collectorDeployment.replicas=3")
+    assert sorted(o["kind"] for o in objs) == ["DaemonSet", "Deployment", "NetworkPolicy",
+                                               "Secret", "Service"]
+    dep, pod, c = collector_pod(objs)
+    secret = one(objs, "Secret")
+    assert secret["metadata"]["name"] == "podsnoop-collector-clickhouse"
+    assert secret["stringData"] == {"url": "http://ch.db:8123", "password": "pa55"}
+    assert dep["spec"]["replicas"] == 3
+    args = c["args"]
+    assert c["command"] == ["/usr/bin/podsnoop-collector"]
+    assert args[args.index("--clickhouse") + 1] == "$(CLICKHOUSE_URL)"
+    (env,) = c["env"]
+    assert env == {"name": "CLICKHOUSE_URL", "valueFrom": {"secretKeyRef": {
+        "name": "podsnoop-collector-clickhouse", "key": "url"}}}
+    files = secret_files(pod, c, {"podsnoop-collector-clickhouse": secret["stringData"],
+                                  "ingest-token": {"token": "T"},
+                                  "ingest-tls": {"tls.crt": "C", "tls.key": "K"}})
+    for flag, want in (("--clickhouse-password-file", "pa55"), ("--token-file", "T"),
+                       ("--tls-cert", "C"), ("--tls-key", "K")):
+        assert files[args[args.index(flag) + 1]] == want, flag
+    assert args[args.index("--listen") + 1] == "0.0.0.0:9400"
+    assert args[args.index("--clickhouse-database") + 1] == "podsnoop"
+    assert args[args.index("--clickhouse-user") + 1] == "podsnoop"
+    assert "--clickhouse-ca" not in args and "--out" not in args
+    # the Service reaches these pods, and only these
+    svc = one(objs, "Service")
+    labels = dep["spec"]["template"]["metadata"]["labels"]
+    assert svc["spec"]["type"] == "ClusterIP" and svc["spec"]["selector"] == labels
+    assert dep["spec"]["selector"]["matchLabels"] == labels
+    assert svc["spec"]["ports"] == [{"name": "ingest", "port": 9400, "targetPort": "ingest",
+                                     "protocol": "TCP"}]
+    assert c["ports"] == [{"name": "ingest", "containerPort": 9400, "protocol": "TCP"}]
+    agent_sel = one(objs, "DaemonSet")["spec"]["selector"]["matchLabels"]
+    np_sel = one(objs, "NetworkPolicy")["spec"]["podSelector"]["matchLabels"]
+    for sel in (agent_sel, np_sel):
+        assert not set(sel.items()) <= set(labels.items()), (sel, labels)
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert c[probe]["httpGet"] == {"path": "/healthz", "port": "ingest", "scheme": "HTTPS"}
+    # no privileges, no API token
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    sc = c["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True and sc["capabilities"] == {"drop": ["ALL"]}
+    assert sc["allowPrivilegeEscalation"] is False and c["resources"]["limits"]["memory"]
+    notes = render(*COLL, "--set", "collectorDeployment.clickhouse.url=http://ch.db:8123",
+                   "--show-notes").stdout
+    assert "https://podsnoop-collector.default.svc:9400" in notes
+
+
+def test_collector_deployment_existing_secret_and_ca():
+    """clickhouse.existingSecret: no Secret rendered, the URL and password read from
+    the named one under the keys given; caSecret becomes --clickhouse-ca."""
+    objs = objects(*COLL, "--set", "collectorDeployment.clickhouse.existingSecret=ch-cred",
+                   "--set", "collectorDeployment.clickhouse.urlKey=endpoint",
+                   "--set", "collectorDeployment.clickhouse.passwordKey=secret",
+                   "--set", "collectorDeployment.clickhouse.caSecret.name=ch-ca",
+                   "--set", "collectorDeployment.clickhouse.user=",
+                   "--set", "collectorDeployment.port=9500")
+    assert "Secret" not in [o["kind"] for o in objs]
+    _, pod, c = collector_pod(objs)
+    args = c["args"]
+    assert c["env"][0]["valueFrom"]["secretKeyRef"] == {"name": "ch-cred", "key": "endpoint"}
+    files = secret_files(pod, c, {"ch-cred": {"secret": "pw"}, "ch-ca": {"ca.crt": "CA"},
+                                  "ingest-token": {"token": "T"},
+                                  "ingest-tls": {"tls.crt": "C", "tls.key": "K"}})
+    assert files[args[args.index("--clickhouse-password-file") + 1]] == "pw"
+    assert files[args[args.index("--clickhouse-ca") + 1]] == "CA"
+    assert "--clickhouse-user" not in args                 # ClickHouse's default user
+    assert args[args.index("--listen") + 1] == "0.0.0.0:9500"
+    assert one(objs, "Service")["spec"]["ports"][0]["port"] == 9500
+
+
+@pytest.mark.parametrize("values, msg", [
+    (["--set", "collectorDeployment.enabled=true",
+      "--set", "collectorDeployment.clickhouse.url=http://ch:8123"], "set tokenSecret and tlsSecret"),
+    (COLL, "set url (and password), or existingSecret"),
+    (COLL + ["--set", "collectorDeployment.clickhouse.url=ftp://ch"], "url"),
+    (COLL + ["--set", "collectorDeployment.clickhouse.url=http://ch:8123",
+             "--set", "collectorDeployment.clickhouse.database=a-b"], "database"),
+    (COLL + ["--set", "collectorDeployment.clickhouse.url=http://ch:8123",
+             "--set", "collectorDeployment.bogus=1"], "bogus"),
+])
+def test_collector_deployment_refuses(values, msg):
+    p = render(*values, check=False)
+    assert p.returncode != 0 and msg in p.stderr, p.stderr
+
+
+def test_collector_deployment_insecure_and_off():
+    """allowInsecure: no token or TLS flags, plain HTTP probes; enabled=false (the
+    default, see test_defaults_render_lint_and_least_privilege): nothing of it."""
+    objs = objects("--set", "collectorDeployment.enabled=true",
+                   "--set", "collectorDeployment.allowInsecure=true",
+                   "--set", "collectorDeployment.clickhouse.url=http://ch:8123")
+    _, pod, c = collector_pod(objs)
+    assert not {"--token-file", "--tls-cert", "--tls-key"} & set(c["args"])
+    assert c["readinessProbe"]["httpGet"]["scheme"] == "HTTP"
+    assert [m["name"] for m in c["volumeMounts"]] == ["clickhouse"]
+    objs = objects("--set", "collectorDeployment.clickhouse.url=http://ch:8123")
+    assert not [o for o in objs if o["kind"] in ("Deployment", "Service", "Secret")]
+
+
+def test_collector_deployment_args_run_the_real_collector(tmp_path):
+    """The rendered command, env and Secret files, laid out as the kubelet would (in
+    a directory), start the real collector against a real ClickHouse: it answers the
+    probe over HTTPS and writes an agent's batch with the token into ClickHouse."""
+    ca = make_ca(str(tmp_path))
+    port = free_port()
+    with ClickHouse(tmp_path) as ch:
+        objs = objects(*COLL, "--set", "collectorDeployment.clickhouse.url=" + ch.url,
+                       "--set", "collectorDeployment.clickhouse.password=" + ch.PASSWORD,
+                       "--set", "collectorDeployment.port=%d" % port)
+        _, pod, c = collector_pod(objs)
+        secret = one(objs, "Secret")
+        data = {secret["metadata"]["name"]: secret["stringData"],
+                "ingest-token": {"token": "tok-123\n"},
+                "ingest-tls": {"tls.crt": open(ca["server_cert"]).read(),
+                               "tls.key": open(ca["server_key"]).read()}}
+        root = str(tmp_path / "pod")
+        for path, content in secret_files(pod, c, data).items():
+            os.makedirs(os.path.dirname(root + path), exist_ok=True)
+            with open(root + path, "w") as f:
+                f.write(content)
+        env = {e["name"]: data[e["valueFrom"]["secretKeyRef"]["name"]][
+            e["valueFrom"]["secretKeyRef"]["key"]] for e in c["env"]}
+        argv = [a.replace("$(CLICKHOUSE_URL)", env["CLICKHOUSE_URL"]) for a in c["args"]]
+        argv = [root + a if a.startswith("/etc/podsnoop/") else a for a in argv]
+        p = subprocess.Popen([COLLECTOR] + argv, stderr=subprocess.PIPE, text=True)
+        try:
+            for line in p.stderr:
+                if line.rstrip().endswith("info: ready"):
+                    break
+            ctx = ssl.create_default_context(cafile=ca["ca"])
+            probe = c["readinessProbe"]["httpGet"]
+            url = "%s://127.0.0.1:%d%s" % (probe["scheme"].lower(), port, probe["path"])
+            with urllib.request.urlopen(url, context=ctx, timeout=10) as r:
+                assert r.read().strip() == b"ok"
+            pb2 = compile_schema(str(tmp_path))
+            b = pb2.Batch(seq=1, sent_ns=1700000000000000000)
+            b.agent.node, b.agent.agent_id = "n1", "c" * 32
+            b.records.add().exec.ts_ns = 1700000000000000001
+            req = urllib.request.Request(
+                "https://127.0.0.1:%d/v1/batches" % port, method="POST",
+                data=gzip.compress(b.SerializeToString()),
+                headers={"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip",
+                         "Authorization": "Bearer tok-123"})
+            with urllib.request.urlopen(req, context=ctx, timeout=30) as r:
+                assert r.status == 200
+            assert ch.query("SELECT node FROM podsnoop.exec FINAL").strip() == "n1"
+        finally:
+            p.terminate()
+            p.wait(timeout=20)
+

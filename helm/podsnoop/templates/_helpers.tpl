@@ -155,3 +155,64 @@ add:
 {{- $r -}}
 {{- end -}}
 {{- end -}}
+
+{{/* The collector Deployment's names and labels: apart from the agent's, so
+neither the DaemonSet's selector nor its NetworkPolicy takes its pods. */}}
+{{- define "podsnoop.collectorName" -}}
+{{- printf "%s-collector" (include "podsnoop.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "podsnoop.collectorSelectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-collector" (include "podsnoop.name" .) | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: collector
+{{- end -}}
+
+{{- define "podsnoop.collectorLabels" -}}
+{{ include "podsnoop.collectorSelectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{/* The Secret with ClickHouse's URL and password: the user's, or the chart's. */}}
+{{- define "podsnoop.clickhouseSecret" -}}
+{{- .Values.collectorDeployment.clickhouse.existingSecret | default (printf "%s-clickhouse" (include "podsnoop.collectorName" .)) -}}
+{{- end -}}
+
+{{/* podsnoop-collector's command line (docs/clickhouse.md), one list item per word. */}}
+{{- define "podsnoop.collectorArgs" -}}
+{{- $d := .Values.collectorDeployment -}}
+{{- $ch := $d.clickhouse -}}
+- --listen
+- {{ printf "0.0.0.0:%d" (int $d.port) | quote }}
+- --clickhouse
+- $(CLICKHOUSE_URL)
+- --clickhouse-database
+- {{ $ch.database | quote }}
+{{- with $ch.user }}
+- --clickhouse-user
+- {{ . | quote }}
+{{- end }}
+- --clickhouse-password-file
+- /etc/podsnoop/clickhouse/password
+{{- if $ch.caSecret.name }}
+- --clickhouse-ca
+- /etc/podsnoop/clickhouse-ca/ca.crt
+{{- end }}
+- --clickhouse-timeout-ms
+- {{ int64 $ch.timeoutMs | quote }}
+{{- if $d.tokenSecret.name }}
+- --token-file
+- /etc/podsnoop/token/token
+{{- end }}
+{{- if $d.tlsSecret.name }}
+- --tls-cert
+- /etc/podsnoop/tls/tls.crt
+- --tls-key
+- /etc/podsnoop/tls/tls.key
+{{- end }}
+{{- range $d.extraArgs }}
+- {{ . | quote }}
+{{- end }}
+{{- end -}}
