@@ -22,6 +22,7 @@
 #include "common.bpf.h"
 #include "core_fixes.bpf.h"
 #include "fs.h"
+#include "sysraw.bpf.h"
 
 #define S_IFMT	00170000
 #define S_IFREG	0100000
@@ -388,6 +389,53 @@ SYS_EXIT(ps_fs_sys_fdsync_x, fdatasync, FS_OP_FSYNC)
 SYS_EXIT(ps_fs_sys_openat_x, openat, FS_OP_OPEN)
 SYS_EXIT(ps_fs_sys_openat2_x, openat2, FS_OP_OPEN)
 SYS_EXIT(ps_fs_sys_open_x, open, FS_OP_OPEN)
+
+/*
+ * ---- the same through the raw_syscalls dispatcher (bpf/sysraw.bpf.c) ----
+ * Arguments from the user's registers; then on to the next tracer's handler.
+ */
+#define RAW_ENTER_RW(name, op, pos, size, flags)                           \
+	SEC("tp_btf/sys_enter")                                            \
+	int BPF_PROG(name, struct pt_regs *regs, long id)                  \
+	{                                                                  \
+		sys_rw(op, PS_SYS_ARG0(regs), pos, size, flags);           \
+		ps_sys_next(ctx, &ps_sys_enter_progs, id, PS_SYS_SLOT_FS + 1); \
+		return 0;                                                  \
+	}
+
+RAW_ENTER_RW(ps_fs_rs_read, FS_OP_READ, -1, PS_SYS_ARG2(regs), 0)
+RAW_ENTER_RW(ps_fs_rs_pread, FS_OP_READ, PS_SYS_ARG3(regs), PS_SYS_ARG2(regs), 0)
+RAW_ENTER_RW(ps_fs_rs_readv, FS_OP_READ, -1, 0, 0)
+RAW_ENTER_RW(ps_fs_rs_preadv, FS_OP_READ, PS_SYS_ARG3(regs), 0, 0)
+RAW_ENTER_RW(ps_fs_rs_write, FS_OP_WRITE, -1, PS_SYS_ARG2(regs), 0)
+RAW_ENTER_RW(ps_fs_rs_pwrite, FS_OP_WRITE, PS_SYS_ARG3(regs), PS_SYS_ARG2(regs), 0)
+RAW_ENTER_RW(ps_fs_rs_writev, FS_OP_WRITE, -1, 0, 0)
+RAW_ENTER_RW(ps_fs_rs_pwritev, FS_OP_WRITE, PS_SYS_ARG3(regs), 0, 0)
+RAW_ENTER_RW(ps_fs_rs_fsync, FS_OP_FSYNC, 0, 0, 0)
+RAW_ENTER_RW(ps_fs_rs_fdsync, FS_OP_FSYNC, 0, 0, FS_F_DATASYNC)
+
+/* one for open, openat and openat2: the file is known at exit */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(ps_fs_rs_open, struct pt_regs *regs, long id)
+{
+	fs_begin(FS_OP_OPEN, -1, NULL, 0, 0, 0, false);
+	ps_sys_next(ctx, &ps_sys_enter_progs, id, PS_SYS_SLOT_FS + 1);
+	return 0;
+}
+
+#define RAW_EXIT(name, op)                                                 \
+	SEC("tp_btf/sys_exit")                                             \
+	int BPF_PROG(name, struct pt_regs *regs, long ret)                 \
+	{                                                                  \
+		fs_end(op, ret, FS_M_RAW_SYSCALLS);                        \
+		ps_sys_next(ctx, &ps_sys_exit_progs, PS_SYS_NR(regs), PS_SYS_SLOT_FS + 1); \
+		return 0;                                                  \
+	}
+
+RAW_EXIT(ps_fs_rs_read_x, FS_OP_READ)
+RAW_EXIT(ps_fs_rs_write_x, FS_OP_WRITE)
+RAW_EXIT(ps_fs_rs_open_x, FS_OP_OPEN)
+RAW_EXIT(ps_fs_rs_fsync_x, FS_OP_FSYNC)
 
 /* ---- fentry/fexit: one set per filesystem type ---- */
 

@@ -39,6 +39,7 @@ enum fs_method {
 	FS_M_FENTRY = 1,	/* fentry/fexit on <fs>_file_{read,write}_iter, _open, _sync */
 	FS_M_KPROBE = 2,	/* kprobe/kretprobe on the same functions */
 	FS_M_SYSCALLS = 3,	/* syscall tracepoints, files picked by superblock magic */
+	FS_M_RAW_SYSCALLS = 4,	/* the same through the raw sys_enter/sys_exit dispatcher */
 };
 
 /* fs_event.flags */

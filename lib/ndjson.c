@@ -160,7 +160,7 @@ static void ndjson_fs(void *priv, const struct fs_view *v)
 	jw_u64(&w, "ino", e->ino);
 	if (e->ret < 0)
 		jw_i64(&w, "error", -e->ret);
-	else if (e->op == FS_OP_OPEN && e->method == FS_M_SYSCALLS)
+	else if (e->op == FS_OP_OPEN && (e->method == FS_M_SYSCALLS || e->method == FS_M_RAW_SYSCALLS))
 		jw_i64(&w, "fd", e->ret); /* the filesystem's open op returns 0, not the fd */
 	if (e->flags & FS_F_DATASYNC)
 		jw_bool(&w, "datasync", true);

@@ -480,7 +480,7 @@ int pbconv_fs_view(const Podsnoop__V1__Fs *m, struct fs_view_buf *b, struct fs_v
 	e->size = m->size;
 	e->latency_ns = m->latency_ns;
 	e->ino = m->ino;
-	e->method = code_of(fs_method_name, FS_M_FENTRY, FS_M_SYSCALLS, m->hook);
+	e->method = code_of(fs_method_name, FS_M_FENTRY, FS_M_RAW_SYSCALLS, m->hook);
 	e->flags = (m->datasync ? FS_F_DATASYNC : 0) | (m->overlay ? FS_F_OVERLAY : 0) |
 		   (m->read_fault ? FS_F_READ_FAULT : 0) |
 		   (m->path_truncated ? FS_F_PATH_TRUNCATED : 0);

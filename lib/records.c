@@ -88,6 +88,7 @@ const char *fs_method_name(uint32_t method)
 	case FS_M_FENTRY: return "fentry";
 	case FS_M_KPROBE: return "kprobe";
 	case FS_M_SYSCALLS: return "syscalls";
+	case FS_M_RAW_SYSCALLS: return "raw_syscalls";
 	default: return "unknown";
 	}
 }

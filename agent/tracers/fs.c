@@ -10,6 +10,7 @@
 #include "fs.skel.h"
 #include "agent/clock.h"
 #include "agent/tracers/kfeatures.h"
+#include "agent/tracers/sysraw.h"
 #include "agent/log.h"
 #include "agent/tracers/mapsweep.h"
 
@@ -51,6 +52,20 @@ static const char *const sys_prog[] = {
 };
 _Static_assert(sizeof(sys_prog) / sizeof(sys_prog[0]) == sizeof(syscalls) / sizeof(syscalls[0]),
 	       "one program name per syscall");
+/*
+ * raw_syscalls: the handlers of each syscall, ps_fs_rs_<enter> and
+ * ps_fs_rs_<exit>_x (the exit by operation; the opens share one entry).
+ */
+static const struct {
+	const char *enter, *exit;
+} raw_prog[] = {
+	{ "read", "read" },   { "write", "write" },   { "pread", "read" },  { "pwrite", "write" },
+	{ "readv", "read" },  { "writev", "write" },  { "preadv", "read" }, { "pwritev", "write" },
+	{ "open", "open" },   { "open", "open" },     { "open", "open" },   { "fsync", "fsync" },
+	{ "fdsync", "fsync" },
+};
+_Static_assert(sizeof(raw_prog) / sizeof(raw_prog[0]) == sizeof(syscalls) / sizeof(syscalls[0]),
+	       "one handler pair per syscall");
 
 static struct tracer_obj obj;		/* obj.skel: struct fs_bpf */
 static uint64_t malformed, orphaned;
@@ -140,6 +155,16 @@ static bool have_syscalls(void)
 	return true;
 }
 
+static bool have_raw_syscalls(void)
+{
+	if (!have_bpf_loop() || !sysraw_available())
+		return false;
+	for (size_t i = 0; i < sizeof(syscalls) / sizeof(syscalls[0]); i++)
+		if (syscalls[i].required && !sysraw_has_syscall(syscalls[i].sc))
+			return false;
+	return true;
+}
+
 static const struct hook_method methods[] = {
 	{ FS_M_FENTRY, "fentry",
 	  "fentry/fexit <fs>_file_{read,write}_iter, <fs>_file_open, fsync op", have_fentry },
@@ -148,6 +173,9 @@ static const struct hook_method methods[] = {
 	  "tracepoint syscalls/sys_{enter,exit}_{read,write,pread64,pwrite64,"
 	  "readv,writev,openat,fsync,fdatasync}, fd -> file -> superblock",
 	  have_syscalls },
+	{ FS_M_RAW_SYSCALLS, "raw_syscalls",
+	  "tp_btf sys_enter/sys_exit: one dispatcher for exec, open, fs by syscall number",
+	  have_raw_syscalls },
 };
 
 int fs_decode(const void *data, size_t size, char *out, struct fs_view *v)
@@ -340,6 +368,46 @@ static int setup_syscalls(void)
 	return 0;
 }
 
+static struct bpf_program *raw_handler(const char *name, bool exit)
+{
+	struct fs_bpf *skel = obj.skel;
+	char full[64];
+
+	snprintf(full, sizeof(full), "ps_fs_rs_%s%s", name, exit ? "_x" : "");
+	return bpf_object__find_program_by_name(skel->obj, full);
+}
+
+/* Load the handlers of the syscalls this kernel has; the dispatcher runs them. */
+static int setup_raw(void)
+{
+	for (size_t i = 0; i < sizeof(syscalls) / sizeof(syscalls[0]); i++) {
+		struct bpf_program *en = raw_handler(raw_prog[i].enter, false);
+		struct bpf_program *ex = raw_handler(raw_prog[i].exit, true);
+
+		if (!sysraw_has_syscall(syscalls[i].sc))
+			continue;
+		if (!en || !ex)
+			return -ENOENT;
+		bpf_program__set_autoload(en, true);
+		bpf_program__set_autoattach(en, false);
+		bpf_program__set_autoload(ex, true);
+		bpf_program__set_autoattach(ex, false);
+	}
+	return 0;
+}
+
+static int add_raw(void)
+{
+	int err = 0;
+
+	for (size_t i = 0; i < sizeof(syscalls) / sizeof(syscalls[0]) && !err; i++)
+		if (sysraw_has_syscall(syscalls[i].sc))
+			err = sysraw_add(&obj, PS_SYS_SLOT_FS, syscalls[i].sc,
+					 raw_handler(raw_prog[i].enter, false),
+					 raw_handler(raw_prog[i].exit, true));
+	return err;
+}
+
 static int fs_setup(const struct tracer_env *e, const struct hook_method *m)
 {
 	uint32_t types = e->cfg->fs_types;
@@ -357,6 +425,8 @@ static int fs_setup(const struct tracer_env *e, const struct hook_method *m)
 		err = setup_fentry(types);
 	else if (m->id == FS_M_KPROBE)
 		err = setup_kprobe(types); /* attached after load: the programs have no target */
+	else if (m->id == FS_M_RAW_SYSCALLS)
+		err = setup_raw();
 	else
 		err = setup_syscalls();
 	if (err)
@@ -370,6 +440,8 @@ static int fs_setup(const struct tracer_env *e, const struct hook_method *m)
 
 static int fs_post_attach(const struct tracer_env *e, const struct hook_method *m)
 {
+	if (m->id == FS_M_RAW_SYSCALLS)
+		return add_raw();
 	return m->id == FS_M_KPROBE ? attach_kprobes(e->cfg->fs_types) : 0;
 }
 
