@@ -35,6 +35,7 @@ void config_defaults(struct ps_config *cfg)
 	cfg->fs_types = FS_T_BIT(FS_T_EXT4);
 	cfg->interval_s = BIO_INTERVAL_DEF;
 	cfg->bio_min_us = BIO_MIN_US_DEF;
+	cfg->metrics_series = CFG_METRICS_SERIES_DEF;
 	cfg->bio_hist_entries = BIO_HIST_ENTRIES_DEF;
 	cfg->attrib_wait_ms = CFG_ATTRIB_WAIT_MS_DEF;
 	cfg->meta_resync_s = CFG_META_RESYNC_S_DEF;
@@ -153,11 +154,14 @@ static void usage(FILE *f)
 "      --listen ADDR         serve /healthz, /readyz and /metrics (Prometheus)\n"
 "                            over HTTP on ADDR: HOST:PORT, [V6]:PORT or :PORT\n"
 "                            (every address), e.g. --listen :9464\n"
+"      --metrics-series N    per-pod families of /metrics keep at most N label\n"
+"                            sets each, the rest folded into one _other series\n"
+"                            (default %u)\n"
 "\n",
 		CFG_ATTRIB_WAIT_MS_DEF, CFG_META_RESYNC_S_DEF, CFG_META_GRACE_S_DEF,
 		EXEC_ARGC_CAP, EXEC_ARGC_DEF, EXEC_ARGS_BYTES_CAP, EXEC_ARGS_BYTES_DEF,
 		FS_MIN_US_DEF, BIO_MIN_US_DEF, BIO_HIST_ENTRIES_CAP, BIO_HIST_ENTRIES_DEF,
-		BIO_INTERVAL_DEF);
+		BIO_INTERVAL_DEF, CFG_METRICS_SERIES_DEF);
 	ship_config_usage(f);
 	otlp_config_usage(f);
 	fprintf(f,
@@ -332,6 +336,7 @@ enum {
 	OPT_FS_TYPE,
 	OPT_INTERVAL,
 	OPT_LISTEN,
+	OPT_METRICS_SERIES,
 	OPT_CHECK_CONFIG,
 	OPT_OPEN_FAILED,
 	OPT_BIO_MIN_US,
@@ -400,6 +405,7 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 		{ "fs-type", required_argument, NULL, OPT_FS_TYPE },
 		{ "interval", required_argument, NULL, OPT_INTERVAL },
 		{ "listen", required_argument, NULL, OPT_LISTEN },
+		{ "metrics-series", required_argument, NULL, OPT_METRICS_SERIES },
 		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
 		{ "open-failed", no_argument, NULL, OPT_OPEN_FAILED },
 		{ "bio-min-us", required_argument, NULL, OPT_BIO_MIN_US },
@@ -528,6 +534,10 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 				cfg->listen = optarg;
 			break;
 		}
+		case OPT_METRICS_SERIES:
+			if (!(err = parse_u64("--metrics-series", optarg, 1, CFG_METRICS_SERIES_MAX, &v)))
+				cfg->metrics_series = (uint32_t)v;
+			break;
 		case OPT_CHECK_CONFIG:
 			cfg->check_config = true;
 			break;
@@ -662,7 +672,8 @@ void config_print(const struct ps_config *cfg, FILE *f)
 	for (int i = 0; i < cfg->n_mntns; i++)
 		fprintf(f, "mntns: %llu\n", (unsigned long long)cfg->mntns[i]);
 	fprintf(f, "exclude-host: %s\n", cfg->exclude_host ? "yes" : "no");
-	fprintf(f, "listen: %s\n", cfg->listen ? cfg->listen : "off");
+	fprintf(f, "listen: %s\nmetrics-series: %u\n", cfg->listen ? cfg->listen : "off",
+		cfg->metrics_series);
 	fprintf(f, "duration: %g\nmax-args: %u\nmax-args-bytes: %u\ndrain-ms: %u\n",
 		cfg->duration, cfg->max_args, cfg->max_args_bytes, cfg->drain_ms);
 	if (cfg->ringbuf_kb)

@@ -19,6 +19,8 @@
 /* Defaults of the flags (--help prints them from here; the tracers' own are in bpf/<t>.h) */
 #define CFG_DRAIN_MS_DEF 50
 #define CFG_ATTRIB_WAIT_MS_DEF 500
+#define CFG_METRICS_SERIES_DEF 2048	/* POD_METRICS_MAX_SERIES */
+#define CFG_METRICS_SERIES_MAX 1000000
 #define CFG_META_RESYNC_S_DEF 30
 #define CFG_META_GRACE_S_DEF 60
 /* --rate-limit N[,BURST]: records a second per (cgroup, tracer); BURST: seconds of N */
@@ -55,6 +57,7 @@ struct ps_config {
 	uint32_t fs_types;		/* fs: filesystem types, bit per enum fs_type */
 	uint32_t interval_s;		/* periodic records (cache, bio histograms) every this many seconds */
 	const char *listen;		/* --listen ADDR: /healthz /readyz /metrics; NULL: off */
+	uint32_t metrics_series;	/* per-pod families: label sets kept, each */
 	bool check_config;		/* --check-config: validate flags, load nothing, exit */
 	bool open_failed;		/* open: only calls that failed */
 	uint32_t bio_min_us;		/* bio: per-request records from this latency up */

@@ -537,6 +537,35 @@ void hist_agg_write(struct mw *w, const struct hist_agg *a, double unit)
 	note_folded(w, a->folded);
 }
 
+void hist_agg_write_counters(struct mw *w, const struct hist_agg *a)
+{
+	struct series **all = malloc((a->n_series + 1) * sizeof(*all));
+	const char *labels[2 * HIST_AGG_MAX_LABELS + 1];
+	size_t n = 0;
+
+	if (!all)
+		return;
+	for (size_t i = 0; i < a->cap; i++)
+		if (a->table[i])
+			all[n++] = a->table[i];
+	qsort(all, n, sizeof(*all), cmp_series);
+	if (a->other)
+		all[n++] = a->other;
+	for (size_t i = 0; i < n; i++) {
+		const char *v = all[i]->key;
+
+		for (size_t j = 0; j < a->n_labels; j++) {
+			labels[2 * j] = a->names[j];
+			labels[2 * j + 1] = v;
+			v += strlen(v) + 1;
+		}
+		labels[2 * a->n_labels] = NULL;
+		mw_u64(w, labels, all[i]->slots[0]);
+	}
+	free(all);
+	note_folded(w, a->folded);
+}
+
 void hist_agg_free(struct hist_agg *a)
 {
 	if (!a)

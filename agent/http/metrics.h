@@ -34,10 +34,10 @@
  *	}
  *	metrics_add_collector(ship_collect, NULL);
  *
- *    Per-pod histograms from log2 slots: a hist_agg (below) bounds the
- *    series; kept from scrape to scrape it sums intervals into cumulative
- *    series (agent/http/bio_metrics.c: podsnoop_bio_latency_seconds from the
- *    bio_hist records, fed by a sink, written by a collector).
+ *    Per-pod histograms and counters: a hist_agg (below) bounds the series;
+ *    kept from scrape to scrape it sums records into cumulative series
+ *    (agent/http/pod_metrics.c: every per-pod family, fed by one sink,
+ *    written by a collector per family).
  *
  * Names in use or reserved, so parallel work stays consistent:
  *   podsnoop_events_{seen,filtered,emitted}_total{tracer}
@@ -54,6 +54,11 @@
  *   podsnoop_otlp_batches_total{result}, podsnoop_otlp_spool_bytes,
  *   podsnoop_otlp_latency_seconds (histogram)
  *   podsnoop_bio_latency_seconds{namespace,pod,container,disk,op} (histogram)
+ *   podsnoop_fs_latency_seconds{namespace,pod,container,op,fs} (histogram)
+ *   podsnoop_open_latency_seconds{namespace,pod,container} (histogram)
+ *   podsnoop_{execs,opens}_total{namespace,pod,container,result="ok|failed"}
+ *   podsnoop_pagecache_{hits,misses}_total{namespace,pod,container}
+ *   podsnoop_pod_events_lost_total{namespace,pod,container,tracer,stage}
  *   podsnoop_metrics_series_folded{family}
  */
 #ifndef PS_METRICS_H
@@ -160,7 +165,8 @@ void mw_hist_log2(struct mw *w, const char *const *labels, const uint64_t *slots
  * sets; beyond that, samples fold into one series whose label values are all
  * "_other", and the gauge podsnoop_metrics_series_folded{family} says how
  * many distinct label sets were folded at this scrape.
- * Allocates: use on the HTTP thread (in a collector), never on the event path.
+ * Allocates only when a label set is first seen (and on expiry): the event
+ * path may add to one under a lock the scrape holds briefly (pod_metrics.c).
  */
 #define HIST_AGG_MAX_LABELS 8
 #define HIST_AGG_MAX_VALUE 253	/* longer label values are cut (a DNS name fits) */
@@ -187,6 +193,8 @@ size_t hist_agg_expire(struct hist_agg *a, uint64_t before);
 void hist_agg_set_sum_unit(struct hist_agg *a, double unit);
 /* Write every series (sorted by label values) as samples of the current family. */
 void hist_agg_write(struct mw *w, const struct hist_agg *a, double unit);
+/* The same for counters: one-slot series (n_slots 1), slot 0 the value. */
+void hist_agg_write_counters(struct mw *w, const struct hist_agg *a);
 void hist_agg_free(struct hist_agg *a);
 
 /*

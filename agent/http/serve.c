@@ -6,6 +6,7 @@
 #include "agent/http/endpoints.h"
 #include "agent/log.h"
 #include "agent/http/metrics.h"
+#include "agent/http/pod_metrics.h"
 #include "agent/http/serve.h"
 #include "agent/tracers/tracer.h"
 #include "agent/http/tracer_metrics.h"
@@ -25,6 +26,7 @@ int serve_start(const struct ps_config *cfg)
 		pr_err("metrics: %s", strerror(-err));
 		return err;
 	}
+	pod_metrics_set_max_series(cfg->metrics_series);
 	for (size_t i = 0; i < tracer_count; i++) {
 		const struct tracer *t = tracer_table[i];
 

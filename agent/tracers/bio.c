@@ -17,7 +17,7 @@
 #include "agent/tracers/bio.h"
 #include "bio.skel.h"
 #include "agent/clock.h"
-#include "agent/http/bio_metrics.h"
+#include "agent/http/pod_metrics.h"
 #include "agent/tracers/kfeatures.h"
 #include "agent/tracers/mapsweep.h"
 #include "agent/log.h"
@@ -342,6 +342,6 @@ const struct tracer bio_tracer = {
 	.cleanup = bio_cleanup,
 	.tick = bio_tick,
 	.user_stats = bio_user_stats,
-	.metrics_start = bio_metrics_start,
-	.metrics_stop = bio_metrics_stop,
+	.metrics_start = pod_metrics_bio_start,
+	.metrics_stop = pod_metrics_bio_stop,
 };

@@ -15,6 +15,7 @@
 #include "agent/tracers/cache.h"
 #include "cache.skel.h"
 #include "agent/clock.h"
+#include "agent/http/pod_metrics.h"
 #include "agent/tracers/kfeatures.h"
 #include "agent/log.h"
 
@@ -456,6 +457,8 @@ static void cache_user_stats(struct ps_stats *s)
 
 const struct tracer cache_tracer = {
 	.name = "cache",
+	.metrics_start = pod_metrics_cache_start,
+	.metrics_stop = pod_metrics_cache_stop,
 	.methods = methods,
 	.n_methods = sizeof(methods) / sizeof(methods[0]),
 	.obj = &obj,

@@ -8,6 +8,7 @@
 #include "agent/tracers/exec.h"
 #include "exec.skel.h"
 #include "agent/clock.h"
+#include "agent/http/pod_metrics.h"
 #include "agent/tracers/kfeatures.h"
 #include "agent/tracers/mapsweep.h"
 #include "agent/tracers/sysraw.h"
@@ -210,6 +211,8 @@ static void exec_user_stats(struct ps_stats *s)
 
 const struct tracer exec_tracer = {
 	.name = "exec",
+	.metrics_start = pod_metrics_exec_start,
+	.metrics_stop = pod_metrics_exec_stop,
 	.methods = methods,
 	.n_methods = sizeof(methods) / sizeof(methods[0]),
 	.obj = &obj,

@@ -9,6 +9,7 @@
 #include "agent/tracers/fs.h"
 #include "fs.skel.h"
 #include "agent/clock.h"
+#include "agent/http/pod_metrics.h"
 #include "agent/tracers/kfeatures.h"
 #include "agent/tracers/sysraw.h"
 #include "agent/log.h"
@@ -462,6 +463,8 @@ static void fs_user_stats(struct ps_stats *s)
 
 const struct tracer fs_tracer = {
 	.name = "fs",
+	.metrics_start = pod_metrics_fs_start,
+	.metrics_stop = pod_metrics_fs_stop,
 	.methods = methods,
 	.n_methods = sizeof(methods) / sizeof(methods[0]),
 	.obj = &obj,

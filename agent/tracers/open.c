@@ -9,6 +9,7 @@
 #include "agent/tracers/open.h"
 #include "open.skel.h"
 #include "agent/clock.h"
+#include "agent/http/pod_metrics.h"
 #include "agent/tracers/kfeatures.h"
 #include "agent/tracers/sysraw.h"
 #include "agent/log.h"
@@ -204,6 +205,8 @@ static void open_user_stats(struct ps_stats *s)
 
 const struct tracer open_tracer = {
 	.name = "open",
+	.metrics_start = pod_metrics_open_start,
+	.metrics_stop = pod_metrics_open_stop,
 	.methods = methods,
 	.n_methods = sizeof(methods) / sizeof(methods[0]),
 	.obj = &obj,

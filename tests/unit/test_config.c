@@ -38,7 +38,7 @@ static void test_all_flags(void **state)
 			       "-c", "b/c", "--mntns", "4026531840", "-m", "7", "--exclude-host",
 			       "--duration", "1.5", "--hook", "exec=sched_raw", "--max-args", "40",
 			       "--max-args-bytes", "1024", "--drain-ms", "10", "--ringbuf-kb",
-			       "64", "-vv"),
+			       "64", "--metrics-series", "3", "-vv"),
 			 0);
 	assert_true(c.tracers_given);
 	assert_int_equal(c.tracers, 1u << tracer_index("exec"));
@@ -54,6 +54,7 @@ static void test_all_flags(void **state)
 	assert_int_equal(c.max_args_bytes, 1024);
 	assert_int_equal(c.drain_ms, 10);
 	assert_int_equal(c.ringbuf_kb, 64);
+	assert_int_equal(c.metrics_series, 3);
 	assert_int_equal(c.verbose, 2);
 }
 
@@ -95,6 +96,8 @@ static void test_bad_input(void **state)
 	assert_int_equal(PARSE(&c, "--max-args-bytes", "10"), -EINVAL);
 	assert_int_equal(PARSE(&c, "--ringbuf-kb", "100"), -EINVAL);
 	assert_int_equal(PARSE(&c, "--drain-ms", "0"), -EINVAL);
+	assert_int_equal(PARSE(&c, "--metrics-series", "0"), -EINVAL);
+	assert_int_equal(PARSE(&c, "--metrics-series", "2x"), -EINVAL);
 	assert_int_equal(PARSE(&c, "--cgroup", ""), -EINVAL);
 	assert_int_equal(PARSE(&c, "--duration"), -EINVAL);
 	assert_int_equal(PARSE(&c, "stray"), -EINVAL);

@@ -201,6 +201,42 @@ static void test_hist_agg_bounded(void **state)
 	free(s);
 }
 
+static void collect_counters(struct mw *w, void *priv)
+{
+	mw_family(w, "t_execs_total", MT_COUNTER, "Counted per pod.");
+	hist_agg_write_counters(w, priv);
+}
+
+/* Counters through the same bound: one-slot series, sorted, the rest in _other. */
+static void test_hist_agg_counters(void **state)
+{
+	struct hist_agg *a = hist_agg_new((const char *[]){ "pod", "result" }, 2, 1, 2);
+	uint64_t n;
+	char *s;
+
+	(void)state;
+	assert_non_null(a);
+	n = 3;
+	assert_int_equal(hist_agg_add(a, (const char *[]){ "web", "ok" }, &n, 0), 0);
+	n = 2;
+	assert_int_equal(hist_agg_add(a, (const char *[]){ "db", "failed" }, &n, 0), 0);
+	n = 4;
+	assert_int_equal(hist_agg_add(a, (const char *[]){ "web", "ok" }, &n, 0), 0);
+	n = 5;
+	assert_int_equal(hist_agg_add(a, (const char *[]){ "x", "ok" }, &n, 0), 0);
+	n = 1;
+	assert_int_equal(hist_agg_add(a, (const char *[]){ "y", "ok" }, &n, 0), 0);
+	assert_int_equal(metrics_add_collector(collect_counters, a), 0);
+	s = render();
+	assert_non_null(strstr(s, "# TYPE t_execs_total counter\n"
+				  "t_execs_total{pod=\"db\",result=\"failed\"} 2\n"
+				  "t_execs_total{pod=\"web\",result=\"ok\"} 7\n"
+				  "t_execs_total{pod=\"_other\",result=\"_other\"} 6\n"));
+	assert_non_null(strstr(s, "podsnoop_metrics_series_folded{family=\"t_execs_total\"} 2\n"));
+	free(s);
+	hist_agg_free(a);
+}
+
 static void collect_agg(struct mw *w, void *priv)
 {
 	mw_family(w, "t_fold_seconds", MT_HISTOGRAM, "Folded label sets.");
@@ -451,6 +487,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hist_agg_bounded, reset, reset),
 		cmocka_unit_test_setup_teardown(test_hist_agg_folded_keys_of_any_length, reset, reset),
 		cmocka_unit_test(test_hist_agg_limits),
+		cmocka_unit_test_setup_teardown(test_hist_agg_counters, reset, reset),
 		cmocka_unit_test_setup_teardown(test_hist_agg_persistent, reset, reset),
 		cmocka_unit_test(test_parse_addr),
 		cmocka_unit_test(test_health),
