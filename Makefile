@@ -17,6 +17,8 @@
 #   make image      build/podsnoop-image.tar: OCI image archive of the agent (no engine needed)
 #   make chart      build/helm-render: renders helm/podsnoop offline (helm's template engine)
 #   make bench      install what the benchmarks need, run them all (bench/run.py; BENCH_ARGS=...)
+#   make demo       as root: ClickHouse, the collector and the agent on this machine, a
+#                   little workload, the per-pod block I/O latency table (demo/demo.py)
 #   make install    the binaries and the queries into $(DESTDIR)$(PREFIX) (/usr/local)
 #   make fuzz       build the libFuzzer targets, fuzz each FUZZ_SECONDS (tests/fuzz/fuzz.mk)
 
@@ -51,6 +53,8 @@ PKGS_TEST  := libcmocka-dev python3 python3-pytest python3-protobuf python3-grpc
 	mount coreutils xfsprogs btrfs-progs openssl clickhouse-server clickhouse-client \
 	prometheus yamllint golang-go golang-github-masterminds-sprig-dev \
 	golang-k8s-sigs-yaml-dev golang-github-xeipuuv-gojsonschema-dev nodejs
+# ... and for `make demo`
+PKGS_DEMO  := python3 clickhouse-server
 # ... and from npm, into $(OTLP_NODE): the OpenTelemetry project's own OTLP definitions
 # (tests/otlp/package.json, versions pinned by its package-lock.json)
 OTLP_NODE  := $(OUT)/otlp-node
@@ -114,16 +118,17 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 ASAN_BINS  := $(patsubst tests/unit/%.c,$(OUT)/asan/tests/%,$(UNIT_SRCS))
 HELPERS    := $(patsubst tests/helpers/%.c,$(OUT)/tests/helpers/%,$(wildcard tests/helpers/*.c))
 
-.PHONY: all run test test-build unit deps clean image image-rootfs chart bench install
+.PHONY: all run test test-build unit deps clean image image-rootfs chart bench install demo
 all: $(OUT)/podsnoop $(OUT)/podsnoop-collector $(BENCH_BINS)
 
 deps:
 	@tests/deps.sh $(PKGS_BUILD) $(if $(filter test test-build unit,$(MAKECMDGOALS)),$(PKGS_TEST)) \
 		$(if $(filter test test-build fuzz,$(MAKECMDGOALS)),$(PKGS_FUZZ)) \
-		$(if $(filter bench,$(MAKECMDGOALS)),$(PKGS_BENCH))
+		$(if $(filter bench,$(MAKECMDGOALS)),$(PKGS_BENCH)) \
+		$(if $(filter demo,$(MAKECMDGOALS)),$(PKGS_DEMO))
 
 # Installing packages first must not race the build: order it explicitly.
-ifneq ($(filter run test test-build unit deps bench,$(MAKECMDGOALS)),)
+ifneq ($(filter run test test-build unit deps bench demo,$(MAKECMDGOALS)),)
 $(BPF_OBJS) $(LIB_OBJS) $(COMMON_OBJS) $(MAIN_OBJ) $(ASAN_OBJS) $(VMLINUX_H) $(GEN_SRCS) $(COLL_OBJS): | deps
 $(OUT)/helm-render $(OUT)/podsnoop-image.tar: | deps
 endif
@@ -243,6 +248,11 @@ test: test-build
 
 clean:
 	rm -rf $(OUT)
+
+# The central path on this machine (as root): ClickHouse on loopback, the collector, the
+# agent, a little block I/O, the per-pod latency table; everything stopped after (demo/demo.py).
+demo: $(OUT)/podsnoop $(OUT)/podsnoop-collector
+	$(Q)/usr/bin/python3 demo/demo.py $(DEMO_ARGS)
 
 # The agent, the collector and the shipped queries (clickhouse-client runs them as they are).
 PREFIX  ?= /usr/local
