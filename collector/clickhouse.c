@@ -371,6 +371,112 @@ fail:
 	return rc;
 }
 
+/* ---- --retention-days ---- */
+
+static pthread_t ret_thread;
+static bool ret_started, ret_stop;
+static pthread_mutex_t ret_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ret_cv;
+
+/*
+ * ClickHouse 18.16 has no TTL: a day's partition (toYYYYMMDD(ts)) of our
+ * tables goes once the whole day is more than retention_days old, by
+ * ClickHouse's clock and time zone, the ones that named the partition.
+ * Dropping a partition that another collector dropped meanwhile is no error.
+ */
+static int retention_pass(unsigned *dropped, char *err, size_t errsz)
+{
+	char sql[1024], e[ERR_MAX], *ans = NULL, *line, *save;
+	int n, rc = 0;
+	long st;
+
+	n = snprintf(sql, sizeof(sql), "SELECT DISTINCT table, partition FROM system.parts "
+		     "WHERE database = '%s' AND active AND table IN (", conf.database);
+	for (int t = 0; t < CH_TABLES; t++)
+		n += snprintf(sql + n, sizeof(sql) - (size_t)n, "%s'%s'", t ? ", " : "",
+			      ch_tables[t].name);
+	snprintf(sql + n, sizeof(sql) - (size_t)n, ") AND length(partition) = 8 AND partition < "
+		 "toString(toYYYYMMDD(today() - %u)) ORDER BY partition, table FORMAT "
+		 "TabSeparated", conf.retention_days);
+	*dropped = 0;
+	st = post(NULL, NULL, sql, strlen(sql), false, &ans, 1 << 20, e, sizeof(e));
+	if (st / 100 != 2) {
+		snprintf(err, errsz, "cannot list the partitions: %s", e);
+		return st < 0 ? (int)st : -EIO;
+	}
+	for (line = strtok_r(ans, "\n", &save); line && !rc; line = strtok_r(NULL, "\n", &save)) {
+		char *tab = strchr(line, '\t');
+
+		if (!tab || strspn(tab + 1, "0123456789") != 8 || tab[9])
+			continue;
+		*tab = '\0';
+		snprintf(sql, sizeof(sql), "ALTER TABLE `%s`.`%s` DROP PARTITION %s", conf.database,
+			 line, tab + 1);
+		rc = exec_sql(sql, NULL, e, sizeof(e));
+		if (rc)
+			snprintf(err, errsz, "cannot drop partition %s of %s: %s", tab + 1, line, e);
+		else
+			(*dropped)++;
+	}
+	free(ans);
+	pthread_mutex_lock(&ch_mu);
+	stats.partitions_dropped += *dropped;
+	pthread_mutex_unlock(&ch_mu);
+	return rc;
+}
+
+static void *retention_thread(void *arg)
+{
+	struct timespec until;
+	char err[1024];
+	unsigned dropped;
+	bool stop;
+
+	(void)arg;
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += conf.retention_check_s;
+		pthread_mutex_lock(&ret_mu);
+		while (!ret_stop && pthread_cond_timedwait(&ret_cv, &ret_mu, &until) != ETIMEDOUT)
+			;
+		stop = ret_stop;
+		pthread_mutex_unlock(&ret_mu);
+		if (stop)
+			return NULL;
+		if (retention_pass(&dropped, err, sizeof(err)))
+			log_warn("--retention-days: %s (tried again in %u s)", err,
+				 conf.retention_check_s);
+		else if (dropped)
+			log_info("--retention-days %u: dropped %u day partitions", conf.retention_days,
+				 dropped);
+	}
+}
+
+static int retention_start(char *err, size_t errsz)
+{
+	pthread_condattr_t ca;
+	unsigned dropped;
+	int rc;
+
+	rc = retention_pass(&dropped, err, errsz);
+	if (rc)
+		return rc;
+	if (dropped)
+		log_info("--retention-days %u: dropped %u day partitions", conf.retention_days,
+			 dropped);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&ret_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	rc = -pthread_create(&ret_thread, NULL, retention_thread, NULL);
+	if (rc) {
+		snprintf(err, errsz, "cannot start the retention thread: %s", strerror(-rc));
+		return rc;
+	}
+	ret_started = true;
+	return 0;
+}
+
 static void shown(const char *url)
 {
 	const char *auth = strstr(url, "://"), *at, *slash;
@@ -393,6 +499,7 @@ int ch_init(const struct ch_conf *c, char *err, size_t errsz)
 	char e[ERR_MAX];
 	size_t n;
 	long st;
+	int rc;
 
 	conf = *c;
 	shown(c->url);
@@ -424,11 +531,24 @@ int ch_init(const struct ch_conf *c, char *err, size_t errsz)
 		snprintf(err, errsz, "ClickHouse at %s: %s", url_shown, e);
 		return st < 0 ? (int)st : -EIO;
 	}
-	return conf.no_schema ? 0 : schema(err, errsz);
+	if (conf.no_schema)
+		return 0;
+	rc = schema(err, errsz);
+	if (!rc && conf.retention_days)
+		rc = retention_start(err, errsz);
+	return rc;
 }
 
 void ch_fini(void)
 {
+	if (ret_started) {
+		pthread_mutex_lock(&ret_mu);
+		ret_stop = true;
+		pthread_cond_signal(&ret_cv);
+		pthread_mutex_unlock(&ret_mu);
+		pthread_join(ret_thread, NULL);
+		ret_started = false;
+	}
 	while (n_idle)
 		curl_easy_cleanup(idle[--n_idle]);
 	curl_global_cleanup();

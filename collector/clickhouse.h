@@ -34,15 +34,22 @@ struct ch_conf {
 	const char *ca;			/* CA file for https */
 	long timeout_ms;		/* a request to ClickHouse */
 	bool no_schema;			/* reading only (query.c): create nothing */
+	unsigned retention_days;	/* 0: keep every partition */
+	unsigned retention_check_s;	/* between two retention passes */
 };
 
 struct ch_stats {
 	uint64_t rows[8];		/* per table (enum in chrows.h) */
 	uint64_t inserts, inserts_failed;
 	uint64_t insert_ns;		/* time spent in inserts that succeeded */
+	uint64_t partitions_dropped;	/* by --retention-days */
 };
 
-/* curl_global_init, the schema. err: one line saying what failed. */
+/*
+ * curl_global_init, the schema, with retention_days the first retention
+ * pass (and a thread for the next ones, which logs what it drops and what
+ * fails). err: one line saying what failed.
+ */
 int ch_init(const struct ch_conf *c, char *err, size_t errsz);
 void ch_fini(void);
 /*

@@ -59,6 +59,7 @@ struct collector_opts opt = {
 	.dedup_agents = DEDUP_AGENTS_DEF,
 	.ch_database = "podsnoop",
 	.ch_timeout_ms = 10000,
+	.ch_retention_check_s = 3600,
 	.fail_status = 500,
 };
 
@@ -147,6 +148,10 @@ static void usage(FILE *f)
 "      --clickhouse-password-file FILE  the user's password\n"
 "      --clickhouse-ca FILE  CA certificates to check an https URL with\n"
 "      --clickhouse-timeout-ms MS  a request to ClickHouse (default 10000)\n"
+"      --retention-days N    drop each day's partitions once the day is more\n"
+"                            than N days old (default 0: keep forever)\n"
+"      --retention-check-s SECS  between two such checks (default 3600; one\n"
+"                            at start)\n"
 "\n"
 "Without --token-file and --tls-cert it listens in the clear and takes batches\n"
 "from anyone who can reach it; give it both on any network others share.\n"
@@ -243,6 +248,7 @@ int main(int argc, char **argv)
 		O_REJECT_SEQ, O_SAVE, O_MAX_RAW, O_MAX_RECORDS, O_MAX_DECODE, O_MAX_BUFFERED,
 		O_MAX_CONNS, O_MAX_CONNS_IP, O_HEADER_TIMEOUT, O_BODY_TIMEOUT, O_DEDUP_AGENTS,
 		O_CH, O_CH_DB, O_CH_USER, O_CH_PASS, O_CH_CA, O_CH_TIMEOUT,
+		O_RETENTION, O_RETENTION_CHECK,
 	};
 	static const struct option lopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
@@ -269,6 +275,8 @@ int main(int argc, char **argv)
 		{ "clickhouse-password-file", required_argument, NULL, O_CH_PASS },
 		{ "clickhouse-ca", required_argument, NULL, O_CH_CA },
 		{ "clickhouse-timeout-ms", required_argument, NULL, O_CH_TIMEOUT },
+		{ "retention-days", required_argument, NULL, O_RETENTION },
+		{ "retention-check-s", required_argument, NULL, O_RETENTION_CHECK },
 		{ "fail-status", required_argument, NULL, O_FAIL_STATUS },
 		{ "fail-count", required_argument, NULL, O_FAIL_COUNT },
 		{ "fail-message", required_argument, NULL, O_FAIL_MSG },
@@ -342,6 +350,13 @@ int main(int argc, char **argv)
 		case O_CH_TIMEOUT:
 			opt.ch_timeout_ms = num("--clickhouse-timeout-ms", optarg, 100, 3600000);
 			break;
+		case O_RETENTION:
+			opt.ch_retention_days = (unsigned)num("--retention-days", optarg, 0, 100000);
+			break;
+		case O_RETENTION_CHECK:
+			opt.ch_retention_check_s = (unsigned)num("--retention-check-s", optarg, 1,
+								 86400);
+			break;
 		case O_FAIL_STATUS: opt.fail_status = num("--fail-status", optarg, 100, 599); break;
 		case O_FAIL_COUNT: opt.fail_count = num("--fail-count", optarg, 0, 1L << 30); break;
 		case O_FAIL_MSG: opt.fail_message = optarg; break;
@@ -360,6 +375,10 @@ int main(int argc, char **argv)
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
+	}
+	if (opt.ch_retention_days && !opt.ch_url) {
+		fprintf(stderr, "podsnoop-collector: error: --retention-days needs --clickhouse\n");
+		return 2;
 	}
 	if (optind < argc || parse_listen(opt.listen, &sa) || (!opt.tls_cert != !opt.tls_key) ||
 	    (opt.tls_client_ca && !opt.tls_cert)) {
@@ -412,6 +431,8 @@ int main(int argc, char **argv)
 		struct ch_conf cc = {
 			.url = opt.ch_url, .database = opt.ch_database, .user = opt.ch_user,
 			.ca = opt.ch_ca, .timeout_ms = opt.ch_timeout_ms,
+			.retention_days = opt.ch_retention_days,
+			.retention_check_s = opt.ch_retention_check_s,
 		};
 		char err[1024];
 

@@ -37,6 +37,7 @@ struct collector_opts {
 	/* --clickhouse */
 	const char *ch_url, *ch_database, *ch_user, *ch_password_file, *ch_ca;
 	long ch_timeout_ms;
+	unsigned ch_retention_days, ch_retention_check_s;
 	size_t max_body;
 	struct req_limits lim;
 	size_t max_buffered;
