@@ -64,6 +64,7 @@ static const struct ch_col cache_cols[] = {
 static const struct ch_col loss_cols[] = {
 	HEAD, C(tracer, CT_STR), C(stage, CT_STR), C(reason, CT_STR), C(count, CT_U64),
 	C(total, CT_U64),
+	C(cgroup_id, CT_U64), K8S,	/* schema version 4: per-cgroup losses (rate_limited) */
 };
 /* the collector's batch line, and when it was received */
 static const struct ch_col batches_cols[] = {

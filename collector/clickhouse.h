@@ -24,7 +24,7 @@
  * COLUMN), so a database of any older version is brought up to date and
  * its rows stay.
  */
-#define CH_SCHEMA_VERSION 3
+#define CH_SCHEMA_VERSION 4
 
 struct ch_conf {
 	const char *url;		/* http(s)://host:port */

@@ -17,6 +17,8 @@
 #include "collector/clickhouse.h"
 #include "collector/collector.h"
 #include "lib/jsonw.h"
+#include "lib/ndjson.h"
+#include "lib/pbconv.h"
 
 static void write_batch_line(const Podsnoop__V1__Batch *b, size_t bytes, uint64_t skipped)
 {
@@ -57,6 +59,12 @@ void write_loss(FILE *f, const Podsnoop__V1__Loss *l, uint64_t ts_ns)
 		jw_cstr(&w, "reason", l->reason);
 	jw_u64(&w, "count", l->count);
 	jw_u64(&w, "total", l->total);
+	if (l->task) { /* a cgroup's loss (rate_limited), as the agent's NDJSON says it */
+		struct pod_ref pod;
+
+		jw_u64(&w, "cgroup_id", l->task->cgroup_id);
+		ndjson_k8s(&w, pbconv_pod_ref(l->task, &pod));
+	}
 	jw_end(&w);
 }
 

@@ -5,11 +5,13 @@
 #include <string.h>
 
 #include "lib/batch.h"
+#include "lib/pbconv.h"
+#include "lib/records.h"
 
 /* Batch.records is field 5, length-delimited */
 #define BATCH_RECORDS_TAG ((5u << 3) | 2u)
-/* room for the other Batch fields: the agent's identity and LOSS_KEYS_MAX losses */
-#define BATCH_HDR_CAP (16u * 1024u)
+/* room for the other Batch fields: the agent's identity and LOSS_KEYS_MAX losses, pods included */
+#define BATCH_HDR_CAP (64u * 1024u)
 
 static const char *const tracers[REC_MAX] = {
 	[REC_EXEC] = "exec", [REC_OPEN] = "open", [REC_BIO] = "bio",
@@ -49,53 +51,104 @@ void loss_tally_destroy(struct loss_tally *t)
 
 /* Called with t->mu held. Never NULL: the last slot collects overflowing keys. */
 static struct loss_ent *find(struct loss_tally *t, const char *tracer, const char *stage,
-			     const char *reason)
+			     const char *reason, bool has_cgroup, uint64_t cgroup_id)
 {
 	struct loss_ent *e;
 
 	for (size_t i = 0; i < t->n; i++) {
 		e = &t->e[i];
 		if (!strcmp(e->tracer, tracer) && !strcmp(e->stage, stage) &&
-		    !strcmp(e->reason, reason))
+		    !strcmp(e->reason, reason) && e->has_cgroup == has_cgroup &&
+		    e->cgroup_id == cgroup_id)
 			return e;
 	}
-	if (t->n == LOSS_KEYS_MAX - 1) {
+	if (t->n >= LOSS_KEYS_MAX - 1) {
+		/*
+		 * Cgroups come and go: a cgroup's entry whose counts a batch has
+		 * carried is given to the new key, so that the slots do not fill for
+		 * good with the pods of the past (the totals of those live on in the
+		 * kernel's counters and /metrics).
+		 */
+		for (size_t i = 0; i < LOSS_KEYS_MAX - 1; i++) {
+			e = &t->e[i];
+			if (e->has_cgroup && !e->count)
+				goto take;
+		}
+		if (t->n == LOSS_KEYS_MAX)
+			return &t->e[LOSS_KEYS_MAX - 1];
 		tracer = "other";
 		stage = "other";
 		reason = "too_many_kinds";
-	} else if (t->n == LOSS_KEYS_MAX) {
-		return &t->e[LOSS_KEYS_MAX - 1];
+		has_cgroup = false;
+		cgroup_id = 0;
 	}
 	e = &t->e[t->n++];
+take:
+	memset(e, 0, sizeof(*e));
 	snprintf(e->tracer, sizeof(e->tracer), "%s", tracer);
 	snprintf(e->stage, sizeof(e->stage), "%s", stage);
 	snprintf(e->reason, sizeof(e->reason), "%s", reason);
+	e->has_cgroup = has_cgroup;
+	e->cgroup_id = cgroup_id;
 	return e;
 }
 
-void loss_tally_add(struct loss_tally *t, const char *tracer, const char *stage,
-		    const char *reason, uint64_t n)
+#define COPY(f) snprintf(d->f, sizeof(d->f), "%s", p->f ? p->f : "")
+static void pod_copy(struct loss_pod *d, const struct pod_ref *p)
+{
+	COPY(namespace_);
+	COPY(pod);
+	COPY(pod_uid);
+	COPY(container);
+	COPY(container_id);
+	COPY(runtime);
+}
+#undef COPY
+
+static void add(struct loss_tally *t, const char *tracer, const char *stage, const char *reason,
+		bool has_cgroup, uint64_t cgroup_id, const struct pod_ref *pod, uint64_t n)
 {
 	struct loss_ent *e;
 
 	if (!n)
 		return;
 	pthread_mutex_lock(&t->mu);
-	e = find(t, tracer, stage, reason ? reason : "");
+	e = find(t, tracer, stage, reason ? reason : "", has_cgroup, cgroup_id);
 	e->count += n;
 	e->total += n;
+	if (pod && e->has_cgroup) { /* the newest word on the cgroup's pod */
+		pod_copy(&e->pod, pod);
+		e->has_pod = true;
+	}
 	pthread_mutex_unlock(&t->mu);
+}
+
+void loss_tally_add(struct loss_tally *t, const char *tracer, const char *stage,
+		    const char *reason, uint64_t n)
+{
+	add(t, tracer, stage, reason, false, 0, NULL, n);
+}
+
+void loss_tally_add_cgroup(struct loss_tally *t, const char *tracer, const char *stage,
+			   uint64_t cgroup_id, const struct pod_ref *pod, uint64_t n)
+{
+	add(t, tracer, stage, "", true, cgroup_id, pod, n);
 }
 
 void loss_tally_readd(struct loss_tally *t, const struct loss_ent *in, size_t n)
 {
 	pthread_mutex_lock(&t->mu);
 	for (size_t i = 0; i < n; i++) {
-		struct loss_ent *e = find(t, in[i].tracer, in[i].stage, in[i].reason);
+		struct loss_ent *e = find(t, in[i].tracer, in[i].stage, in[i].reason,
+					  in[i].has_cgroup, in[i].cgroup_id);
 
 		e->count += in[i].count;
 		if (e->total < e->count)
 			e->total = e->count;
+		if (in[i].has_pod && e->has_cgroup && !e->has_pod) {
+			e->pod = in[i].pod;
+			e->has_pod = true;
+		}
 	}
 	pthread_mutex_unlock(&t->mu);
 }
@@ -127,7 +180,8 @@ void loss_tally_commit(struct loss_tally *t, const struct loss_ent *snap, size_t
 {
 	pthread_mutex_lock(&t->mu);
 	for (size_t i = 0; i < n; i++) {
-		struct loss_ent *e = find(t, snap[i].tracer, snap[i].stage, snap[i].reason);
+		struct loss_ent *e = find(t, snap[i].tracer, snap[i].stage, snap[i].reason,
+					  snap[i].has_cgroup, snap[i].cgroup_id);
 
 		e->count -= snap[i].count < e->count ? snap[i].count : e->count;
 	}
@@ -305,6 +359,17 @@ int batch_load_meta(struct batch *b, size_t max_raw)
 		snprintf(e->reason, sizeof(e->reason), "%s", l->reason);
 		e->count = l->count;
 		e->total = l->total;
+		if (l->task) {
+			struct pod_ref pr;
+			const struct pod_ref *p = pbconv_pod_ref(l->task, &pr);
+
+			e->has_cgroup = true;
+			e->cgroup_id = l->task->cgroup_id;
+			if (p) {
+				pod_copy(&e->pod, p);
+				e->has_pod = true;
+			}
+		}
 	}
 	b->n_losses = n;
 	b->have_meta = true;
@@ -399,6 +464,7 @@ int bb_close(struct batch_builder *bb, uint64_t seq, uint64_t sent_ns,
 {
 	Podsnoop__V1__Batch m = PODSNOOP__V1__BATCH__INIT;
 	Podsnoop__V1__Loss lm[LOSS_KEYS_MAX], *lp[LOSS_KEYS_MAX];
+	struct pb_task_buf tb[LOSS_KEYS_MAX];
 	struct batch *b = NULL;
 	size_t hsz;
 	int zr;
@@ -415,6 +481,17 @@ int bb_close(struct batch_builder *bb, uint64_t seq, uint64_t sent_ns,
 		lm[i].reason = (char *)losses[i].reason;
 		lm[i].count = losses[i].count;
 		lm[i].total = losses[i].total;
+		if (losses[i].has_cgroup) {
+			const struct loss_pod *p = &losses[i].pod;
+			struct pod_ref pod = {
+				.namespace_ = p->namespace_, .pod = p->pod, .pod_uid = p->pod_uid,
+				.container = p->container, .container_id = p->container_id,
+				.runtime = p->runtime,
+			};
+
+			lm[i].task = pbconv_task(&tb[i], 0, 0, 0, 0, 0, NULL, 0, losses[i].cgroup_id,
+						 0, losses[i].has_pod ? &pod : NULL);
+		}
 		lp[i] = &lm[i];
 	}
 	m.n_losses = n_losses;

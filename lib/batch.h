@@ -28,12 +28,27 @@ enum rec_type rec_type_of(const Podsnoop__V1__Record *r);
 
 #define LOSS_KEYS_MAX 64
 
+/* The pod of a per-cgroup loss, copied: the tally outlives the metadata it came from. */
+struct loss_pod {
+	char namespace_[64];
+	char pod[254];
+	char pod_uid[40];
+	char container[64];
+	char container_id[72];
+	char runtime[16];
+};
+
 struct loss_ent {
 	char tracer[16];
 	char stage[24];
 	char reason[24];
 	uint64_t count;		/* not yet carried by a batch */
 	uint64_t total;		/* since start */
+	/* part of the key: a per-cgroup loss (rate_limited) is counted per cgroup */
+	bool has_cgroup;
+	uint64_t cgroup_id;
+	bool has_pod;		/* pod is known */
+	struct loss_pod pod;
 };
 
 struct loss_tally {
@@ -44,9 +59,16 @@ struct loss_tally {
 
 void loss_tally_init(struct loss_tally *t);
 void loss_tally_destroy(struct loss_tally *t);
-/* n records were lost. Keys beyond LOSS_KEYS_MAX share one "other" entry. */
+/*
+ * n records were lost. Keys beyond LOSS_KEYS_MAX share one "other" entry;
+ * per-cgroup entries already carried by a batch make room first.
+ */
 void loss_tally_add(struct loss_tally *t, const char *tracer, const char *stage,
 		    const char *reason, uint64_t n);
+/* The same, of one cgroup's records; pod NULL when unknown (lib/records.h). */
+struct pod_ref;
+void loss_tally_add_cgroup(struct loss_tally *t, const char *tracer, const char *stage,
+			   uint64_t cgroup_id, const struct pod_ref *pod, uint64_t n);
 /* A batch carrying these counts was lost: they must travel again. */
 void loss_tally_readd(struct loss_tally *t, const struct loss_ent *e, size_t n);
 /* Copy the entries with a count to out (at most LOSS_KEYS_MAX); returns how many. */

@@ -12,7 +12,7 @@ static void common(struct jw *w, const char *type, uint64_t wall_ns)
 }
 
 /* The pod the record belongs to, when known. */
-static void k8s(struct jw *w, const struct pod_ref *p)
+void ndjson_k8s(struct jw *w, const struct pod_ref *p)
 {
 	if (!p)
 		return;
@@ -56,7 +56,7 @@ static void ndjson_exec(void *priv, const struct exec_view *v)
 	jw_cstr(&w, "hook", exec_method_name(e->method));
 	if (e->flags & EXEC_F_READ_FAULT)
 		jw_bool(&w, "read_fault", true);
-	k8s(&w, v->pod);
+	ndjson_k8s(&w, v->pod);
 	jw_end(&w);
 }
 
@@ -91,7 +91,7 @@ static void ndjson_open(void *priv, const struct open_view *v)
 	jw_cstr(&w, "hook", open_method_name(e->method));
 	if (e->rflags & OPEN_F_READ_FAULT)
 		jw_bool(&w, "read_fault", true);
-	k8s(&w, v->pod);
+	ndjson_k8s(&w, v->pod);
 	jw_end(&w);
 }
 
@@ -129,7 +129,7 @@ static void ndjson_bio(void *priv, const struct bio_view *v)
 	if (e->flags & BIO_F_BLKCG_V1)
 		jw_bool(&w, "blkcg_v1", true);
 	jw_cstr(&w, "hook", bio_method_name(e->method));
-	k8s(&w, v->pod);
+	ndjson_k8s(&w, v->pod);
 	jw_end(&w);
 }
 
@@ -171,7 +171,7 @@ static void ndjson_fs(void *priv, const struct fs_view *v)
 	jw_u64(&w, "cgroup_id", e->cgroup_id);
 	jw_u64(&w, "mntns_id", e->mntns_id);
 	jw_cstr(&w, "hook", fs_method_name(e->method));
-	k8s(&w, v->pod);
+	ndjson_k8s(&w, v->pod);
 	jw_end(&w);
 }
 
@@ -208,7 +208,7 @@ static void ndjson_bio_hist(void *priv, const struct bio_hist_view *v)
 	jw_u64(&w, "count", v->count);
 	jw_u64(&w, "sum_ns", v->sum_ns);
 	jw_u64(&w, "merged", v->merged);
-	k8s(&w, v->pod);
+	ndjson_k8s(&w, v->pod);
 	jw_end(&w);
 }
 
@@ -244,7 +244,7 @@ static void ndjson_cache(void *priv, const struct cache_view *v)
 	jw_u64(&w, "cgroup_id", v->cgroup_id);
 	jw_u64(&w, "mntns_id", v->mntns_id);
 	jw_cstr(&w, "hook", cache_method_name(v->method));
-	k8s(&w, v->pod);
+	ndjson_k8s(&w, v->pod);
 	jw_end(&w);
 }
 
@@ -260,7 +260,7 @@ static void ndjson_loss(void *priv, const struct loss_rec *l)
 	jw_u64(&w, "total", l->total);
 	if (l->has_cgroup) {
 		jw_u64(&w, "cgroup_id", l->cgroup_id);
-		k8s(&w, l->pod);
+		ndjson_k8s(&w, l->pod);
 	}
 	jw_end(&w);
 }

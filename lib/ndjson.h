@@ -12,4 +12,8 @@
 /* priv: the FILE * to write to. */
 extern const struct sink_ops ndjson_sink;
 
+struct jw;
+/* A record's "k8s" object; nothing when p is NULL (the collector's loss lines too). */
+void ndjson_k8s(struct jw *w, const struct pod_ref *p);
+
 #endif

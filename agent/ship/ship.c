@@ -183,6 +183,15 @@ void ship_core_lost(struct ship *s, const char *tracer, const char *stage, const
 	loss_tally_add(&s->losses, tracer, stage, reason, n);
 }
 
+void ship_core_lost_rec(struct ship *s, const struct loss_rec *l)
+{
+	if (l->has_cgroup) /* counted per cgroup: the collector keeps them per pod */
+		loss_tally_add_cgroup(&s->losses, l->tracer, l->stage, l->cgroup_id, l->pod,
+				      l->count);
+	else
+		loss_tally_add(&s->losses, l->tracer, l->stage, "", l->count);
+}
+
 void ship_core_flush(struct ship *s)
 {
 	uint64_t now = mono_ns(), age = s->cfg->batch_ms * NS_PER_MS;

@@ -119,6 +119,8 @@ void ship_core_flush(struct ship *s);
 /* n records of tracer were lost at stage (reason may be ""): they travel in the next batch */
 void ship_core_lost(struct ship *s, const char *tracer, const char *stage, const char *reason,
 		    uint64_t n);
+/* A tracer's loss record: a cgroup's (rate_limited) is counted as that cgroup's. */
+void ship_core_lost_rec(struct ship *s, const struct loss_rec *l);
 
 /* Add one record through the encoder call ADD (an expression giving 0/-errno). */
 #define ship_core_add(s, t, ADD)						\

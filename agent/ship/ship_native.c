@@ -64,7 +64,7 @@ static void ship_cache(void *priv, const struct cache_view *v)
 
 static void ship_loss(void *priv, const struct loss_rec *l)
 {
-	ship_core_lost(priv, l->tracer, l->stage, "", l->count);
+	ship_core_lost_rec(priv, l);
 }
 
 static void ship_flush(void *priv)

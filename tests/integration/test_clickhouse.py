@@ -374,7 +374,7 @@ def test_schema_twice_and_over_an_older_version(pb2, tmp_path, ch):
     assert [(r["node"], r["records"]) for r in b] == [("node-ch", 1), ("node-ch", 1),
                                                        ("old", 7)]
     assert b[2]["raw_bytes"] == 0 and b[0]["raw_bytes"] > 0
-    assert ch.query("SELECT version FROM podsnoop.schema_version ORDER BY version") == "1\n3\n"
+    assert ch.query("SELECT version FROM podsnoop.schema_version ORDER BY version") == "1\n4\n"
     assert [(r["node"], r["bytes"], r["merged"]) for r in rows(ch, "bio")] == [("old", 4096, 0)]
     cols = ch.query("SELECT name FROM system.columns WHERE database = 'podsnoop' AND "
                     "table = 'batches'").split()
@@ -386,3 +386,51 @@ def test_schema_twice_and_over_an_older_version(pb2, tmp_path, ch):
         assert post(c1, synthetic(pb2, 1))[:2] == (200, "ok")
         assert post(c2, synthetic(pb2, 2))[:2] == (200, "ok")
     assert count(ch, "exec") == 2
+
+
+def test_rate_limited_losses_kept_per_cgroup_and_pod(pb2, tmp_path, ch, cgroup):
+    """--rate-limit's refusals leave the agent per cgroup in the batches (Loss.task)
+    and land in the loss table with the cgroup and the pod: a real flood of opens
+    through agent -> collector -> ClickHouse, and a synthetic batch naming a pod."""
+    from test_ratelimit import FLOOD_OPENS
+    path, started, stop = (str(tmp_path / unique("flood")), str(tmp_path / "started"),
+                           str(tmp_path / "stop"))
+    open(path, "w").close()
+    with Collector(str(tmp_path), *ch_args(ch)) as c:
+        with ship_agent(cgroup, c.url, "--tracers", "open", "--rate-limit", "100,100") as a:
+            f = cgroup.popen(["/usr/bin/python3", "-c", FLOOD_OPENS, path, started, stop],
+                             stdout=subprocess.PIPE)
+            while not os.path.exists(started):
+                time.sleep(0.01)
+            open(stop, "w").close()
+            made = json.loads(f.communicate(timeout=120)[0])["opens"]
+            assert a.stop() == 0
+        assert c.stop() == 0
+    limited = a.rate_limited("open")
+    assert 0 < limited < made
+    got = [r for r in rows(ch, "loss") if r["stage"] == "rate_limited"]
+    # every refusal, once, charged to the flooding cgroup and no other
+    assert sum(r["count"] for r in got) == limited, got
+    assert {(r["tracer"], r["cgroup_id"]) for r in got} == {("open", cgroup.id)}, got
+    assert all(r["k8s_pod"] == "" for r in got)  # no CRI here: the pod is unknown
+    # the collector's NDJSON says the same
+    lines = [r for b in c.batches() for r in b["loss_recs"] if r["stage"] == "rate_limited"]
+    assert {l["cgroup_id"] for l in lines} == {cgroup.id} and all("k8s" not in l for l in lines)
+
+    # a pod the agent knew travels with its loss
+    ch.query("TRUNCATE TABLE podsnoop.loss")
+    b = pb2.Batch(seq=1, sent_ns=1700000000123456789)
+    b.agent.node, b.agent.agent_id, b.agent.version = "node-rl", "e" * 32, "test"
+    lo = b.losses.add()
+    lo.tracer, lo.stage, lo.count, lo.total = "exec", "rate_limited", 40, 90
+    lo.task.cgroup_id = 777
+    lo.task.pod.namespace, lo.task.pod.name, lo.task.pod.container = "shop", "cart-0", "cart"
+    lo = b.losses.add()
+    lo.tracer, lo.stage, lo.count, lo.total = "exec", "kernel_ringbuf", 2, 2
+    with Collector(str(tmp_path), *ch_args(ch), name="c2") as c:
+        assert post(c, gzip.compress(b.SerializeToString()))[:2] == (200, "ok")
+        assert c.stop() == 0
+    got = sorted(rows(ch, "loss"), key=lambda r: r["stage"])
+    assert [(r["stage"], r["count"], r["cgroup_id"], r["k8s_namespace"], r["k8s_pod"],
+             r["k8s_container"]) for r in got] == [
+        ("kernel_ringbuf", 2, 0, "", "", ""), ("rate_limited", 40, 777, "shop", "cart-0", "cart")]

@@ -45,8 +45,9 @@ static void test_pack_close_decode(void **state)
 	struct batch_builder bb;
 	struct pb_exec_buf b;
 	struct loss_ent losses[2] = {
-		{ "exec", "kernel_ringbuf", "", 5, 9 },
-		{ "exec", "collector", "http_400", 3, 3 },
+		{ .tracer = "exec", .stage = "kernel_ringbuf", .reason = "", .count = 5, .total = 9 },
+		{ .tracer = "exec", .stage = "collector", .reason = "http_400", .count = 3,
+		  .total = 3 },
 	};
 	Podsnoop__V1__Batch *m;
 	struct batch *out;
@@ -209,6 +210,87 @@ static void test_loss_tally(void **state)
 	loss_tally_destroy(&t);
 }
 
+/*
+ * Per-cgroup losses (rate_limited): one entry per cgroup, with its pod, into
+ * the batch as Loss.task and back from a spooled body; the entries of cgroups
+ * whose counts a batch carried make room for new ones, so that a node's
+ * history of throttled pods never folds today's into "other".
+ */
+static void test_loss_per_cgroup(void **state)
+{
+	static struct loss_ent snap[LOSS_KEYS_MAX];
+	struct pod_ref pod = { "shop", "cart-0", "uid-1", "cart", "c0ffee", "containerd" };
+	struct batch_builder bb;
+	struct loss_tally t;
+	Podsnoop__V1__Batch *m;
+	struct batch *out;
+	size_t n;
+
+	(void)state;
+	loss_tally_init(&t);
+	loss_tally_add_cgroup(&t, "open", "rate_limited", 101, &pod, 7);
+	loss_tally_add_cgroup(&t, "open", "rate_limited", 202, NULL, 3);
+	loss_tally_add_cgroup(&t, "open", "rate_limited", 101, NULL, 1);
+	loss_tally_add(&t, "open", "kernel_ringbuf", "", 2);
+	n = loss_tally_take(&t, snap);
+	assert_int_equal(n, 3);
+	assert_true(snap[0].has_cgroup && snap[0].cgroup_id == 101 && snap[0].has_pod);
+	assert_int_equal(snap[0].count, 8);
+	assert_string_equal(snap[0].pod.pod, "cart-0");
+	assert_true(snap[1].has_cgroup && snap[1].cgroup_id == 202 && !snap[1].has_pod);
+	assert_false(snap[2].has_cgroup);
+
+	assert_int_equal(bb_init(&bb, 100, 65536, 1, &agent), 0);
+	assert_int_equal(bb_close(&bb, 5, 1, snap, n, &out), 0);
+	assert_int_equal(batch_decode(out->body, out->len, 1 << 20, &m), 0);
+	assert_int_equal(m->n_losses, 3);
+	assert_non_null(m->losses[0]->task);
+	assert_int_equal(m->losses[0]->task->cgroup_id, 101);
+	assert_string_equal(m->losses[0]->task->pod->namespace_, "shop");
+	assert_string_equal(m->losses[0]->task->pod->name, "cart-0");
+	assert_string_equal(m->losses[0]->task->pod->runtime, "containerd");
+	assert_int_equal(m->losses[1]->task->cgroup_id, 202);
+	assert_null(m->losses[1]->task->pod);
+	assert_null(m->losses[2]->task);
+	podsnoop__v1__batch__free_unpacked(m, NULL);
+	{ /* a spooled batch keeps the keys: its losses can be counted again */
+		uint8_t *copy = malloc(out->len);
+		struct batch *sp;
+
+		assert_non_null(copy);
+		memcpy(copy, out->body, out->len);
+		sp = batch_from_body(copy, out->len, 9);
+		assert_int_equal(batch_load_meta(sp, batch_max_raw(64 * 1024)), 0);
+		assert_true(sp->losses[0].has_cgroup && sp->losses[0].cgroup_id == 101);
+		assert_string_equal(sp->losses[0].pod.container, "cart");
+		assert_false(sp->losses[2].has_cgroup);
+		batch_free(sp);
+	}
+	batch_free(out);
+	bb_free(&bb);
+
+	/* carried: their slots may go to new cgroups, never folded into "other" */
+	loss_tally_commit(&t, snap, n);
+	for (uint64_t cg = 1000; cg < 1000 + 4 * LOSS_KEYS_MAX; cg++) {
+		loss_tally_add_cgroup(&t, "exec", "rate_limited", cg, NULL, 2);
+		n = loss_tally_take(&t, snap);
+		assert_int_equal(n, 1);
+		assert_true(snap[0].cgroup_id == cg && snap[0].count == 2);
+		loss_tally_commit(&t, snap, n);
+	}
+	/* but never one with a count still to carry: 70 cgroups at once overflow */
+	for (uint64_t cg = 5000; cg < 5070; cg++)
+		loss_tally_add_cgroup(&t, "exec", "rate_limited", cg, NULL, 1);
+	n = loss_tally_take(&t, snap);
+	/* every slot but kernel_ringbuf's (idle, kept: not a cgroup's) and "other" */
+	assert_int_equal(n, LOSS_KEYS_MAX - 1);
+	for (size_t i = 0; i < n - 1; i++)
+		assert_true(snap[i].has_cgroup && snap[i].cgroup_id >= 5000 && snap[i].count == 1);
+	assert_string_equal(snap[n - 1].tracer, "other");
+	assert_int_equal(snap[n - 1].count, 70 - (n - 1));
+	loss_tally_destroy(&t);
+}
+
 static void test_gunzip_refuses(void **state)
 {
 	static const uint8_t junk[] = "not gzip at all";
@@ -242,6 +324,7 @@ int main(void)
 		cmocka_unit_test(test_pack_close_decode),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_loss_tally),
+		cmocka_unit_test(test_loss_per_cgroup),
 		cmocka_unit_test(test_gunzip_refuses),
 	};
 
