@@ -32,7 +32,7 @@ static bool started[CFG_MAX_TRACERS];
 /* what the loss records have reported so far, per tracer and stage */
 static uint64_t reported_lost[CFG_MAX_TRACERS], reported_map_full[CFG_MAX_TRACERS];
 
-static void report_losses(void)
+static void report_losses(bool final)
 {
 	uint64_t wall = clock_wall_from_boot(clock_now_ns(CLOCK_BOOTTIME));
 	struct ps_stats s;
@@ -61,7 +61,7 @@ static void report_losses(void)
 			reported_map_full[i] = s.v[PS_STAT_MAP_FULL];
 		}
 	}
-	rl_report(); /* rate_limited: per cgroup */
+	rl_report(final); /* rate_limited: per cgroup */
 }
 
 static void on_tick(void)
@@ -72,7 +72,7 @@ static void on_tick(void)
 	for (size_t i = 0; i < tracer_count; i++)
 		if (started[i] && tracer_table[i]->tick)
 			tracer_table[i]->tick(now);
-	report_losses();
+	report_losses(false);
 	out_flush();
 	serve_tick();
 }
@@ -272,7 +272,7 @@ static void stop_tracers(void)
 	while (loop_drain() > 0)
 		;
 	attrib_finish();
-	report_losses();
+	report_losses(true);
 	out_flush();
 	print_summary();
 	for (size_t i = 0; i < tracer_count; i++)

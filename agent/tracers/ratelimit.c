@@ -124,12 +124,12 @@ static int on_note(void *ctx, void *data, size_t size)
 }
 
 /* Every bucket of one tracer; the table is rebuilt so that evicted buckets leave it. */
-static void read_all(uint32_t index)
+static void read_all(uint32_t index, bool final)
 {
 	const struct tracer *t = tracer_table[index];
 	struct rl_tracer *r = &rt[index];
 	int fd = bpf_map__fd(t->obj->rl);
-	uint64_t key, next, global, due;
+	uint64_t key, next, global, upto, due;
 	struct ps_rl_val v;
 	struct ps_stats st;
 	void *prev = NULL;
@@ -146,13 +146,15 @@ static void read_all(uint32_t index)
 	/*
 	 * The kernel counts the tracer's refusal before the bucket's: what the
 	 * tracer had counted at the previous read and no bucket has reported
-	 * by now was in a bucket evicted before it was read.
+	 * by now was in a bucket evicted before it was read. At the end, with
+	 * the programs detached, nothing is between the two counts: the
+	 * tracer's count now is the whole of it.
 	 */
 	if (tracer_read_stats(t, &st))
 		return;
 	global = st.v[PS_STAT_RATE_LIMITED];
-	due = r->prev_global > r->attributed + r->unattributed ?
-		      r->prev_global - r->attributed - r->unattributed : 0;
+	upto = final ? global : r->prev_global;
+	due = upto > r->attributed + r->unattributed ? upto - r->attributed - r->unattributed : 0;
 	if (due) {
 		r->unattributed += due;
 		emit(index, 0, false, due, r->unattributed);
@@ -160,11 +162,11 @@ static void read_all(uint32_t index)
 	r->prev_global = global;
 }
 
-void rl_report(void)
+void rl_report(bool final)
 {
 	for (uint32_t i = 0; i < tracer_count; i++)
 		if (rt[i].on)
-			read_all(i);
+			read_all(i, final);
 }
 
 int rl_init(const struct ps_config *cfg)

@@ -24,8 +24,9 @@ void rl_tracer_started(uint32_t index);
  * Read every started tracer's buckets and emit a loss record (stage
  * rate_limited) per cgroup refused since the previous read: each interval
  * and at the end. A cgroup the kernel notes as newly throttled is reported
- * at once, from the event loop (the notes ring).
+ * at once, from the event loop (the notes ring). final: the tracers are
+ * detached, so what evicted buckets refused is counted to the last record.
  */
-void rl_report(void);
+void rl_report(bool final);
 
 #endif

@@ -397,3 +397,72 @@ def test_block_io_storm_is_held_and_a_quiet_cgroup_loses_nothing(tmp_path):
         assert s["lost"] == 0, s
     finally:
         top.remove()
+
+
+# A storm that moves through n cgroups it makes under top, one after another,
+# each removed once left: k opens of one path in each, and in each but the
+# last the open of the next one's cgroup.procs. Started outside the selection,
+# so its own start is filtered out. Prints the cgroup ids.
+CHURN = r"""
+import json, os, sys
+top, n, k, path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+ids, prev = [], None
+for i in range(n):
+    d = os.path.join(top, "c%04d" % i)
+    os.mkdir(d)
+    ids.append(os.stat(d).st_ino)
+    fd = os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY)
+    os.write(fd, b"0")
+    os.close(fd)
+    if prev:
+        os.rmdir(prev)
+    for _ in range(k):
+        os.close(os.open(path, os.O_RDONLY))
+    prev = d
+print(json.dumps({"ids": ids, "last": prev}))
+"""
+
+
+def test_cgroups_made_and_removed_during_a_storm_keep_the_buckets_bounded(tmp_path):
+    """1500 cgroups come and go under the selection while each floods: the
+    buckets stay within their 1024 entries (LRU), and every refusal is still
+    counted: by cgroup while its bucket lives, without one once evicted."""
+    n, k = 1500, 4
+    top, outside = Cgroup(), Cgroup()
+    target = str(tmp_path / unique("churn"))
+    open(target, "w").close()
+    last = None
+    try:
+        with Agent("--tracers", "open", "--cgroup", top.path, "--cri-socket", "none",
+                   "--rate-limit", "1,2", "--ringbuf-kb", "4096") as a:
+            p = outside.run([PY, "-c", CHURN, top.path, str(n), str(k), target],
+                            capture_output=True, check=True, timeout=120)
+            out = json.loads(p.stdout)
+            last = out["last"]
+            ids = set(out["ids"])
+            b = buckets(a.proc.pid)
+            made = n * k + n - 1
+            deadline = time.time() + 30
+            while (sum(1 for r in a.records() if r.get("type") == "open"
+                       and r["cgroup_id"] in ids) < 2 * n and time.time() < deadline):
+                time.sleep(0.1)
+            assert a.stop() == 0
+        assert len(b) <= 1024, len(b)
+        assert set(b) <= ids   # the newest ones: the LRU evicts the old in batches
+        recs = a.records()
+        delivered = sum(1 for r in recs if r.get("type") == "open" and r["cgroup_id"] in ids)
+        losses = rl_losses(recs, "open")
+        named = [l for l in losses if "cgroup_id" in l]
+        assert {l["cgroup_id"] for l in named} <= ids
+        limited = sum(l["count"] for l in losses)
+        # each cgroup's burst of 2 passed, the rest was refused: every open accounted for
+        assert delivered == 2 * n, delivered
+        assert delivered + limited == made, (delivered, limited, made)
+        assert a.rate_limited("open") == limited
+        s = a.summary("open")
+        assert s["lost"] == 0, s
+    finally:
+        if last and os.path.isdir(last):
+            os.rmdir(last)
+        top.remove()
+        outside.remove()
