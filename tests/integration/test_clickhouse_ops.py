@@ -105,3 +105,21 @@ def test_retention_flag_checked():
     assert "--retention-check-s: '0'" in start_fails(*url, "--retention-days", "1",
                                                       "--retention-check-s", "0")
     assert "--retention-days needs --clickhouse" in start_fails("--retention-days", "3")
+
+
+def test_outage_is_two_log_lines_with_duration_and_refused(pb2, tmp_path, ch):
+    """ClickHouse down for three batches: one line as the outage begins, none per
+    refused batch, one as it ends saying how long it lasted and that 3 were refused."""
+    with Collector(str(tmp_path), "--clickhouse", ch.url, "--clickhouse-timeout-ms", "2000",
+                   ndjson=False) as c:
+        ch.stop()
+        for seq in (1, 2, 3):
+            assert post(c, body(pb2, seq, time.time_ns()))[0] == 503
+        ch.start()
+        assert post(c, body(pb2, 4, time.time_ns()))[:2] == (200, "ok")
+        assert c.stop() == 0
+    log = "".join(c.stderr)
+    assert log.count("ClickHouse outage:") == 1, log
+    over = [l for l in c.stderr if "ClickHouse outage over after" in l]
+    assert len(over) == 1 and "3 batches were answered 503" in over[0], log
+    assert float(over[0].split("outage over after ")[1].split(" s")[0]) > 0
