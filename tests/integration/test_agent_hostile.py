@@ -235,7 +235,7 @@ def test_spool_entries_that_are_not_batches_are_left_alone(cgroup, tmp_path, pb2
     with ship_agent(cgroup, url, "--spool-dir", spool) as b:
         # listed: the oldest is read and retried while the collector is down;
         # the second and third are replaced now, behind the agent's back
-        wait_stderr(b, r"spool: \d+ batches \(\d+ bytes\) from an earlier run")
+        wait_stderr(b, r"spool: \d+ batches \(\d+ bytes\) for the collector from an earlier run")
         wait_stderr(b, r"warning: collector %s: " % re.escape(url))
         fifo, link = files[1], files[2]
         lost = batch_tags(pb2, fifo, tag) + batch_tags(pb2, link, tag)
