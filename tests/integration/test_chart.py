@@ -257,6 +257,7 @@ def test_legacy_kernel_and_seccomp_values():
     (["--set", "securityContext.seccompProfile.type=Localhost"], "localhostProfile"),
     (["--set", "securityContext.extraCapabilities={CAP_NET_ADMIN}"], "extraCapabilities"),
     (["--set", "collector.url=ftp://x"], "collector.url"),
+    (["--set", "otlp.endpoint=localhost:4318"], "otlp.endpoint"),
     (["--set", "collector.caSecret.key="], "collector.caSecret.key"),
     (["--set", "collector.clientCertSecret.certKey="], "collector.clientCertSecret.certKey"),
     (["--set", "metadata.kubelet.insecureSkipVerify=maybe"], "insecureSkipVerify"),
@@ -581,3 +582,36 @@ def test_collector_deployment_args_run_the_real_collector(tmp_path):
             p.terminate()
             p.wait(timeout=20)
 
+
+def test_otlp_values_endpoint_headers_from_a_secret_and_ca():
+    """otlp.endpoint becomes --otlp-endpoint (the agent's parser takes it), the
+    headers come from the Secret as OTEL_EXPORTER_OTLP_HEADERS (no credential in
+    the args), the CA is mounted read-only for --otlp-ca, and batches get the spool."""
+    pod, c = agent_container(objects(
+        "--set", "otlp.endpoint=https://otel.example:4318",
+        "--set", "otlp.headersSecret.name=otlp-hdrs",
+        "--set", "otlp.caSecret.name=otlp-ca", "--set", "otlp.caSecret.key=root.pem",
+        "--set", "otlp.serviceName=snoop", "--set", "otlp.resourceAttributes=k8s.cluster.name=c1"))
+    args = c["args"]
+    out, _ = check_args_with_agent(args)
+    assert "otlp-logs-endpoint: https://otel.example:4318/v1/logs\n" in out
+    assert "otlp-ca: /etc/podsnoop/otlp-ca/ca.crt\n" in out
+    assert "spool-dir: /var/lib/podsnoop/spool\n" in out
+    env = {e["name"]: e for e in c["env"]}
+    assert env["OTEL_EXPORTER_OTLP_HEADERS"]["valueFrom"] == {
+        "secretKeyRef": {"name": "otlp-hdrs", "key": "headers"}}
+    assert env["OTEL_SERVICE_NAME"]["value"] == "snoop"
+    assert env["OTEL_RESOURCE_ATTRIBUTES"]["value"] == "k8s.cluster.name=c1"
+    vols = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["name"]: m for m in c["volumeMounts"]}
+    assert vols["otlp-ca"]["secret"] == {"secretName": "otlp-ca", "defaultMode": 0o444,
+                                         "items": [{"key": "root.pem", "path": "ca.crt"}]}
+    assert mounts["otlp-ca"] == {"name": "otlp-ca", "mountPath": "/etc/podsnoop/otlp-ca",
+                                 "readOnly": True}
+    assert "spool" in vols
+    # the negative: nothing of it without an endpoint
+    pod, c = agent_container(objects("--set", "otlp.headersSecret.name=otlp-hdrs",
+                                     "--set", "otlp.caSecret.name=otlp-ca"))
+    assert not [a for a in c["args"] if a.startswith("--otlp")]
+    assert not [e for e in c["env"] if e["name"].startswith("OTEL_")]
+    assert {"otlp-ca", "spool"}.isdisjoint(v["name"] for v in pod["volumes"])

@@ -99,6 +99,16 @@ nowhere else, so renaming one is a one-line change.
 - --collector-key
 - /etc/podsnoop/collector-client/tls.key
 {{- end }}
+{{- end }}
+{{- if .Values.otlp.endpoint }}
+- --otlp-endpoint
+- {{ .Values.otlp.endpoint | quote }}
+{{- if .Values.otlp.caSecret.name }}
+- --otlp-ca
+- /etc/podsnoop/otlp-ca/ca.crt
+{{- end }}
+{{- end }}
+{{- if or .Values.collector.url .Values.otlp.endpoint }}
 - --spool-dir
 - /var/lib/podsnoop/spool
 - --spool-max-bytes
