@@ -615,3 +615,26 @@ def test_otlp_values_endpoint_headers_from_a_secret_and_ca():
     assert not [a for a in c["args"] if a.startswith("--otlp")]
     assert not [e for e in c["env"] if e["name"].startswith("OTEL_")]
     assert {"otlp-ca", "spool"}.isdisjoint(v["name"] for v in pod["volumes"])
+
+
+def test_otlp_values_client_certificate_from_a_tls_secret():
+    """otlp.clientCertSecret mounts the certificate and key read-only (0400) and
+    passes them as --otlp-cert and --otlp-key, which the agent's parser takes;
+    nothing of it without an endpoint."""
+    pod, c = agent_container(objects(
+        "--set", "otlp.endpoint=https://otel.example:4318",
+        "--set", "otlp.clientCertSecret.name=otlp-mtls",
+        "--set", "otlp.clientCertSecret.keyKey=client.key"))
+    out, _ = check_args_with_agent(c["args"])
+    assert "otlp-cert: /etc/podsnoop/otlp-client/tls.crt\n" in out
+    assert "otlp-key: /etc/podsnoop/otlp-client/tls.key\n" in out
+    vols = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["name"]: m for m in c["volumeMounts"]}
+    assert vols["otlp-client"]["secret"] == {
+        "secretName": "otlp-mtls", "defaultMode": 0o400,
+        "items": [{"key": "tls.crt", "path": "tls.crt"}, {"key": "client.key", "path": "tls.key"}]}
+    assert mounts["otlp-client"] == {"name": "otlp-client",
+                                     "mountPath": "/etc/podsnoop/otlp-client", "readOnly": True}
+    pod, c = agent_container(objects("--set", "otlp.clientCertSecret.name=otlp-mtls"))
+    assert not [a for a in c["args"] if a.startswith("--otlp")]
+    assert "otlp-client" not in {v["name"] for v in pod["volumes"]}

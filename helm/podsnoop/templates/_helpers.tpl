@@ -107,6 +107,12 @@ nowhere else, so renaming one is a one-line change.
 - --otlp-ca
 - /etc/podsnoop/otlp-ca/ca.crt
 {{- end }}
+{{- if .Values.otlp.clientCertSecret.name }}
+- --otlp-cert
+- /etc/podsnoop/otlp-client/tls.crt
+- --otlp-key
+- /etc/podsnoop/otlp-client/tls.key
+{{- end }}
 {{- end }}
 {{- if or .Values.collector.url .Values.otlp.endpoint }}
 - --spool-dir
