@@ -22,7 +22,10 @@ static struct {
 static size_t n_collectors;
 
 struct mw {
-	FILE *f;
+	FILE *f;		/* the text, or NULL when a visitor takes the samples */
+	const struct metrics_visitor *vis;
+	void *vis_priv;
+	uint64_t born;		/* of the series being written (hist_agg), else 0 */
 	const char *family;
 	enum metric_type type;
 	struct {
@@ -159,6 +162,12 @@ static double scale(double units, double unit)
 	return r >= 1 && fabs(inv - r) < 1e-9 * r ? units / r : units * unit;
 }
 
+double metrics_log2_bound(size_t i, double unit)
+{
+	/* slot i holds integers up to 2^(i+1) - 1 */
+	return scale(ldexp(1.0, (int)i + 1) - 1.0, unit);
+}
+
 static void put_double(FILE *f, double v)
 {
 	char buf[64];
@@ -176,6 +185,10 @@ void mw_family(struct mw *w, const char *name, enum metric_type type, const char
 {
 	w->family = name;
 	w->type = type;
+	if (w->vis) {
+		w->vis->family(w->vis_priv, name, type, help);
+		return;
+	}
 	fprintf(w->f, "# HELP %s ", name);
 	put_escaped(w->f, help, false);
 	fprintf(w->f, "\n# TYPE %s %s\n", name, type_name(type));
@@ -205,14 +218,33 @@ static void put_series(struct mw *w, const char *suffix, const char *const *labe
 	fputc(' ', w->f);
 }
 
+static void visit(struct mw *w, const char *const *labels, const uint64_t *slots,
+		  size_t n_slots, double unit, double d, uint64_t v)
+{
+	const struct metrics_sample s = {
+		.labels = labels, .v = v, .d = d, .slots = slots, .n_slots = n_slots,
+		.unit = unit, .born = w->born,
+	};
+
+	w->vis->sample(w->vis_priv, w->family, w->type, &s);
+}
+
 void mw_u64(struct mw *w, const char *const *labels, uint64_t v)
 {
+	if (w->vis) {
+		visit(w, labels, NULL, 0, 0, (double)v, v);
+		return;
+	}
 	put_series(w, "", labels, NULL, NULL);
 	fprintf(w->f, "%" PRIu64 "\n", v);
 }
 
 void mw_f64(struct mw *w, const char *const *labels, double v)
 {
+	if (w->vis) {
+		visit(w, labels, NULL, 0, 0, v, v > 0 ? (uint64_t)v : 0);
+		return;
+	}
 	put_series(w, "", labels, NULL, NULL);
 	put_double(w->f, v);
 	fputc('\n', w->f);
@@ -224,12 +256,15 @@ static void hist_log2(struct mw *w, const char *const *labels, const uint64_t *s
 	uint64_t cum = 0;
 	char le[64];
 
+	if (w->vis) {
+		visit(w, labels, slots, n_slots, unit, sum_s, 0);
+		return;
+	}
 	for (size_t i = 0; i < n_slots; i++) {
 		cum += slots[i];
 		if (i + 1 == n_slots)
 			break; /* the last slot is open-ended: only +Inf holds it */
-		/* slot i holds integers up to 2^(i+1) - 1 */
-		fmt_double(le, sizeof(le), scale(ldexp(1.0, (int)i + 1) - 1.0, unit));
+		fmt_double(le, sizeof(le), metrics_log2_bound(i, unit));
 		put_series(w, "_bucket", labels, "le", le);
 		fprintf(w->f, "%" PRIu64 "\n", cum);
 	}
@@ -270,6 +305,7 @@ struct series {
 	size_t key_len;
 	uint64_t sum;
 	uint64_t stamp;		/* `now` of the last add */
+	uint64_t born;		/* `now` of the first */
 	uint64_t slots[];
 };
 
@@ -426,6 +462,7 @@ int hist_agg_add_at(struct hist_agg *a, const char *const *values, const uint64_
 			a->other = series_new(a, okey, olen);
 			if (!a->other)
 				return -ENOMEM;
+			a->other->born = now;
 		}
 		series_add(a, a->other, slots, sum_units);
 		return note_folded_key(a, key, len);
@@ -434,7 +471,7 @@ int hist_agg_add_at(struct hist_agg *a, const char *const *values, const uint64_
 	if (!a->table[idx])
 		return -ENOMEM;
 	series_add(a, a->table[idx], slots, sum_units);
-	a->table[idx]->stamp = now;
+	a->table[idx]->stamp = a->table[idx]->born = now;
 	a->n_series++;
 	return 0;
 }
@@ -514,8 +551,10 @@ static void write_series(struct mw *w, const struct hist_agg *a, const struct se
 		v += strlen(v) + 1;
 	}
 	labels[2 * n] = NULL;
+	w->born = s->born;
 	hist_log2(w, labels, s->slots, a->n_slots, unit,
 		  scale((double)s->sum, a->sum_unit > 0 ? a->sum_unit : unit));
+	w->born = 0;
 }
 
 void hist_agg_write(struct mw *w, const struct hist_agg *a, double unit)
@@ -560,7 +599,9 @@ void hist_agg_write_counters(struct mw *w, const struct hist_agg *a)
 			v += strlen(v) + 1;
 		}
 		labels[2 * a->n_labels] = NULL;
+		w->born = all[i]->born;
 		mw_u64(w, labels, all[i]->slots[0]);
+		w->born = 0;
 	}
 	free(all);
 	note_folded(w, a->folded);
@@ -629,6 +670,10 @@ static void render_static(struct mw *w)
 			} else if (o->type == MT_GAUGE) {
 				int64_t v = (int64_t)__atomic_load_n(&o->v, __ATOMIC_RELAXED);
 
+				if (w->vis) {
+					mw_f64(w, const_labels(o, lbuf), (double)v);
+					continue;
+				}
 				put_series(w, "", const_labels(o, lbuf), NULL, NULL);
 				fprintf(w->f, "%" PRId64 "\n", v);
 			} else {
@@ -637,6 +682,17 @@ static void render_static(struct mw *w)
 			}
 		}
 	}
+}
+
+void metrics_visit(const struct metrics_visitor *vis, void *priv)
+{
+	struct mw w = { .vis = vis, .vis_priv = priv };
+
+	pthread_mutex_lock(&lock);
+	render_static(&w);
+	for (size_t i = 0; i < n_collectors; i++)
+		collectors[i].fn(&w, collectors[i].priv);
+	pthread_mutex_unlock(&lock);
 }
 
 char *metrics_render(size_t *len)

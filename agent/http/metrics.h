@@ -198,6 +198,33 @@ void hist_agg_write_counters(struct mw *w, const struct hist_agg *a);
 void hist_agg_free(struct hist_agg *a);
 
 /*
+ * The same figures handed to a visitor instead of written as text (the OTLP
+ * metrics export, agent/ship/otlp_metrics.c): one family() call per family,
+ * then one sample() per sample of it. On the caller's thread, under the
+ * registry lock and each collector's own (as a scrape).
+ */
+struct metrics_sample {
+	const char *const *labels;	/* name/value pairs, NULL name last; or NULL */
+	uint64_t v;			/* counter (gauge: 0 when below) */
+	double d;			/* the value as a double; histograms: the sum, seconds */
+	const uint64_t *slots;		/* histograms: log2 slots (else NULL) */
+	size_t n_slots;
+	double unit;			/* seconds per unit of the slots */
+	/* hist_agg series: the `now` of its first add (pod_metrics: CLOCK_BOOTTIME); else 0 */
+	uint64_t born;
+};
+
+struct metrics_visitor {
+	void (*family)(void *priv, const char *name, enum metric_type type, const char *help);
+	void (*sample)(void *priv, const char *family, enum metric_type type,
+		       const struct metrics_sample *s);
+};
+
+void metrics_visit(const struct metrics_visitor *vis, void *priv);
+/* The upper bound of log2 slot i (all but the last), in seconds: the `le` of /metrics. */
+double metrics_log2_bound(size_t i, double unit);
+
+/*
  * Render every registered metric and collector as Prometheus text into a
  * malloc'd buffer (*len bytes, NUL-terminated). Takes the registry lock.
  * Returns NULL on allocation failure.
