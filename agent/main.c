@@ -274,6 +274,8 @@ static void stop_tracers(void)
 	attrib_finish();
 	report_losses(true);
 	out_flush();
+	ship_otlp_final(); /* the last OTLP metrics: every record in, tracers readable */
+	serve_metrics_stop();
 	print_summary();
 	for (size_t i = 0; i < tracer_count; i++)
 		if (started[i])
@@ -317,7 +319,8 @@ static int run(void)
 
 	setvbuf(stdout, NULL, _IOFBF, 1 << 20);
 	/* with --collector or OTLP, local output only when asked for */
-	if ((!cfg.ship.url && !cfg.ship.otlp.logs_url) || cfg.output_given)
+	if ((!cfg.ship.url && !cfg.ship.otlp.logs_url && !cfg.ship.otlp.metrics_url) ||
+	    cfg.output_given)
 		out_add_sink(cfg.output == OUT_TEXT ? &text_sink : &ndjson_sink, stdout);
 
 	err = attrib_start(&cfg);
@@ -336,7 +339,7 @@ static int run(void)
 		if (err)
 			goto out_loop;
 	}
-	if (cfg.ship.otlp.logs_url) {
+	if (cfg.ship.otlp.logs_url || cfg.ship.otlp.metrics_url) {
 		err = ship_otlp_start(&cfg);
 		if (err)
 			goto out_loop;

@@ -11,7 +11,7 @@
 #include "agent/tracers/tracer.h"
 #include "agent/http/tracer_metrics.h"
 
-static bool serving;
+static bool serving, counting;
 static char attached[256];
 static int n_attached;
 
@@ -19,7 +19,8 @@ int serve_start(const struct ps_config *cfg)
 {
 	int err;
 
-	if (!cfg->listen)
+	/* the figures are kept for /metrics and for the OTLP metrics export alike */
+	if (!cfg->listen && !cfg->ship.otlp.metrics_url)
 		return 0;
 	err = tracer_metrics_init();
 	if (err) {
@@ -38,6 +39,9 @@ int serve_start(const struct ps_config *cfg)
 			return err;
 		}
 	}
+	counting = true;
+	if (!cfg->listen)
+		return 0;
 	health_set("tracers", false, "starting");
 	/* a metadata source replaces this with its own state once it runs */
 	health_set("metadata", true, "off (no metadata source configured)");
@@ -56,9 +60,10 @@ void serve_tracer_started(size_t i, const char *method)
 {
 	size_t len = strlen(attached);
 
+	if (counting)
+		tracer_metrics_started(i, method);
 	if (!serving)
 		return;
-	tracer_metrics_started(i, method);
 	n_attached++;
 	snprintf(attached + len, sizeof(attached) - len, "%s%s=%s", len ? ", " : "",
 		 tracer_table[i]->name, method);
@@ -80,9 +85,15 @@ void serve_tick(void)
 
 void serve_stop(void)
 {
-	if (!serving)
+	if (serving)
+		endpoints_stop();
+	serving = false;
+}
+
+void serve_metrics_stop(void)
+{
+	if (!counting)
 		return;
-	endpoints_stop();
 	for (size_t i = 0; i < tracer_count; i++)
 		if (tracer_table[i]->metrics_stop)
 			tracer_table[i]->metrics_stop();
@@ -90,5 +101,5 @@ void serve_stop(void)
 	for (size_t i = 0; i < tracer_count; i++)
 		tracer_metrics_stopped(i);
 	tracer_metrics_free();
-	serving = false;
+	counting = false;
 }

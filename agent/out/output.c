@@ -2,7 +2,7 @@
 #include <errno.h>
 #include "agent/out/output.h"
 
-#define MAX_SINKS 4
+#define MAX_SINKS 8
 
 static struct {
 	const struct sink_ops *ops;

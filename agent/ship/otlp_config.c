@@ -242,40 +242,66 @@ int otlp_config_opt(struct otlp_config *oc, int opt, const char *arg, ship_err_f
 	return err_fn("internal: unknown OTLP option %d", opt);
 }
 
+/* OTEL_{LOGS,METRICS}_EXPORTER: "otlp" (the default) or "none", which turns the signal off */
+static int signal_off(const char *sig, bool *off, ship_err_fn err_fn)
+{
+	char name[40];
+	const char *v;
+
+	snprintf(name, sizeof(name), "OTEL_%s_EXPORTER", sig);
+	v = getenv(name);
+	*off = v && !strcmp(v, "none");
+	if (v && *v && !*off && strcmp(v, "otlp"))
+		return err_fn("%s: '%s': podsnoop exports otlp or none", name, v);
+	return 0;
+}
+
+/* The signal's URL: the flag's base + path, else its variable as it is, else the base's. */
+static int signal_url(struct otlp_config *oc, const char *var, const char *path, char **out,
+		      ship_err_fn err_fn)
+{
+	const char *v = getenv(var);
+
+	if (oc->endpoint_flag) {
+		*out = with_path(oc->endpoint, path);
+	} else if (v && *v) {
+		if (!url_ok(v))
+			return err_fn("%s: '%s' is not an http:// or https:// URL", var, v);
+		*out = strdup(v);
+	} else if (oc->endpoint) {
+		*out = with_path(oc->endpoint, path);
+	}
+	return 0;
+}
+
 int otlp_config_env(struct otlp_config *oc, ship_err_fn err_fn)
 {
-	const char *v, *which, *logs = getenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT");
+	const char *v, *which;
+	bool logs_off, metrics_off;
 	int err;
 
-	/* the flag's base URL, else the logs URL as it is, else the variable's base URL */
-	if (oc->endpoint_flag) {
-		oc->logs_url = with_path(oc->endpoint, OTLP_LOGS_PATH);
-	} else if (logs && *logs) {
-		if (!url_ok(logs))
-			return err_fn("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: '%s' is not an http:// or "
-				      "https:// URL", logs);
-		oc->logs_url = strdup(logs);
-	} else if ((v = getenv("OTEL_EXPORTER_OTLP_ENDPOINT")) && *v) {
+	if (!oc->endpoint_flag && (v = getenv("OTEL_EXPORTER_OTLP_ENDPOINT")) && *v) {
 		if (!url_ok(v))
 			return err_fn("OTEL_EXPORTER_OTLP_ENDPOINT: '%s' is not an http:// or "
 				      "https:// URL", v);
 		oc->endpoint = v;
-		oc->logs_url = with_path(v, OTLP_LOGS_PATH);
 	}
-	if (!oc->logs_url) {
+	err = signal_off("LOGS", &logs_off, err_fn);
+	if (!err)
+		err = signal_off("METRICS", &metrics_off, err_fn);
+	if (!err && !logs_off)
+		err = signal_url(oc, "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", OTLP_LOGS_PATH,
+				 &oc->logs_url, err_fn);
+	if (!err && !metrics_off)
+		err = signal_url(oc, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", OTLP_METRICS_PATH,
+				 &oc->metrics_url, err_fn);
+	if (err)
+		return err;
+	if (!oc->logs_url && !oc->metrics_url) {
 		if (oc->given)
 			return err_fn("--otlp-* options need --otlp-endpoint URL (or "
 				      "OTEL_EXPORTER_OTLP_ENDPOINT)");
 		return 0;
-	}
-	if (oc->endpoint)
-		oc->metrics_url = with_path(oc->endpoint, OTLP_METRICS_PATH);
-	if ((v = getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")) && *v && !oc->endpoint_flag) {
-		if (!url_ok(v))
-			return err_fn("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: '%s' is not an http:// "
-				      "or https:// URL", v);
-		free(oc->metrics_url);
-		oc->metrics_url = strdup(v);
 	}
 	for (size_t i = 0; i < oc->n_flag_headers; i++) {
 		err = add_header(oc, oc->flag_headers[i], strlen(oc->flag_headers[i]), false,
@@ -322,9 +348,12 @@ void otlp_config_usage(FILE *f)
 	fprintf(f,
 "OTLP/HTTP export (protobuf, gzip; docs/otlp.md), beside --collector and --output:\n"
 "      --otlp-endpoint URL   export every record as an OTLP LogRecord to\n"
-"                            URL" OTLP_LOGS_PATH " (default: $OTEL_EXPORTER_OTLP_ENDPOINT,\n"
-"                            or $OTEL_EXPORTER_OTLP_LOGS_ENDPOINT as it is); local\n"
-"                            output is then off unless --output is given too\n"
+"                            URL" OTLP_LOGS_PATH " and the per-pod metrics (cumulative,\n"
+"                            every --interval) to URL" OTLP_METRICS_PATH " (default:\n"
+"                            $OTEL_EXPORTER_OTLP_ENDPOINT; a signal's own\n"
+"                            $OTEL_EXPORTER_OTLP_{LOGS,METRICS}_ENDPOINT is used as\n"
+"                            it is; $OTEL_{LOGS,METRICS}_EXPORTER=none turns one\n"
+"                            off); local output is then off unless --output is given\n"
 "      --otlp-header K=V     one more request header (repeatable; also\n"
 "                            $OTEL_EXPORTER_OTLP_HEADERS=k=v,k2=v2)\n"
 "      --otlp-ca FILE        CA certificates (PEM; $OTEL_EXPORTER_OTLP_CERTIFICATE)\n"
@@ -344,10 +373,10 @@ void otlp_config_print(const struct otlp_config *oc, FILE *f)
 
 	fprintf(f, "otlp-logs-endpoint: %s\n",
 		oc->logs_url ? log_url(oc->logs_url, url, sizeof(url)) : "off");
-	if (!oc->logs_url)
-		return;
 	fprintf(f, "otlp-metrics-endpoint: %s\n",
 		oc->metrics_url ? log_url(oc->metrics_url, url, sizeof(url)) : "off");
+	if (!oc->logs_url && !oc->metrics_url)
+		return;
 	for (size_t i = 0; i < oc->n_headers; i++) {
 		const char *c = strchr(oc->headers[i], ':');
 

@@ -124,7 +124,7 @@ uint8_t *utf8_clean_put(uint8_t *p, const char *str, size_t n)
 
 /* ---- the wire ---- */
 
-static size_t vlen(uint64_t v)
+size_t otlp_vlen(uint64_t v)
 {
 	size_t n = 1;
 
@@ -133,7 +133,7 @@ static size_t vlen(uint64_t v)
 	return n;
 }
 
-static uint8_t *put_varint(uint8_t *p, uint64_t v)
+uint8_t *otlp_put_varint(uint8_t *p, uint64_t v)
 {
 	while (v >= 0x80) {
 		*p++ = (uint8_t)(v | 0x80);
@@ -168,18 +168,18 @@ static bool room(struct w *w, size_t n)
 /* KeyValue framing around an AnyValue of any_len bytes; false when it does not fit */
 static bool kv_head(struct w *w, const char *key, size_t any_len)
 {
-	size_t kl = strlen(key), inner = 1 + vlen(kl) + kl + 1 + vlen(any_len) + any_len;
+	size_t kl = strlen(key), inner = 1 + otlp_vlen(kl) + kl + 1 + otlp_vlen(any_len) + any_len;
 
-	if (!room(w, 1 + vlen(inner) + inner))
+	if (!room(w, 1 + otlp_vlen(inner) + inner))
 		return false;
 	*w->p++ = LR_ATTRIBUTES;
-	w->p = put_varint(w->p, inner);
+	w->p = otlp_put_varint(w->p, inner);
 	*w->p++ = KV_KEY;
-	w->p = put_varint(w->p, kl);
+	w->p = otlp_put_varint(w->p, kl);
 	memcpy(w->p, key, kl);
 	w->p += kl;
 	*w->p++ = KV_VALUE;
-	w->p = put_varint(w->p, any_len);
+	w->p = otlp_put_varint(w->p, any_len);
 	return true;
 }
 
@@ -187,10 +187,10 @@ static void kv_str(struct w *w, const char *key, const char *s, size_t n)
 {
 	size_t cl = utf8_clean_len(s, n);
 
-	if (!kv_head(w, key, 1 + vlen(cl) + cl))
+	if (!kv_head(w, key, 1 + otlp_vlen(cl) + cl))
 		return;
 	*w->p++ = AV_STRING;
-	w->p = put_varint(w->p, cl);
+	w->p = otlp_put_varint(w->p, cl);
 	w->p = utf8_clean_put(w->p, s, n);
 }
 
@@ -201,10 +201,10 @@ static void kv_cstr(struct w *w, const char *key, const char *s)
 
 static void kv_int(struct w *w, const char *key, int64_t v)
 {
-	if (!kv_head(w, key, 1 + vlen((uint64_t)v)))
+	if (!kv_head(w, key, 1 + otlp_vlen((uint64_t)v)))
 		return;
 	*w->p++ = AV_INT;
-	w->p = put_varint(w->p, (uint64_t)v);
+	w->p = otlp_put_varint(w->p, (uint64_t)v);
 }
 
 static void kv_bool(struct w *w, const char *key, bool v)
@@ -235,21 +235,21 @@ static void kv_strv(struct w *w, const char *key, const char *a, uint32_t argc)
 	for (uint32_t i = 0; i < argc; i++) {
 		n = strlen(s);
 		cl = utf8_clean_len(s, n);
-		any = 1 + vlen(cl) + cl;
-		arr += 1 + vlen(any) + any;
+		any = 1 + otlp_vlen(cl) + cl;
+		arr += 1 + otlp_vlen(any) + any;
 		s += n + 1;
 	}
-	if (!kv_head(w, key, 1 + vlen(arr) + arr))
+	if (!kv_head(w, key, 1 + otlp_vlen(arr) + arr))
 		return;
 	*w->p++ = AV_ARRAY;
-	w->p = put_varint(w->p, arr);
+	w->p = otlp_put_varint(w->p, arr);
 	for (uint32_t i = 0; i < argc; i++) {
 		n = strlen(a);
 		cl = utf8_clean_len(a, n);
 		*w->p++ = ARR_VALUES;
-		w->p = put_varint(w->p, 1 + vlen(cl) + cl);
+		w->p = otlp_put_varint(w->p, 1 + otlp_vlen(cl) + cl);
 		*w->p++ = AV_STRING;
-		w->p = put_varint(w->p, cl);
+		w->p = otlp_put_varint(w->p, cl);
 		w->p = utf8_clean_put(w->p, a, n);
 		a += n + 1;
 	}
@@ -259,10 +259,10 @@ static void field_str(struct w *w, uint8_t tag, const char *s)
 {
 	size_t n = strlen(s);
 
-	if (!room(w, 1 + vlen(n) + n))
+	if (!room(w, 1 + otlp_vlen(n) + n))
 		return;
 	*w->p++ = tag;
-	w->p = put_varint(w->p, n);
+	w->p = otlp_put_varint(w->p, n);
 	memcpy(w->p, s, n);
 	w->p += n;
 }
@@ -303,9 +303,9 @@ static int rec_end(struct otlp_logs *o, struct w *w, enum rec_type t)
 		return o->n_logs ? -ENOSPC : -E2BIG;
 	if (len > REC_MAX_LEN)
 		return -E2BIG;
-	vl = vlen(len);
+	vl = otlp_vlen(len);
 	start[0] = SL_LOG_RECORDS;
-	put_varint(start + 1, len);
+	otlp_put_varint(start + 1, len);
 	if (vl < REC_LEN_ROOM)
 		memmove(start + 1 + vl, body, len);
 	o->len += 1 + vl + len;
@@ -514,7 +514,7 @@ int otlp_add_loss(struct otlp_logs *o, const struct loss_rec *l)
 static uint8_t *put_str_field(uint8_t *p, uint8_t tag, const char *s, size_t n)
 {
 	*p++ = tag;
-	p = put_varint(p, n);
+	p = otlp_put_varint(p, n);
 	memcpy(p, s, n);
 	return p + n;
 }
@@ -523,19 +523,19 @@ static uint8_t *put_str_field(uint8_t *p, uint8_t tag, const char *s, size_t n)
 static uint8_t *res_attr(uint8_t *p, uint8_t *end, const char *k, const char *v, bool *over)
 {
 	size_t kl = strlen(k), cl = utf8_clean_len(v, strlen(v));
-	size_t any = 1 + vlen(cl) + cl, inner = 1 + vlen(kl) + kl + 1 + vlen(any) + any;
+	size_t any = 1 + otlp_vlen(cl) + cl, inner = 1 + otlp_vlen(kl) + kl + 1 + otlp_vlen(any) + any;
 
-	if (*over || (size_t)(end - p) < 1 + vlen(inner) + inner) {
+	if (*over || (size_t)(end - p) < 1 + otlp_vlen(inner) + inner) {
 		*over = true;
 		return p;
 	}
 	*p++ = RES_ATTRIBUTES;
-	p = put_varint(p, inner);
+	p = otlp_put_varint(p, inner);
 	p = put_str_field(p, KV_KEY, k, kl);
 	*p++ = KV_VALUE;
-	p = put_varint(p, any);
+	p = otlp_put_varint(p, any);
 	*p++ = AV_STRING;
-	p = put_varint(p, cl);
+	p = otlp_put_varint(p, cl);
 	return utf8_clean_put(p, v, strlen(v));
 }
 
@@ -547,8 +547,8 @@ static bool overridden(const struct otlp_resource *r, const char *k)
 	return false;
 }
 
-/* Resource and InstrumentationScope, packed once: they are the same in every batch. */
-static int pack_fixed(struct otlp_logs *o, const struct otlp_resource *r)
+int otlp_resource_pack(const struct otlp_resource *r, uint8_t **out, size_t *res_len,
+		       size_t *scope_len)
 {
 	uint8_t body[FIXED_MAX], *p = body, *end = body + sizeof(body), *q;
 	const char *ours[][2] = {
@@ -571,22 +571,27 @@ static int pack_fixed(struct otlp_logs *o, const struct otlp_resource *r)
 	if (over)
 		return -E2BIG;
 	n = (size_t)(p - body);
-	o->fixed = malloc(2 * (1 + 5) + n + 64);
-	if (!o->fixed)
+	*out = q = malloc(2 * (1 + 5) + n + 64);
+	if (!q)
 		return -ENOMEM;
-	q = o->fixed;
 	*q++ = RL_RESOURCE;
-	q = put_varint(q, n);
+	q = otlp_put_varint(q, n);
 	memcpy(q, body, n);
 	q += n;
-	o->res_len = (size_t)(q - o->fixed);
+	*res_len = (size_t)(q - *out);
 	/* InstrumentationScope { name, version } as ScopeLogs.scope */
 	*q++ = SL_SCOPE;
-	q = put_varint(q, 2 + strlen("podsnoop") + 2 + strlen(PODSNOOP_VERSION));
+	q = otlp_put_varint(q, 2 + strlen("podsnoop") + 2 + strlen(PODSNOOP_VERSION));
 	q = put_str_field(q, SCOPE_NAME, "podsnoop", strlen("podsnoop"));
 	q = put_str_field(q, SCOPE_VERSION, PODSNOOP_VERSION, strlen(PODSNOOP_VERSION));
-	o->scope_len = (size_t)(q - o->fixed) - o->res_len;
+	*scope_len = (size_t)(q - *out) - *res_len;
 	return 0;
+}
+
+/* Resource and InstrumentationScope, packed once: they are the same in every batch. */
+static int pack_fixed(struct otlp_logs *o, const struct otlp_resource *r)
+{
+	return otlp_resource_pack(r, &o->fixed, &o->res_len, &o->scope_len);
 }
 
 size_t otlp_logs_max_raw(uint32_t max_bytes)
@@ -666,17 +671,17 @@ int otlp_logs_close(struct otlp_logs *o, uint64_t seq, uint64_t now_ns,
 	}
 	/* ResourceLogs { resource, ScopeLogs { scope, log_records... } }, framed backwards */
 	sl = o->scope_len + o->len;
-	rl = o->res_len + 1 + vlen(sl) + sl;
-	hsz = 1 + vlen(rl) + o->res_len + 1 + vlen(sl) + o->scope_len;
+	rl = o->res_len + 1 + otlp_vlen(sl) + sl;
+	hsz = 1 + otlp_vlen(rl) + o->res_len + 1 + otlp_vlen(sl) + o->scope_len;
 	if (hsz > o->hdr_cap)
 		return -E2BIG;
 	p = o->raw - hsz;
 	*p++ = REQ_RESOURCE_LOGS;
-	p = put_varint(p, rl);
+	p = otlp_put_varint(p, rl);
 	memcpy(p, o->fixed, o->res_len);
 	p += o->res_len;
 	*p++ = RL_SCOPE_LOGS;
-	p = put_varint(p, sl);
+	p = otlp_put_varint(p, sl);
 	memcpy(p, o->fixed + o->res_len, o->scope_len);
 
 	deflateReset(&o->z);
@@ -751,6 +756,16 @@ int otlp_logs_load_meta(struct batch *b, size_t max_raw)
 	return 0;
 }
 
+void otlp_message(char *msg, size_t size, const char *e)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; e && e[i] && o + 1 < size; i++)
+		msg[o++] = (unsigned char)e[i] >= 0x20 && e[i] != 0x7f ? e[i] : ' ';
+	if (size)
+		msg[o] = '\0';
+}
+
 uint64_t otlp_logs_refused(const void *body, size_t len, char *msg, size_t size)
 {
 	Opentelemetry__Proto__Collector__Logs__V1__ExportLogsServiceResponse *m;
@@ -763,13 +778,8 @@ uint64_t otlp_logs_refused(const void *body, size_t len, char *msg, size_t size)
 	if (!m)
 		return 0; /* a 2xx whose body is not the response (or cut at 4 KiB): taken */
 	if (m->partial_success && m->partial_success->rejected_log_records > 0) {
-		const char *e = m->partial_success->error_message;
-		size_t o = 0;
-
 		n = (uint64_t)m->partial_success->rejected_log_records;
-		for (size_t i = 0; e && e[i] && o + 1 < size; i++)
-			msg[o++] = (unsigned char)e[i] >= 0x20 && e[i] != 0x7f ? e[i] : ' ';
-		msg[o] = '\0';
+		otlp_message(msg, size, m->partial_success->error_message);
 	}
 	opentelemetry__proto__collector__logs__v1__export_logs_service_response__free_unpacked(
 		m, NULL);

@@ -78,8 +78,23 @@ void otlp_logs_reset(struct otlp_logs *o);
 int otlp_logs_load_meta(struct batch *b, size_t max_raw);
 size_t otlp_logs_max_raw(uint32_t max_bytes);
 size_t otlp_logs_max_body(uint32_t max_bytes);
+/* A partial success' error_message, printable (control characters as spaces), into msg. */
+void otlp_message(char *msg, size_t size, const char *e);
 /* A 2xx ExportLogsServiceResponse: partial_success.rejected_log_records (0 if none). */
 uint64_t otlp_logs_refused(const void *body, size_t len, char *msg, size_t size);
+
+/*
+ * The Resource and the InstrumentationScope ("podsnoop", its version), each
+ * as field 1 of its parent, which the logs and the metrics messages share
+ * (ResourceLogs/ResourceMetrics.resource, ScopeLogs/ScopeMetrics.scope):
+ * *out (malloc'd) holds res_len bytes of the one, then scope_len of the
+ * other. -E2BIG, -ENOMEM.
+ */
+int otlp_resource_pack(const struct otlp_resource *r, uint8_t **out, size_t *res_len,
+		       size_t *scope_len);
+/* Protobuf varints: the length of v's, and writing it. */
+size_t otlp_vlen(uint64_t v);
+uint8_t *otlp_put_varint(uint8_t *p, uint64_t v);
 
 /* Valid UTF-8 of s[0..n): its length, and writing it (no NUL). */
 size_t utf8_clean_len(const char *s, size_t n);

@@ -80,7 +80,7 @@ static struct ident {
 } I;
 
 /* Every started sink, for /metrics' loss samples. */
-static struct ship *ships[2];
+static struct ship *ships[3];
 
 static uint64_t mono_ns(void)
 {
@@ -109,6 +109,11 @@ static uint64_t sum(const uint32_t counts[REC_MAX])
 	for (int t = 0; t < REC_MAX; t++)
 		n += counts[t];
 	return n;
+}
+
+static const char *what(const struct ship *s)
+{
+	return s->codec->what ? s->codec->what : "records";
 }
 
 /* ---- event loop side ---- */
@@ -149,9 +154,9 @@ void ship_core_close(struct ship *s)
 				snprintf(why, sizeof(why), "send queue full and the spool not "
 					 "writable (%s%s)", strerror(e),
 					 e == ENOSPC ? ": its filesystem is full" : "");
-			pr_warn("%s: %s, batch of %u records dropped (counted; %" PRIu64
+			pr_warn("%s: %s, batch of %u %s dropped (counted; %" PRIu64
 				" more batches dropped since the last message)", c->log_prefix, why,
-				b->n_records, s->drop_log.was_held);
+				b->n_records, what(s), s->drop_log.was_held);
 		}
 		batch_free(b);
 	} else {
@@ -316,6 +321,8 @@ static void done_with(struct ship *s, struct batch *b)
  * A 2xx that refused n of b's records all the same (OTLP partial success):
  * final, never retried. The answer does not say which records, so they are
  * counted by type in proportion to the batch's (the remainder to the largest).
+ * A batch of no records (metrics) has nothing to charge to a tracer: its
+ * items go to the codec's m_refused.
  */
 static void on_refused(struct ship *s, struct batch *b, uint64_t n, const char *msg)
 {
@@ -333,13 +340,16 @@ static void on_refused(struct ship *s, struct batch *b, uint64_t n, const char *
 		if (b->counts[t] > b->counts[big])
 			big = t;
 	}
-	lost[big] += (uint32_t)(n - given);
+	if (sum(b->counts))
+		lost[big] += (uint32_t)(n - given);
 	count_lost(s, lost, s->codec->st_rejected, "partial_success");
 	s->refused_records += n;
+	if (s->codec->m_refused)
+		metric_add(&s->m_refused, n);
 	if (ratelim_ok(&s->reject_log, mono_ns()))
-		pr_err("%s %s took batch %" PRIu64 " but refused %" PRIu64 " of its %u records: "
+		pr_err("%s %s took batch %" PRIu64 " but refused %" PRIu64 " of its %u %s: "
 		       "%s; counted as lost, not retried (%" PRIu64 " more rejections since the "
-		       "last message)", s->codec->peer, s->url, b->seq, n, b->n_records,
+		       "last message)", s->codec->peer, s->url, b->seq, n, b->n_records, what(s),
 		       msg[0] ? msg : "(no message)", s->reject_log.was_held);
 }
 
@@ -381,6 +391,8 @@ static void on_rejected(struct ship *s, struct batch *b, const struct http_resul
 	if (!err) {
 		count_lost(s, b->counts, s->codec->st_rejected, reason);
 		loss_tally_readd(&s->losses, b->losses, b->n_losses);
+		if (s->codec->m_refused)
+			metric_add(&s->m_refused, b->n_records);
 	}
 	if (ratelim_ok(&s->reject_log, mono_ns())) {
 		if (err)
@@ -390,9 +402,9 @@ static void on_rejected(struct ship *s, struct batch *b, const struct http_resul
 			       r->msg[0] ? r->msg : "(no message)", strerror(-err));
 		else
 			pr_err("%s rejected batch %" PRIu64 " with HTTP %ld%s: %s; dropped, "
-			       "%u records counted as lost (%" PRIu64 " more rejections since the "
+			       "%u %s counted as lost (%" PRIu64 " more rejections since the "
 			       "last message)", s->codec->peer, b->seq, r->status, hint,
-			       r->msg[0] ? r->msg : "(no message)", b->n_records,
+			       r->msg[0] ? r->msg : "(no message)", b->n_records, what(s),
 			       s->reject_log.was_held);
 	}
 	done_with(s, b);
@@ -595,6 +607,14 @@ static void metrics_start(struct ship *s)
 		metrics_register(&s->m_failed);
 		metrics_register(&s->m_spool);
 		metrics_register(&s->m_latency);
+		if (c->m_refused) {
+			snprintf(s->m_refused_help, sizeof(s->m_refused_help),
+				 "Items of accepted (partial success) and rejected batches that "
+				 "the %s refused.", c->peer);
+			s->m_refused = (struct metric)METRIC_COUNTER(c->m_refused,
+								     s->m_refused_help);
+			metrics_register(&s->m_refused);
+		}
 		s->metrics_done = true;
 	}
 	metric_set(&s->m_spool, s->have_spool ? (int64_t)s->spool.bytes : 0);

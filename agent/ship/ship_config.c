@@ -218,7 +218,7 @@ int ship_config_check(struct ship_config *sc, ship_err_fn err_fn)
 
 	if (err)
 		return err;
-	if (sc->given && !sc->url && !sc->otlp.logs_url)
+	if (sc->given && !sc->url && !sc->otlp.logs_url && !sc->otlp.metrics_url)
 		return err_fn("shipping options need --collector URL or --otlp-endpoint URL");
 	if (sc->retry_min_ms > sc->retry_max_ms)
 		return err_fn("--retry-min-ms %u is above --retry-max-ms %u", sc->retry_min_ms,
@@ -237,7 +237,7 @@ void ship_config_print(const struct ship_config *sc, FILE *f)
 
 	fprintf(f, "collector: %s\n", sc->url ? log_url(sc->url, url, sizeof(url)) : "off");
 	otlp_config_print(&sc->otlp, f);
-	if (!sc->url && !sc->otlp.logs_url)
+	if (!sc->url && !sc->otlp.logs_url && !sc->otlp.metrics_url)
 		return;
 	if (sc->url)
 		fprintf(f, "collector-token-file: %s\ncollector-ca: %s\ncollector-cert: %s\n"

@@ -27,10 +27,18 @@
 struct ship_codec {
 	const char *peer;		/* "collector", "OTLP endpoint": in messages */
 	const char *log_prefix;		/* "ship", "otlp" */
+	const char *what;		/* what a batch holds, in messages: NULL "records" */
 	/* loss stages, as the tally, the batches and /metrics name them */
 	const char *st_queue, *st_spool, *st_rejected, *st_encode, *st_shutdown;
 	/* /metrics names: {result=sent|retried|failed}, spool gauge, latency histogram */
 	const char *m_batches, *m_spool, *m_latency;
+	/*
+	 * Optional: a counter of the batches' items the peer refused (rejected
+	 * batches and partial successes), for codecs whose batches hold no
+	 * records (counts all 0: OTLP metrics' data points), which the loss
+	 * tally cannot charge to a tracer.
+	 */
+	const char *m_refused;
 	bool (*empty)(void *enc);
 	bool (*full)(void *enc);
 	const uint32_t *(*counts)(void *enc);	/* records per type in the open batch */
@@ -88,8 +96,8 @@ struct ship {
 	uint64_t rejected_batches, spooled_batches, unspooled_batches, refused_records;
 
 	/* registered once, kept for the life of the process (not cleared by a start) */
-	struct metric m_sent, m_retried, m_failed, m_spool, m_latency;
-	char m_help[200], m_spool_help[120], m_latency_help[120];
+	struct metric m_sent, m_retried, m_failed, m_spool, m_latency, m_refused;
+	char m_help[200], m_spool_help[120], m_latency_help[120], m_refused_help[160];
 	bool metrics_done;
 };
 

@@ -1,12 +1,17 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * The OTLP/HTTP logs sink (--otlp-endpoint, OTEL_EXPORTER_OTLP_*): every
- * record one LogRecord (otlp_logs.c) over the shared delivery machinery
- * (ship_core.h), with a queue, spool (--spool-dir/otlp), thread and loss
- * tally of its own beside --collector's. Delivery as OTLP/HTTP says: only
- * 429, 502, 503, 504 and dropped connections are retried (Retry-After
- * honoured, else jittered backoff); every other answer is final; a partial
- * success is counted as lost and never retried.
+ * The OTLP/HTTP sinks (--otlp-endpoint, OTEL_EXPORTER_OTLP_*), each over the
+ * shared delivery machinery (ship_core.h) with a queue, thread and tally of
+ * its own beside --collector's:
+ * - logs: every record one LogRecord (otlp_logs.c), spool --spool-dir/otlp;
+ * - metrics: every --interval, the per-pod families and the losses of
+ *   /metrics as one cumulative request (otlp_metrics.c). No spool: each
+ *   export carries the totals since start, so one that cannot be sent is
+ *   made good by the next.
+ * Delivery as OTLP/HTTP says: only 429, 502, 503, 504 and dropped
+ * connections are retried (Retry-After honoured, else jittered backoff);
+ * every other answer is final; a partial success is counted as lost and
+ * never retried.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,7 +20,9 @@
 #include <sys/utsname.h>
 
 #include "agent/log.h"
+#include "agent/clock.h"
 #include "agent/ship/otlp_logs.h"
+#include "agent/ship/otlp_metrics.h"
 #include "agent/ship/ship_core.h"
 #include "agent/ship/ship_otlp.h"
 #include "lib/version.h"
@@ -24,6 +31,12 @@ static struct ship O;
 static struct otlp_logs ENC;
 static struct ship_config OCFG;	/* the shared settings, with this sink's URL, TLS, headers */
 static char spool_dir[4096];
+
+static struct ship M;
+static struct otlp_metrics MENC;
+static struct ship_config MCFG;
+static uint64_t m_interval_ns, m_last_ns;
+static bool m_final_done;
 
 static void o_exec(void *priv, const struct exec_view *v)
 {
@@ -121,6 +134,111 @@ static const struct ship_codec otlp_codec = {
 	.classify = http_classify_otlp,
 };
 
+/* ---- metrics ---- */
+
+static void m_flush(void *priv)
+{
+	uint64_t now = clock_now_ns(CLOCK_MONOTONIC);
+
+	if (now - m_last_ns < m_interval_ns)
+		return;
+	m_last_ns = now;
+	MENC.due = true;
+	ship_core_close(priv);
+}
+
+/* records reach the metrics through pod_metrics.c's sink; this one only keeps time */
+static const struct sink_ops metrics_sink = {
+	.flush = m_flush,
+};
+
+static bool m_empty(void *enc)
+{
+	return !((struct otlp_metrics *)enc)->due;
+}
+
+static bool m_full(void *enc)
+{
+	(void)enc;
+	return false;
+}
+
+static const uint32_t *m_counts(void *enc)
+{
+	static const uint32_t none[REC_MAX];
+
+	(void)enc;
+	return none;
+}
+
+static int m_close(void *enc, uint64_t seq, uint64_t now_ns, const struct loss_ent *losses,
+		   size_t n_losses, struct batch **out)
+{
+	(void)losses; /* never any: a metrics batch holds no records */
+	(void)n_losses;
+	return otlp_metrics_close(enc, seq, now_ns, out);
+}
+
+static void m_reset(void *enc)
+{
+	((struct otlp_metrics *)enc)->due = false;
+}
+
+static size_t m_max_body(uint32_t batch_bytes)
+{
+	return compressBound((uLong)otlp_metrics_max_raw(batch_bytes)) + 32;
+}
+
+static const struct ship_codec metrics_codec = {
+	.peer = "OTLP metrics endpoint",
+	.log_prefix = "otlp-metrics",
+	.what = "data points",
+	.st_queue = "otlp_queue",
+	.st_spool = "otlp_spool_full",
+	.st_rejected = "otlp_rejected",
+	.st_encode = "otlp_encode",
+	.st_shutdown = "otlp_shutdown",
+	.m_batches = "podsnoop_otlp_metrics_batches_total",
+	.m_spool = "podsnoop_otlp_metrics_spool_bytes",
+	.m_latency = "podsnoop_otlp_metrics_latency_seconds",
+	.m_refused = "podsnoop_otlp_metrics_points_refused_total",
+	.empty = m_empty,
+	.full = m_full,
+	.counts = m_counts,
+	.close = m_close,
+	.reset = m_reset,
+	.load_meta = otlp_metrics_load_meta,
+	.max_raw = otlp_metrics_max_raw,
+	.max_body = m_max_body,
+	.refused = otlp_metrics_refused,
+	.classify = http_classify_otlp,
+};
+
+static int metrics_start(const struct ps_config *pcfg, const struct otlp_resource *res)
+{
+	int err;
+
+	MCFG = OCFG;
+	MCFG.url = pcfg->ship.otlp.metrics_url;
+	MCFG.spool_dir = NULL;
+	err = otlp_metrics_init(&MENC, (int)MCFG.gzip_level, ship_agent_pb()->started_ns, res);
+	if (err) {
+		pr_err("otlp: %s", err == -E2BIG ? "OTEL_RESOURCE_ATTRIBUTES too large" :
+		       strerror(-err));
+		return err;
+	}
+	m_interval_ns = (uint64_t)pcfg->interval_s * 1000000000ull;
+	m_last_ns = clock_now_ns(CLOCK_MONOTONIC);
+	m_final_done = false;
+	err = ship_core_start(&M, &MCFG, &metrics_codec, &MENC, &metrics_sink, &M);
+	if (err) {
+		otlp_metrics_free(&MENC);
+		return err;
+	}
+	pr_info("exporting OTLP metrics to %s every %u s", M.url, pcfg->interval_s);
+	return 0;
+}
+
 int ship_otlp_start(const struct ps_config *pcfg)
 {
 	const struct otlp_config *oc = &pcfg->ship.otlp;
@@ -167,6 +285,13 @@ int ship_otlp_start(const struct ps_config *pcfg)
 	res.host = uts.nodename;
 	res.extra = oc->resource;
 	res.n_extra = oc->n_resource;
+	if (oc->metrics_url) {
+		err = metrics_start(pcfg, &res);
+		if (err)
+			return err;
+	}
+	if (!oc->logs_url)
+		return 0;
 	err = otlp_logs_init(&ENC, OCFG.batch_records, OCFG.batch_bytes, (int)OCFG.gzip_level,
 			     &res);
 	if (err) {
@@ -184,8 +309,22 @@ int ship_otlp_start(const struct ps_config *pcfg)
 	return 0;
 }
 
+void ship_otlp_final(void)
+{
+	if (!M.started || m_final_done)
+		return;
+	m_final_done = true;
+	MENC.due = true;
+	ship_core_close(&M);
+}
+
 void ship_otlp_stop(void)
 {
+	if (M.started) {
+		ship_otlp_final(); /* when the tracers did not get as far */
+		ship_core_stop(&M);
+		otlp_metrics_free(&MENC);
+	}
 	if (!O.started)
 		return;
 	ship_core_stop(&O);
