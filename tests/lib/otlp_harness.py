@@ -32,10 +32,11 @@ class Receiver:
         self.port = int(line.split()[1])
         self.url = "http://127.0.0.1:%d" % self.port
 
-    def requests(self):
+    def requests(self, path=None):
+        """Every request so far, in order; path: only those to it ("/v1/metrics")."""
         try:
             with open(os.path.join(self.dir, "requests.ndjson")) as f:
-                return [json.loads(l) for l in f]
+                return [r for r in map(json.loads, f) if path is None or r["path"] == path]
         except FileNotFoundError:
             return []
 
@@ -54,6 +55,22 @@ class Receiver:
                 for sl in rl.get("scopeLogs", []):
                     for lr in sl.get("logRecords", []):
                         out.append((res, lr))
+        return out
+
+    def exports(self, accepted_only=True):
+        """Every /v1/metrics request answered 200, in order, as (resource attrs,
+        {metric name: Metric}) (one ResourceMetrics and ScopeMetrics each)."""
+        out = []
+        for r in self.requests("/v1/metrics"):
+            if r.get("error") or (accepted_only and r["status"] != 200):
+                continue
+            rms = r["request"].get("resourceMetrics", [])
+            assert len(rms) == 1 and len(rms[0].get("scopeMetrics", [])) == 1, r
+            ms = {}
+            for m in rms[0]["scopeMetrics"][0].get("metrics", []):
+                assert m["name"] not in ms, "metric %s twice" % m["name"]
+                ms[m["name"]] = m
+            out.append((attrs(rms[0].get("resource", {}).get("attributes", [])), ms))
         return out
 
     def records(self, event=None, accepted_only=True):
@@ -106,8 +123,20 @@ def attrs(kvs):
     return out
 
 
-def compile_official(outdir):
-    """The official logs service .proto (npm) for python3-protobuf: the request module."""
+def points(metric):
+    """A Metric's data points as {frozenset(attributes): point}; each set once."""
+    kind = "histogram" if "histogram" in metric else "sum"
+    out = {}
+    for p in metric[kind].get("dataPoints", []):
+        k = frozenset(attrs(p.get("attributes", [])).items())
+        assert k not in out, "%s: %r twice" % (metric["name"], k)
+        out[k] = p
+    return out
+
+
+def compile_official(outdir, signal="logs"):
+    """The official service .protos (npm) for python3-protobuf: the request module of
+    the signal."""
     protos = []
     for d, _, fs in os.walk(os.path.join(RAW_PROTOS, "opentelemetry")):
         protos += [os.path.join(d, f) for f in fs if f.endswith(".proto") and
@@ -116,4 +145,5 @@ def compile_official(outdir):
                    check=True, capture_output=True)
     if outdir not in sys.path:
         sys.path.insert(0, outdir)
-    return importlib.import_module("opentelemetry.proto.collector.logs.v1.logs_service_pb2")
+    return importlib.import_module("opentelemetry.proto.collector.%s.v1.%s_service_pb2" %
+                                   (signal, signal))
