@@ -14,7 +14,7 @@ import pytest
 from clickhouse_harness import ClickHouse
 from chart_render import (CAPS, CHART, PENDING_FLAGS, agent_container, check_args_with_agent,
                           docs, one, render, split_pending)
-from podsnoop_harness import AGENT, REPO
+from podsnoop_harness import AGENT, REPO, run_agent_once
 from ship_harness import COLLECTOR, compile_schema, free_port, make_ca
 
 FIXTURE = os.path.join(REPO, "tests", "data", "helm-fixture")
@@ -615,6 +615,26 @@ def test_otlp_values_endpoint_headers_from_a_secret_and_ca():
     assert not [a for a in c["args"] if a.startswith("--otlp")]
     assert not [e for e in c["env"] if e["name"].startswith("OTEL_")]
     assert {"otlp-ca", "spool"}.isdisjoint(v["name"] for v in pod["volumes"])
+
+
+def test_otlp_values_turn_a_signal_off():
+    """otlp.metrics=false (or logs=false) becomes OTEL_METRICS_EXPORTER=none, which the
+    agent takes as metrics off; both on by default, nothing without an endpoint."""
+    _, c = agent_container(objects("--set", "otlp.endpoint=http://otel:4318"))
+    assert not [e for e in c["env"] if e["name"].endswith("_EXPORTER")]
+    out, _ = check_args_with_agent(c["args"])
+    assert "otlp-metrics-endpoint: http://otel:4318/v1/metrics\n" in out
+    for off, var in (("metrics", "OTEL_METRICS_EXPORTER"), ("logs", "OTEL_LOGS_EXPORTER")):
+        _, c = agent_container(objects("--set", "otlp.endpoint=http://otel:4318",
+                                       "--set", "otlp.%s=false" % off))
+        env = {e["name"]: e.get("value") for e in c["env"]}
+        assert env[var] == "none"
+        rc, out, err = run_agent_once("--check-config", *split_pending(c["args"])[0],
+                                      env={var: env[var]})
+        assert rc == 0, err
+        assert "otlp-%s-endpoint: off\n" % off in out
+    _, c = agent_container(objects("--set", "otlp.metrics=false"))
+    assert not [e for e in c["env"] if e["name"].startswith("OTEL_")]
 
 
 def test_otlp_values_client_certificate_from_a_tls_secret():
