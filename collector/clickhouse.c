@@ -25,6 +25,7 @@
 
 #define ERR_MAX 512		/* of ClickHouse's answer kept for messages */
 #define HANDLES_MAX 64		/* idle curl handles kept for reuse (keep-alive) */
+#define SERVERS_MAX 256		/* of a cluster, the entry URL included */
 
 static struct ch_conf conf;
 static char url_shown[512];
@@ -32,6 +33,14 @@ static pthread_mutex_t ch_mu = PTHREAD_MUTEX_INITIALIZER;	/* handles, stats */
 static CURL *idle[HANDLES_MAX];
 static int n_idle;
 static struct ch_stats stats;
+/* where DDL and retention go: [0] the --clickhouse URL, then a cluster's servers */
+static char *servers[SERVERS_MAX];
+static unsigned n_servers;
+
+unsigned ch_servers(void)
+{
+	return n_servers;
+}
 
 const char *ch_url_shown(void)
 {
@@ -167,12 +176,12 @@ static void describe(char *err, size_t errsz, long status, const char *body, con
 }
 
 /*
- * POST body (gzipped or not) to ClickHouse with query (NULL: the body is
+ * POST body (gzipped or not) to the ClickHouse at base with query (NULL: the body is
  * the query) in database db (NULL: none). The HTTP status, or -errno with
  * err set; the answer's first max_answer bytes into *answer when asked.
  */
-static long post(const char *query, const char *db, const void *body, size_t len, bool gzipped,
-		 char **answer, size_t max_answer, char *err, size_t errsz)
+static long post(const char *base, const char *query, const char *db, const void *body,
+		 size_t len, bool gzipped, char **answer, size_t max_answer, char *err, size_t errsz)
 {
 	struct answer a = { NULL, 0, answer ? max_answer : ERR_MAX };
 	char cerr[CURL_ERROR_SIZE] = "", *url = NULL, *q = NULL, *d = NULL;
@@ -189,8 +198,14 @@ static long post(const char *query, const char *db, const void *body, size_t len
 	curl_easy_reset(h);
 	q = query ? curl_easy_escape(h, query, 0) : NULL;
 	d = db ? curl_easy_escape(h, db, 0) : NULL;
-	if (asprintf(&url, "%s/?%s%s%s%s", conf.url, q ? "query=" : "", q ? q : "",
-		     d ? (q ? "&database=" : "database=") : "", d ? d : "") < 0) {
+	/*
+	 * Through a Distributed table, an insert is answered once every shard
+	 * took its rows, not once they are queued on the server we reach.
+	 */
+	if (asprintf(&url, "%s/?%s%s%s%s%s", base, q ? "query=" : "", q ? q : "",
+		     d ? (q ? "&database=" : "database=") : "", d ? d : "",
+		     conf.cluster ? (q || d ? "&insert_distributed_sync=1" :
+				     "insert_distributed_sync=1") : "") < 0) {
 		url = NULL;
 		snprintf(err, errsz, "out of memory");
 		status = -ENOMEM;
@@ -245,24 +260,64 @@ out:
 
 long ch_query(const char *sql, char **out, char *err, size_t errsz)
 {
-	return post(NULL, conf.database, sql, strlen(sql), false, out, 64 * MIB, err, errsz);
+	return post(conf.url, NULL, conf.database, sql, strlen(sql), false, out, 64 * MIB, err,
+		    errsz);
 }
 
-/* DDL and other statements without an answer: 0 or -errno. */
-static int exec_sql(const char *sql, const char *db, char *err, size_t errsz)
+/* DDL and other statements without an answer, at server base: 0 or -errno. */
+static int exec_sql(const char *base, const char *sql, char *err, size_t errsz)
 {
-	long st = post(NULL, db, sql, strlen(sql), false, NULL, 0, err, errsz);
+	long st = post(base, NULL, NULL, sql, strlen(sql), false, NULL, 0, err, errsz);
 
 	if (st < 0)
 		return (int)st;
 	return st / 100 == 2 ? 0 : -EIO;
 }
 
+/* sql's answer (TabSeparated) from base into *ans: 0 or -errno. */
+static int select_sql(const char *base, const char *sql, char **ans, size_t max, char *err,
+		      size_t errsz)
+{
+	long st = post(base, NULL, NULL, sql, strlen(sql), false, ans, max, err, errsz);
+
+	if (st < 0)
+		return (int)st;
+	return st / 100 == 2 ? 0 : -EIO;
+}
+
+/* url without user:password@, for messages */
+static void without_credentials(const char *url, char *out, size_t outsz)
+{
+	const char *auth = strstr(url, "://"), *at, *slash;
+
+	if (!auth) {
+		snprintf(out, outsz, "%s", url);
+		return;
+	}
+	auth += 3;
+	at = strchr(auth, '@');
+	slash = strchr(auth, '/');
+	if (at && (!slash || at < slash))
+		snprintf(out, outsz, "%.*s%s", (int)(auth - url), url, at + 1);
+	else
+		snprintf(out, outsz, "%s", url);
+}
+
 /* ---- schema ---- */
 
-static int create_table(const struct ch_table *t, char *err, size_t errsz)
+/*
+ * Where table t's rows are stored: its own name, or with a cluster
+ * <name>_local on each server, under the Distributed <name>.
+ */
+static void stored_name(const struct ch_table *t, char *out, size_t outsz)
 {
-	char *sql = NULL, *cols = NULL, *p;
+	snprintf(out, outsz, "%s%s", t->name, conf.cluster ? "_local" : "");
+}
+
+static int create_table(const char *base, const struct ch_table *t, bool dist, char *err,
+			size_t errsz)
+{
+	char *sql = NULL, *cols = NULL, *p, name[64], local[64];
 	size_t cap = 64;
 	int n = 0, rc;
 
@@ -274,18 +329,29 @@ static int create_table(const struct ch_table *t, char *err, size_t errsz)
 	for (unsigned i = 0; i < t->n_cols; i++)
 		n += snprintf(p + n, cap - (size_t)n, "%s`%s` %s", i ? ", " : "",
 			      t->cols[i].name, ch_col_sql_type(t->cols[i].type));
+	stored_name(t, local, sizeof(local));
+	snprintf(name, sizeof(name), "%s", dist ? t->name : local);
 	/*
 	 * ReplacingMergeTree on (agent_id, seq, idx): a batch written again (a
 	 * retry, maybe through another collector) replaces itself; copies of
-	 * a record share its ts, so they meet in one partition.
+	 * a record share its ts, so they meet in one partition. Over a
+	 * cluster, the shard is a function of (agent_id, seq) alone, so they
+	 * meet in one shard too.
 	 */
-	if (asprintf(&sql, "CREATE TABLE IF NOT EXISTS `%s`.`%s` (%s) ENGINE = "
-		     "ReplacingMergeTree PARTITION BY toYYYYMMDD(ts) ORDER BY (agent_id, seq%s)",
-		     conf.database, t->name, cols, t == &ch_tables[CH_BATCHES] ? "" : ", idx") < 0) {
+	if (dist)
+		rc = asprintf(&sql, "CREATE TABLE IF NOT EXISTS `%s`.`%s` (%s) ENGINE = "
+			      "Distributed('%s', '%s', '%s', cityHash64(agent_id, seq))",
+			      conf.database, name, cols, conf.cluster, conf.database, local);
+	else
+		rc = asprintf(&sql, "CREATE TABLE IF NOT EXISTS `%s`.`%s` (%s) ENGINE = "
+			      "ReplacingMergeTree PARTITION BY toYYYYMMDD(ts) ORDER BY (agent_id, "
+			      "seq%s)", conf.database, name, cols,
+			      t == &ch_tables[CH_BATCHES] ? "" : ", idx");
+	if (rc < 0) {
 		free(cols);
 		return -ENOMEM;
 	}
-	rc = exec_sql(sql, NULL, err, errsz);
+	rc = exec_sql(base, sql, err, errsz);
 	free(sql);
 	free(cols);
 	return rc;
@@ -295,25 +361,25 @@ static int create_table(const struct ch_table *t, char *err, size_t errsz)
  * The columns of ours a table of an older schema lacks, added. Collectors
  * started at once may race to add one: "already exists" is success.
  */
-static int add_missing_columns(const struct ch_table *t, char *err, size_t errsz)
+static int add_missing_columns(const char *base, const struct ch_table *t, const char *name,
+			       char *err, size_t errsz)
 {
 	char sql[512], *have = NULL, line[256];
-	long st;
-	int rc = 0;
+	int rc;
 
 	snprintf(sql, sizeof(sql), "SELECT name FROM system.columns WHERE database = '%s' AND "
-		 "table = '%s' FORMAT TabSeparated", conf.database, t->name);
-	st = post(NULL, NULL, sql, strlen(sql), false, &have, 1 << 20, err, errsz);
-	if (st / 100 != 2)
-		return st < 0 ? (int)st : -EIO;
+		 "table = '%s' FORMAT TabSeparated", conf.database, name);
+	rc = select_sql(base, sql, &have, 1 << 20, err, errsz);
+	if (rc)
+		return rc;
 	for (unsigned i = 0; i < t->n_cols && !rc; i++) {
 		snprintf(line, sizeof(line), "\n%s\n", t->cols[i].name);
 		/* have: "a\nb\n"; look for "\nname\n" in "\n" + have */
 		if ((!strncmp(have, line + 1, strlen(line + 1))) || strstr(have, line))
 			continue;
 		snprintf(sql, sizeof(sql), "ALTER TABLE `%s`.`%s` ADD COLUMN `%s` %s",
-			 conf.database, t->name, t->cols[i].name, ch_col_sql_type(t->cols[i].type));
-		rc = exec_sql(sql, NULL, err, errsz);
+			 conf.database, name, t->cols[i].name, ch_col_sql_type(t->cols[i].type));
+		rc = exec_sql(base, sql, err, errsz);
 		if (rc && strstr(err, "already exists"))
 			rc = 0;
 	}
@@ -321,14 +387,60 @@ static int add_missing_columns(const struct ch_table *t, char *err, size_t errsz
 	return rc;
 }
 
-static int schema(char *err, size_t errsz)
+/*
+ * Our tables at base have the engines this mode writes through: a database
+ * made with --clickhouse-cluster and used without it (or the other way
+ * round) would be written past the shards, or not through them.
+ */
+static int check_engines(const char *base, char *err, size_t errsz)
 {
-	char sql[512], e[ERR_MAX], *ans = NULL;
-	long version = 0, st;
+	char sql[1024], *ans = NULL, *line, *save, name[64];
+	int n, rc;
+
+	n = snprintf(sql, sizeof(sql), "SELECT name, engine FROM system.tables WHERE database = "
+		     "'%s' AND name IN (", conf.database);
+	for (int t = 0; t < CH_TABLES; t++) {
+		stored_name(&ch_tables[t], name, sizeof(name));
+		n += snprintf(sql + n, sizeof(sql) - (size_t)n, "%s'%s'", t ? ", " : "",
+			      ch_tables[t].name);
+		if (conf.cluster)
+			n += snprintf(sql + n, sizeof(sql) - (size_t)n, ", '%s'", name);
+	}
+	snprintf(sql + n, sizeof(sql) - (size_t)n, ") FORMAT TabSeparated");
+	rc = select_sql(base, sql, &ans, 1 << 20, err, errsz);
+	if (rc)
+		return rc;
+	for (line = strtok_r(ans, "\n", &save); line && !rc; line = strtok_r(NULL, "\n", &save)) {
+		char *engine = strchr(line, '\t');
+		size_t len;
+		bool dist;
+
+		if (!engine)
+			continue;
+		*engine++ = '\0';
+		len = strlen(line);
+		dist = conf.cluster && (len < 6 || strcmp(line + len - 6, "_local"));
+		if (!strcmp(engine, dist ? "Distributed" : "ReplacingMergeTree"))
+			continue;
+		snprintf(err, errsz, "table %s.%s is %s, not %s: %s", conf.database, line, engine,
+			 dist ? "Distributed" : "ReplacingMergeTree", conf.cluster ?
+			 "this database was made without --clickhouse-cluster" :
+			 "this database was made with --clickhouse-cluster (give it)");
+		rc = -EINVAL;
+	}
+	free(ans);
+	return rc;
+}
+
+/* The database, tables and schema_version at server base. */
+static int schema(const char *base, char *err, size_t errsz)
+{
+	char sql[512], e[ERR_MAX], *ans = NULL, name[64];
+	long version = 0;
 	int rc;
 
 	snprintf(sql, sizeof(sql), "CREATE DATABASE IF NOT EXISTS `%s`", conf.database);
-	rc = exec_sql(sql, NULL, e, sizeof(e));
+	rc = exec_sql(base, sql, e, sizeof(e));
 	if (rc) {
 		snprintf(err, errsz, "cannot create database %s: %s", conf.database, e);
 		return rc;
@@ -336,32 +448,42 @@ static int schema(char *err, size_t errsz)
 	snprintf(sql, sizeof(sql), "CREATE TABLE IF NOT EXISTS `%s`.schema_version (version "
 		 "UInt32, applied DateTime, by String) ENGINE = MergeTree ORDER BY version",
 		 conf.database);
-	rc = exec_sql(sql, NULL, e, sizeof(e));
+	rc = exec_sql(base, sql, e, sizeof(e));
 	if (rc)
 		goto fail;
 	snprintf(sql, sizeof(sql), "SELECT max(version) FROM `%s`.schema_version",
 		 conf.database);
-	st = post(NULL, NULL, sql, strlen(sql), false, &ans, 64, e, sizeof(e));
-	if (st / 100 != 2) {
-		rc = st < 0 ? (int)st : -EIO;
+	rc = select_sql(base, sql, &ans, 64, e, sizeof(e));
+	if (rc)
 		goto fail;
-	}
 	version = strtol(ans, NULL, 10);
 	free(ans);
+	rc = check_engines(base, e, sizeof(e));
+	if (rc) {
+		snprintf(err, errsz, "%s", e);
+		return rc;
+	}
 	if (version > CH_SCHEMA_VERSION)
 		/* a newer collector migrated: its tables hold at least our columns */
 		return 0;
-	for (int t = 0; t < CH_TABLES; t++) {
-		rc = create_table(&ch_tables[t], e, sizeof(e));
+	for (int t = 0; t < CH_TABLES && !rc; t++) {
+		const struct ch_table *tb = &ch_tables[t];
+
+		stored_name(tb, name, sizeof(name));
+		rc = create_table(base, tb, false, e, sizeof(e));
 		if (!rc && version < CH_SCHEMA_VERSION)
-			rc = add_missing_columns(&ch_tables[t], e, sizeof(e));
-		if (rc)
-			goto fail;
+			rc = add_missing_columns(base, tb, name, e, sizeof(e));
+		if (!rc && conf.cluster)
+			rc = create_table(base, tb, true, e, sizeof(e));
+		if (!rc && conf.cluster && version < CH_SCHEMA_VERSION)
+			rc = add_missing_columns(base, tb, tb->name, e, sizeof(e));
 	}
+	if (rc)
+		goto fail;
 	if (version < CH_SCHEMA_VERSION) {
 		snprintf(sql, sizeof(sql), "INSERT INTO `%s`.schema_version VALUES (%d, now(), "
 			 "'podsnoop-collector')", conf.database, CH_SCHEMA_VERSION);
-		rc = exec_sql(sql, NULL, e, sizeof(e));
+		rc = exec_sql(base, sql, e, sizeof(e));
 		if (rc)
 			goto fail;
 	}
@@ -369,6 +491,103 @@ static int schema(char *err, size_t errsz)
 fail:
 	snprintf(err, errsz, "cannot create the schema in database %s: %s", conf.database, e);
 	return rc;
+}
+
+/* ---- --clickhouse-cluster ---- */
+
+static int add_server(const char *url)
+{
+	for (unsigned i = 0; i < n_servers; i++)
+		if (!strcmp(servers[i], url))
+			return 0;
+	if (n_servers == SERVERS_MAX)
+		return -E2BIG;
+	servers[n_servers] = strdup(url);
+	if (!servers[n_servers])
+		return -ENOMEM;
+	n_servers++;
+	return 0;
+}
+
+/*
+ * The URL of a cluster's server: the --clickhouse URL with its host
+ * replaced (scheme, credentials, port and path kept). ClickHouse without
+ * ZooKeeper runs no ON CLUSTER DDL, and system.clusters gives only the TCP
+ * port, so each server is reached at the port the --clickhouse URL names.
+ */
+static int server_url(const char *host, char *out, size_t outsz)
+{
+	const char *h = strstr(conf.url, "://") + 3, *at, *slash, *rest;
+	bool v6 = strchr(host, ':');
+
+	at = strchr(h, '@');
+	slash = strchr(h, '/');
+	if (at && (!slash || at < slash))
+		h = at + 1;
+	if (*h == '[')
+		rest = strchr(h, ']') ? strchr(h, ']') + 1 : h + strlen(h);
+	else
+		rest = h + strcspn(h, ":/");
+	if (snprintf(out, outsz, "%.*s%s%s%s%s", (int)(h - conf.url), conf.url, v6 ? "[" : "",
+		     host, v6 ? "]" : "", rest) >= (int)outsz)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/*
+ * The servers of the cluster, from system.clusters at the --clickhouse URL:
+ * a name it does not know stops the start, with the names it knows.
+ */
+static int cluster_servers(char *err, size_t errsz)
+{
+	char sql[512], e[ERR_MAX], *ans = NULL, *line, *save, url[1024];
+	unsigned shards = 0;
+	int rc;
+
+	if (!*conf.cluster || strspn(conf.cluster, "abcdefghijklmnopqrstuvwxyz"
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != strlen(conf.cluster)) {
+		snprintf(err, errsz, "--clickhouse-cluster '%s': use letters, digits, _, - and .",
+			 conf.cluster);
+		return -EINVAL;
+	}
+	snprintf(sql, sizeof(sql), "SELECT host_name, shard_num FROM system.clusters WHERE "
+		 "cluster = '%s' ORDER BY shard_num, replica_num FORMAT TabSeparated",
+		 conf.cluster);
+	rc = select_sql(conf.url, sql, &ans, 1 << 20, e, sizeof(e));
+	if (rc) {
+		snprintf(err, errsz, "ClickHouse at %s: cannot read system.clusters: %s", url_shown,
+			 e);
+		return rc;
+	}
+	for (line = strtok_r(ans, "\n", &save); line && !rc; line = strtok_r(NULL, "\n", &save)) {
+		char *tab = strchr(line, '\t');
+
+		if (!tab)
+			continue;
+		*tab = '\0';
+		shards = (unsigned)strtoul(tab + 1, NULL, 10);
+		rc = server_url(line, url, sizeof(url));
+		if (!rc)
+			rc = add_server(url);
+	}
+	free(ans);
+	if (rc) {
+		snprintf(err, errsz, "--clickhouse-cluster %s: %s", conf.cluster, strerror(-rc));
+		return rc;
+	}
+	if (!shards) {
+		ans = NULL;
+		if (select_sql(conf.url, "SELECT arrayStringConcat(groupUniqArray(cluster), ', ') "
+			       "FROM system.clusters", &ans, 4096, e, sizeof(e)))
+			ans = NULL;
+		if (ans)
+			ans[strcspn(ans, "\n")] = '\0';
+		snprintf(err, errsz, "ClickHouse at %s has no cluster '%s' in its remote_servers "
+			 "(it has: %s)", url_shown, conf.cluster, ans && *ans ? ans : "none");
+		free(ans);
+		return -ENOENT;
+	}
+	return 0;
 }
 
 /* ---- --retention-days ---- */
@@ -383,26 +602,26 @@ static pthread_cond_t ret_cv;
  * tables goes once the whole day is more than retention_days old, by
  * ClickHouse's clock and time zone, the ones that named the partition.
  * Dropping a partition that another collector dropped meanwhile is no error.
+ * Over a cluster, the partitions are those of each server's local tables.
  */
-static int retention_pass(unsigned *dropped, char *err, size_t errsz)
+static int retention_at(const char *base, unsigned *dropped, char *err, size_t errsz)
 {
-	char sql[1024], e[ERR_MAX], *ans = NULL, *line, *save;
-	int n, rc = 0;
-	long st;
+	char sql[1024], e[ERR_MAX], *ans = NULL, *line, *save, name[64];
+	int n, rc;
 
 	n = snprintf(sql, sizeof(sql), "SELECT DISTINCT table, partition FROM system.parts "
 		     "WHERE database = '%s' AND active AND table IN (", conf.database);
-	for (int t = 0; t < CH_TABLES; t++)
-		n += snprintf(sql + n, sizeof(sql) - (size_t)n, "%s'%s'", t ? ", " : "",
-			      ch_tables[t].name);
+	for (int t = 0; t < CH_TABLES; t++) {
+		stored_name(&ch_tables[t], name, sizeof(name));
+		n += snprintf(sql + n, sizeof(sql) - (size_t)n, "%s'%s'", t ? ", " : "", name);
+	}
 	snprintf(sql + n, sizeof(sql) - (size_t)n, ") AND length(partition) = 8 AND partition < "
 		 "toString(toYYYYMMDD(today() - %u)) ORDER BY partition, table FORMAT "
 		 "TabSeparated", conf.retention_days);
-	*dropped = 0;
-	st = post(NULL, NULL, sql, strlen(sql), false, &ans, 1 << 20, e, sizeof(e));
-	if (st / 100 != 2) {
+	rc = select_sql(base, sql, &ans, 1 << 20, e, sizeof(e));
+	if (rc) {
 		snprintf(err, errsz, "cannot list the partitions: %s", e);
-		return st < 0 ? (int)st : -EIO;
+		return rc;
 	}
 	for (line = strtok_r(ans, "\n", &save); line && !rc; line = strtok_r(NULL, "\n", &save)) {
 		char *tab = strchr(line, '\t');
@@ -412,13 +631,37 @@ static int retention_pass(unsigned *dropped, char *err, size_t errsz)
 		*tab = '\0';
 		snprintf(sql, sizeof(sql), "ALTER TABLE `%s`.`%s` DROP PARTITION %s", conf.database,
 			 line, tab + 1);
-		rc = exec_sql(sql, NULL, e, sizeof(e));
+		rc = exec_sql(base, sql, e, sizeof(e));
 		if (rc)
 			snprintf(err, errsz, "cannot drop partition %s of %s: %s", tab + 1, line, e);
 		else
 			(*dropped)++;
 	}
 	free(ans);
+	return rc;
+}
+
+/* Every server's old partitions; the first failure is reported, the others still tried. */
+static int retention_pass(unsigned *dropped, char *err, size_t errsz)
+{
+	char e[1024];
+	int rc = 0, r;
+
+	*dropped = 0;
+	for (unsigned i = 0; i < n_servers; i++) {
+		r = retention_at(servers[i], dropped, e, sizeof(e));
+		if (r && !rc) {
+			rc = r;
+			if (n_servers > 1) {
+				char at[512];
+
+				without_credentials(servers[i], at, sizeof(at));
+				snprintf(err, errsz, "at %s: %s", at, e);
+			} else {
+				snprintf(err, errsz, "%s", e);
+			}
+		}
+	}
 	pthread_mutex_lock(&ch_mu);
 	stats.partitions_dropped += *dropped;
 	pthread_mutex_unlock(&ch_mu);
@@ -477,32 +720,15 @@ static int retention_start(char *err, size_t errsz)
 	return 0;
 }
 
-static void shown(const char *url)
-{
-	const char *auth = strstr(url, "://"), *at, *slash;
-
-	if (!auth) {
-		snprintf(url_shown, sizeof(url_shown), "%s", url);
-		return;
-	}
-	auth += 3;
-	at = strchr(auth, '@');
-	slash = strchr(auth, '/');
-	if (at && (!slash || at < slash))
-		snprintf(url_shown, sizeof(url_shown), "%.*s%s", (int)(auth - url), url, at + 1);
-	else
-		snprintf(url_shown, sizeof(url_shown), "%s", url);
-}
-
 int ch_init(const struct ch_conf *c, char *err, size_t errsz)
 {
-	char e[ERR_MAX];
+	char e[ERR_MAX], se[1024];
 	size_t n;
 	long st;
 	int rc;
 
 	conf = *c;
-	shown(c->url);
+	without_credentials(c->url, url_shown, sizeof(url_shown));
 	/* "http://host:8123/" and "http://host:8123" alike */
 	n = strlen(conf.url);
 	if (n && conf.url[n - 1] == '/') {
@@ -526,14 +752,30 @@ int ch_init(const struct ch_conf *c, char *err, size_t errsz)
 		snprintf(err, errsz, "cannot initialize libcurl");
 		return -ENOMEM;
 	}
-	st = post(NULL, NULL, "SELECT 1", 8, false, NULL, 0, e, sizeof(e));
+	st = post(conf.url, NULL, NULL, "SELECT 1", 8, false, NULL, 0, e, sizeof(e));
 	if (st / 100 != 2) {
 		snprintf(err, errsz, "ClickHouse at %s: %s", url_shown, e);
 		return st < 0 ? (int)st : -EIO;
 	}
 	if (conf.no_schema)
 		return 0;
-	rc = schema(err, errsz);
+	rc = add_server(conf.url);
+	if (!rc && conf.cluster)
+		rc = cluster_servers(err, errsz);
+	else if (rc)
+		snprintf(err, errsz, "out of memory");
+	/* the entry server first: it may be outside the cluster, and needs the tables too */
+	for (unsigned i = 0; i < n_servers && !rc; i++) {
+		rc = schema(servers[i], se, sizeof(se));
+		if (rc && i) {
+			char at[512];
+
+			without_credentials(servers[i], at, sizeof(at));
+			snprintf(err, errsz, "ClickHouse at %s (cluster %s): %s", at, conf.cluster, se);
+		} else if (rc) {
+			snprintf(err, errsz, "%s", se);
+		}
+	}
 	if (!rc && conf.retention_days)
 		rc = retention_start(err, errsz);
 	return rc;
@@ -551,6 +793,8 @@ void ch_fini(void)
 	}
 	while (n_idle)
 		curl_easy_cleanup(idle[--n_idle]);
+	while (n_servers)
+		free(servers[--n_servers]);
 	curl_global_cleanup();
 }
 
@@ -641,7 +885,7 @@ static int insert(int t, const struct buf *gz, char *err, size_t errsz)
 	long st;
 
 	snprintf(q, sizeof(q), "INSERT INTO `%s` FORMAT JSONEachRow", ch_tables[t].name);
-	st = post(q, conf.database, gz->p, gz->len, true, NULL, 0, e, sizeof(e));
+	st = post(conf.url, q, conf.database, gz->p, gz->len, true, NULL, 0, e, sizeof(e));
 	pthread_mutex_lock(&ch_mu);
 	if (st / 100 == 2) {
 		stats.inserts++;

@@ -6,7 +6,10 @@
  * in schema_version. A batch is answered 200 only after ClickHouse took
  * all its rows; tables are ReplacingMergeTree keyed on (agent_id, seq,
  * idx), so a batch sent again (a retry, through any collector) replaces its
- * rows: read with FINAL. Returns 0/-errno; errors are described in the
+ * rows: read with FINAL. With a cluster, those tables are <type>_local on
+ * every server of it, and <type> a Distributed table over them sharded by
+ * (agent_id, seq): a batch's copies all land in one shard, where they merge.
+ * Returns 0/-errno; errors are described in the
  * caller's buffer, nothing is logged here.
  */
 #ifndef PS_COLLECTOR_CLICKHOUSE_H
@@ -32,6 +35,7 @@ struct ch_conf {
 	const char *user;
 	const char *password;
 	const char *ca;			/* CA file for https */
+	const char *cluster;		/* remote_servers cluster: Distributed tables; NULL: none */
 	long timeout_ms;		/* a request to ClickHouse */
 	bool no_schema;			/* reading only (query.c): create nothing */
 	unsigned retention_days;	/* 0: keep every partition */
@@ -62,6 +66,8 @@ int ch_write_batch(struct req *r, size_t body_len, char *err, size_t errsz);
 void ch_get_stats(struct ch_stats *s);
 /* Runs sql, answer into *out (malloc'd, NUL-terminated). HTTP status or -errno. */
 long ch_query(const char *sql, char **out, char *err, size_t errsz);
+/* The servers the schema and retention go to (1 without a cluster). */
+unsigned ch_servers(void);
 /* The URL without user:password@, for messages. */
 const char *ch_url_shown(void);
 

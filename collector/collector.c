@@ -148,6 +148,9 @@ static void usage(FILE *f)
 "      --clickhouse-password-file FILE  the user's password\n"
 "      --clickhouse-ca FILE  CA certificates to check an https URL with\n"
 "      --clickhouse-timeout-ms MS  a request to ClickHouse (default 10000)\n"
+"      --clickhouse-cluster NAME  write through Distributed tables over this\n"
+"                            remote_servers cluster, the tables made on each\n"
+"                            of its servers (HTTP on the URL's port)\n"
 "      --retention-days N    drop each day's partitions once the day is more\n"
 "                            than N days old (default 0: keep forever)\n"
 "      --retention-check-s SECS  between two such checks (default 3600; one\n"
@@ -247,7 +250,7 @@ int main(int argc, char **argv)
 		O_FAIL_COUNT, O_FAIL_MSG, O_RETRY_AFTER, O_STALL_MS, O_STALL_COUNT, O_STALL_AFTER,
 		O_REJECT_SEQ, O_SAVE, O_MAX_RAW, O_MAX_RECORDS, O_MAX_DECODE, O_MAX_BUFFERED,
 		O_MAX_CONNS, O_MAX_CONNS_IP, O_HEADER_TIMEOUT, O_BODY_TIMEOUT, O_DEDUP_AGENTS,
-		O_CH, O_CH_DB, O_CH_USER, O_CH_PASS, O_CH_CA, O_CH_TIMEOUT,
+		O_CH, O_CH_DB, O_CH_USER, O_CH_PASS, O_CH_CA, O_CH_TIMEOUT, O_CH_CLUSTER,
 		O_RETENTION, O_RETENTION_CHECK,
 	};
 	static const struct option lopts[] = {
@@ -275,6 +278,7 @@ int main(int argc, char **argv)
 		{ "clickhouse-password-file", required_argument, NULL, O_CH_PASS },
 		{ "clickhouse-ca", required_argument, NULL, O_CH_CA },
 		{ "clickhouse-timeout-ms", required_argument, NULL, O_CH_TIMEOUT },
+		{ "clickhouse-cluster", required_argument, NULL, O_CH_CLUSTER },
 		{ "retention-days", required_argument, NULL, O_RETENTION },
 		{ "retention-check-s", required_argument, NULL, O_RETENTION_CHECK },
 		{ "fail-status", required_argument, NULL, O_FAIL_STATUS },
@@ -347,6 +351,7 @@ int main(int argc, char **argv)
 		case O_CH_USER: opt.ch_user = optarg; break;
 		case O_CH_PASS: opt.ch_password_file = optarg; break;
 		case O_CH_CA: opt.ch_ca = optarg; break;
+		case O_CH_CLUSTER: opt.ch_cluster = optarg; break;
 		case O_CH_TIMEOUT:
 			opt.ch_timeout_ms = num("--clickhouse-timeout-ms", optarg, 100, 3600000);
 			break;
@@ -375,6 +380,10 @@ int main(int argc, char **argv)
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
+	}
+	if (opt.ch_cluster && !opt.ch_url) {
+		fprintf(stderr, "podsnoop-collector: error: --clickhouse-cluster needs --clickhouse\n");
+		return 2;
 	}
 	if (opt.ch_retention_days && !opt.ch_url) {
 		fprintf(stderr, "podsnoop-collector: error: --retention-days needs --clickhouse\n");
@@ -431,6 +440,7 @@ int main(int argc, char **argv)
 		struct ch_conf cc = {
 			.url = opt.ch_url, .database = opt.ch_database, .user = opt.ch_user,
 			.ca = opt.ch_ca, .timeout_ms = opt.ch_timeout_ms,
+			.cluster = opt.ch_cluster,
 			.retention_days = opt.ch_retention_days,
 			.retention_check_s = opt.ch_retention_check_s,
 		};
@@ -456,8 +466,13 @@ int main(int argc, char **argv)
 			log_err("%s", err);
 			return 1;
 		}
-		log_info("writing to ClickHouse at %s, database %s (schema version %d)",
-			 ch_url_shown(), opt.ch_database, CH_SCHEMA_VERSION);
+		if (opt.ch_cluster)
+			log_info("writing to ClickHouse at %s, database %s (schema version %d), "
+				 "cluster %s: tables made on %u servers", ch_url_shown(),
+				 opt.ch_database, CH_SCHEMA_VERSION, opt.ch_cluster, ch_servers());
+		else
+			log_info("writing to ClickHouse at %s, database %s (schema version %d)",
+				 ch_url_shown(), opt.ch_database, CH_SCHEMA_VERSION);
 	}
 	if (opt.out_path) {
 		n = load_seen(opt.out_path);

@@ -35,7 +35,7 @@ struct collector_opts {
 	const char *tls_cert, *tls_key, *tls_client_ca;
 	const char *save_dir;
 	/* --clickhouse */
-	const char *ch_url, *ch_database, *ch_user, *ch_password_file, *ch_ca;
+	const char *ch_url, *ch_database, *ch_user, *ch_password_file, *ch_ca, *ch_cluster;
 	long ch_timeout_ms;
 	unsigned ch_retention_days, ch_retention_check_s;
 	size_t max_body;

@@ -31,7 +31,7 @@ CONFIG = """<?xml version="1.0"?>
   <logger><level>warning</level><console>1</console></logger>
   <http_port>{http}</http_port><tcp_port>{tcp}</tcp_port>
   <interserver_http_port>{inter}</interserver_http_port>
-  <listen_host>127.0.0.1</listen_host>
+  <listen_host>{host}</listen_host>
   <path>{dir}/data/</path><tmp_path>{dir}/tmp/</tmp_path>
   <format_schema_path>{dir}/format_schemas/</format_schema_path>
   <users_config>{dir}/users.xml</users_config>
@@ -65,14 +65,18 @@ class ClickHouse:
     """One clickhouse-server process; .url is its HTTP interface."""
     PASSWORD = "s3cret-Pa55"
 
-    def __init__(self, workdir, name="clickhouse", remote_servers=""):
+    def __init__(self, workdir, name="clickhouse", remote_servers="", host="127.0.0.1",
+                 ports=None):
+        """ports: (http, tcp, interserver), free ones when None; servers on different
+        loopback hosts (127.0.0.2, ...) can share them, as a cluster's servers do."""
         if not os.path.exists(SERVER):
             raise AssertionError("no clickhouse-server: `make test-build` installs it "
                                  "(the Makefile's PKGS_TEST)")
         self.dir = os.path.join(str(workdir), name)
         os.makedirs(self.dir, exist_ok=True)
-        self.remote_servers = remote_servers
-        self.http_port, self.tcp_port, self.inter_port = free_port(), free_port(), free_port()
+        self.remote_servers, self.host = remote_servers, host
+        self.http_port, self.tcp_port, self.inter_port = ports or (free_port(), free_port(),
+                                                                   free_port())
         self.proc = None
         self.log = os.path.join(self.dir, "server.log")
         with open(os.path.join(self.dir, "users.xml"), "w") as f:
@@ -81,13 +85,13 @@ class ClickHouse:
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d" % self.http_port
+        return "http://%s:%d" % (self.host, self.http_port)
 
     def write_config(self):
         path = os.path.join(self.dir, "config.xml")
         with open(path, "w") as f:
             f.write(CONFIG.format(http=self.http_port, tcp=self.tcp_port,
-                                  inter=self.inter_port, dir=self.dir,
+                                  inter=self.inter_port, dir=self.dir, host=self.host,
                                   remote_servers=self.remote_servers))
         return path
 
