@@ -235,3 +235,32 @@ def test_mode_and_database_must_agree(pb2, tmp_path, shards):
     line = start_fails(tmp_path, "--clickhouse", a.url)
     assert "table podsnoop." in line and "is Distributed, not ReplacingMergeTree" in line, line
 
+
+def test_chart_cluster_value_runs_the_collector_over_the_cluster(tmp_path, shards):
+    """collectorDeployment.clickhouse.cluster becomes --clickhouse-cluster: the
+    rendered args start the real collector, which makes the tables on both servers;
+    without the value, no such flag; a name ClickHouse could not have is refused."""
+    from test_chart import collector_pod, objects, render
+    a, b = shards
+    base = ["--set", "collectorDeployment.enabled=true",
+            "--set", "collectorDeployment.allowInsecure=true",
+            "--set", "collectorDeployment.clickhouse.url=" + a.url,
+            "--set", "collectorDeployment.clickhouse.user=",
+            "--set", "collectorDeployment.port=%d" % free_port()]
+    _, _, c = collector_pod(objects(*base))
+    assert "--clickhouse-cluster" not in c["args"]
+    _, _, c = collector_pod(objects(*base, "--set",
+                                    "collectorDeployment.clickhouse.cluster=" + CLUSTER))
+    args = c["args"]
+    assert args[args.index("--clickhouse-cluster") + 1] == CLUSTER
+    pw = tmp_path / "pw"
+    pw.write_text("\n")  # the default user's empty password
+    argv = [a.url if x == "$(CLICKHOUSE_URL)" else
+            str(pw) if x.startswith("/etc/podsnoop/clickhouse/") else x for x in args]
+    with Collector(str(tmp_path), *argv[2:], ndjson=False) as col:
+        assert col.stop() == 0
+    for s in (a, b):
+        assert count(s, "SELECT count() FROM system.tables WHERE database = 'podsnoop' AND "
+                     "name IN ('exec', 'exec_local')") == 2
+    p = render(*base, "--set", "collectorDeployment.clickhouse.cluster=a b", check=False)
+    assert p.returncode != 0 and "cluster" in p.stderr, p.stderr

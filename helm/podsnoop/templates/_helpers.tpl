@@ -218,6 +218,10 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end }}
 - --clickhouse-timeout-ms
 - {{ int64 $ch.timeoutMs | quote }}
+{{- with $ch.cluster }}
+- --clickhouse-cluster
+- {{ . | quote }}
+{{- end }}
 {{- if $d.tokenSecret.name }}
 - --token-file
 - /etc/podsnoop/token/token
