@@ -243,6 +243,28 @@ def test_partial_success_is_counted_not_retried(cgroup, tmp_path):
         assert any("refused 2 of its" in l and "two too old" in l for l in a.stderr)
 
 
+def test_partial_success_charged_to_the_types_in_proportion(cgroup, tmp_path):
+    """A partial success does not say which records were refused: they are charged to
+    the batch's record types in proportion (the remainder to the largest)."""
+    with Receiver(str(tmp_path), answers=[{"status": 200, "rejected": 7}]) as rx:
+        with otlp_agent(cgroup, rx.url, "--tracers", "exec,open") as a:
+            run_execs(cgroup, unique("prop"), 5)
+            rx.wait_for(lambda rx: len(rx.requests()) >= 1, what="the first request")
+            run_execs(cgroup, unique("after"), 1)
+            rx.wait_for(lambda rx: lost(rx, reason="partial_success") >= 1, what="the loss")
+            assert a.stop() == 0
+    first = rx.requests()[0]
+    kinds = [lr["eventName"] for rl in first["request"]["resourceLogs"]
+             for sl in rl["scopeLogs"] for lr in sl["logRecords"] if lr["eventName"] != "loss"]
+    n_exec, n_open = kinds.count("exec"), kinds.count("open")
+    assert n_exec and n_open and n_exec != n_open, kinds
+    total, n = n_exec + n_open, min(7, n_exec + n_open)
+    want = {"exec": n * n_exec // total, "open": n * n_open // total}
+    want["exec" if n_exec > n_open else "open"] += n - sum(want.values())
+    for tracer, w in want.items():
+        assert lost(rx, tracer=tracer, stage="otlp_rejected", reason="partial_success") == w
+
+
 def test_endpoint_down_longer_than_the_queue(cgroup, tmp_path):
     """Nothing listens: batches fill the queue (1 byte: one batch), the rest are counted
     as otlp_queue losses by tracer, the agent keeps tracing (its local output goes on);

@@ -277,6 +277,9 @@ def test_metrics_partial_success_counted_not_retried(kubelet, tmp_path):
         assert rx.body(reqs[1]["n"]) != rx.body(reqs[0]["n"])
         assert batches(m, "retried") == 0 and batches(m, "failed") == 0
         assert m[("podsnoop_otlp_metrics_points_refused_total", frozenset())] == 3
+        # data points are no tracer's records: nothing charged to one
+        assert not [k for k in m if k[0] == "podsnoop_events_lost_total" and
+                    dict(k[1])["stage"].startswith("otlp")]
         assert any("refused 3 of its" in l and "data points" in l and "three too many" in l
                    for l in a.stderr), "".join(a.stderr)
     finally:
