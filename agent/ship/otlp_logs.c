@@ -718,9 +718,9 @@ static const char *const event_names[REC_MAX] = {
 	[REC_BIO_HIST] = "bio_hist", [REC_FS] = "fs", [REC_CACHE] = "cache",
 };
 
-int otlp_logs_load_meta(struct batch *b, size_t max_raw)
+int otlp_body_unpack(const struct batch *b, size_t max_raw, const ProtobufCMessageDescriptor *d,
+		     ProtobufCMessage **out)
 {
-	Opentelemetry__Proto__Collector__Logs__V1__ExportLogsServiceRequest *m;
 	uint8_t *raw;
 	size_t len;
 	int err;
@@ -728,11 +728,21 @@ int otlp_logs_load_meta(struct batch *b, size_t max_raw)
 	err = pb_gunzip(b->body, b->len, max_raw, &raw, &len);
 	if (err)
 		return err;
-	m = opentelemetry__proto__collector__logs__v1__export_logs_service_request__unpack(
-		NULL, len, raw);
+	*out = protobuf_c_message_unpack(d, NULL, len, raw);
 	free(raw);
-	if (!m)
-		return -EBADMSG;
+	return *out ? 0 : -EBADMSG;
+}
+
+int otlp_logs_load_meta(struct batch *b, size_t max_raw)
+{
+	Opentelemetry__Proto__Collector__Logs__V1__ExportLogsServiceRequest *m;
+	int err = otlp_body_unpack(
+		b, max_raw,
+		&opentelemetry__proto__collector__logs__v1__export_logs_service_request__descriptor,
+		(ProtobufCMessage **)&m);
+
+	if (err)
+		return err;
 	b->n_records = 0;
 	memset(b->counts, 0, sizeof(b->counts));
 	for (size_t i = 0; i < m->n_resource_logs; i++)

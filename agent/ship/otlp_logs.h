@@ -74,6 +74,9 @@ int otlp_logs_close(struct otlp_logs *o, uint64_t seq, uint64_t now_ns,
 		    const struct loss_ent *losses, size_t n_losses, struct batch **out);
 void otlp_logs_reset(struct otlp_logs *o);
 
+/* A batch's body gunzipped (to at most max_raw) and unpacked as d. -EBADMSG, -E2BIG. */
+int otlp_body_unpack(const struct batch *b, size_t max_raw, const ProtobufCMessageDescriptor *d,
+		     ProtobufCMessage **out);
 /* A spooled body: records per type from the event names. -EBADMSG, -E2BIG. */
 int otlp_logs_load_meta(struct batch *b, size_t max_raw);
 size_t otlp_logs_max_raw(uint32_t max_bytes);

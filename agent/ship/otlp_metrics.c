@@ -374,18 +374,13 @@ static uint32_t points_of(const Opentelemetry__Proto__Metrics__V1__Metric *m)
 int otlp_metrics_load_meta(struct batch *b, size_t max_raw)
 {
 	Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceRequest *m;
-	uint8_t *raw;
-	size_t len;
-	int err;
+	int err = otlp_body_unpack(
+		b, max_raw,
+		&opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__descriptor,
+		(ProtobufCMessage **)&m);
 
-	err = pb_gunzip(b->body, b->len, max_raw, &raw, &len);
 	if (err)
 		return err;
-	m = opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__unpack(
-		NULL, len, raw);
-	free(raw);
-	if (!m)
-		return -EBADMSG;
 	b->n_records = 0;
 	memset(b->counts, 0, sizeof(b->counts));
 	for (size_t i = 0; i < m->n_resource_metrics; i++)
