@@ -195,7 +195,8 @@ $(OUT)/podsnoop: $(MAIN_OBJ) $(OUT)/libpodsnoop.a $(OUT)/libpodsnoop-common.a
 
 # The reference collector shares the NDJSON writer, the protobuf conversions and
 # the batch codec with the agent through lib/, and nothing else.
-$(OUT)/podsnoop-collector: $(COLL_OBJS) $(OUT)/libpodsnoop-common.a
+# the agent's metrics registry renders the collector's /metrics too
+$(OUT)/podsnoop-collector: $(COLL_OBJS) $(OUT)/agent/http/metrics.o $(OUT)/libpodsnoop-common.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(COLLECTOR_LDLIBS) -o $@
 

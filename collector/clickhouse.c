@@ -888,8 +888,13 @@ static int insert(int t, const struct buf *gz, char *err, size_t errsz)
 	st = post(conf.url, q, conf.database, gz->p, gz->len, true, NULL, 0, e, sizeof(e));
 	pthread_mutex_lock(&ch_mu);
 	if (st / 100 == 2) {
+		uint64_t ns = now_ns(CLOCK_MONOTONIC) - t0, us = ns / 1000;
+		unsigned slot = us < 2 ? 0 : 63u - (unsigned)__builtin_clzll(us);
+
 		stats.inserts++;
-		stats.insert_ns += now_ns(CLOCK_MONOTONIC) - t0;
+		stats.insert_ns += ns;
+		stats.insert_us_slots[slot < CH_INSERT_SLOTS ? slot : CH_INSERT_SLOTS - 1]++;
+		stats.insert_us_sum += us;
 	} else {
 		stats.inserts_failed++;
 	}

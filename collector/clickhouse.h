@@ -42,10 +42,14 @@ struct ch_conf {
 	unsigned retention_check_s;	/* between two retention passes */
 };
 
+#define CH_INSERT_SLOTS 24	/* log2 µs; the last, 2^23 µs (8 s) and up, open */
+
 struct ch_stats {
 	uint64_t rows[8];		/* per table (enum in chrows.h) */
 	uint64_t inserts, inserts_failed;
 	uint64_t insert_ns;		/* time spent in inserts that succeeded */
+	uint64_t insert_us_slots[CH_INSERT_SLOTS];	/* their times, log2 µs */
+	uint64_t insert_us_sum;
 	uint64_t partitions_dropped;	/* by --retention-days */
 };
 

@@ -125,7 +125,8 @@ static void usage(FILE *f)
 "Receives podsnoop batches on POST " PATH_V1 " (gzip(podsnoop.v1.Batch)),\n"
 "drops duplicates by (agent_id, seq) and writes the records as NDJSON, the\n"
 "schema of `podsnoop --output ndjson`, each batch's records after a\n"
-"{\"type\":\"batch\",...} line. GET /healthz answers ok.\n"
+"{\"type\":\"batch\",...} line. GET /healthz answers ok; GET /metrics has\n"
+"its counters (Prometheus text; docs/clickhouse.md).\n"
 "\n"
 "  -l, --listen ADDR:PORT    IPv4 address and port (default 0.0.0.0:9400;\n"
 "                            port 0: any, printed at start)\n"
@@ -436,6 +437,10 @@ int main(int argc, char **argv)
 	}
 	pool.max = opt.max_buffered;
 	dedup_init(&seen, opt.dedup_agents);
+	if (collector_metrics_init()) {
+		log_err("cannot register the metrics");
+		return 1;
+	}
 	if (opt.ch_url) {
 		struct ch_conf cc = {
 			.url = opt.ch_url, .database = opt.ch_database, .user = opt.ch_user,

@@ -61,7 +61,8 @@ extern struct collector_opts opt;
 
 struct collector_stats {
 	uint64_t batches, duplicates, rejected, records, skipped, bytes, raw_bytes, lost;
-	uint64_t write_failed, busy, cut, ch_failed;
+	uint64_t write_failed, busy, cut, ch_failed, ch_outages;
+	bool ch_down;		/* in a ClickHouse outage */
 };
 
 extern pthread_mutex_t mu;	/* output, dedup, faults, stats */
@@ -88,6 +89,9 @@ void write_loss(FILE *f, const Podsnoop__V1__Loss *l, uint64_t ts_ns);
 bool stall(const char *when);
 /* The batches already in --out count as seen; an unfinished last one is cut off. */
 int load_seen(const char *path);
+
+/* metrics.c: GET /metrics (the agent's registry renders it) */
+int collector_metrics_init(void);
 
 /* http.c: libmicrohttpd's callbacks, and the deadline sweep of the main thread */
 enum MHD_Result http_handler(void *cls, struct MHD_Connection *c, const char *url,

@@ -15,6 +15,7 @@
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
 
+#include "agent/http/metrics.h"
 #include "collector/collector.h"
 
 /*
@@ -202,6 +203,27 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
 	return ret;
 }
 
+/* Counters only, no record data: served without the token, as /healthz. */
+static enum MHD_Result metrics(struct MHD_Connection *c)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	size_t len = 0;
+	char *body = metrics_render(&len);
+
+	if (!body)
+		return reply(c, 500, "out of memory", 0);
+	r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	ret = MHD_queue_response(c, 200, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 static bool client_cert_ok(struct MHD_Connection *c)
 {
 	const union MHD_ConnectionInfo *ci;
@@ -310,6 +332,8 @@ enum MHD_Result http_handler(void *cls, struct MHD_Connection *c, const char *ur
 	if (!cn) { /* the headers are in, no byte of the body is read yet */
 		if (!strcmp(url, "/healthz") && !strcmp(method, "GET"))
 			return reply(c, 200, "ok", 0);
+		if (!strcmp(url, "/metrics") && !strcmp(method, "GET"))
+			return metrics(c);
 		cn = calloc(1, sizeof(*cn));
 		if (!cn)
 			return MHD_NO;

@@ -194,6 +194,8 @@ static void ch_outage(int err, const char *why)
 	pthread_mutex_lock(&mu);
 	if (err && !down) {
 		down = true;
+		st.ch_down = true;
+		st.ch_outages++;
 		since = now;
 		refused = 1;
 		log_err("ClickHouse outage: %s; answering 503 with Retry-After until it takes "
@@ -202,6 +204,7 @@ static void ch_outage(int err, const char *why)
 		refused++;
 	} else if (down) {
 		down = false;
+		st.ch_down = false;
 		log_info("ClickHouse outage over after %.1f s: %" PRIu64 " batches were answered "
 			 "503 (agents send them again)", (double)(now.tv_sec - since.tv_sec) +
 			 (now.tv_nsec - since.tv_nsec) / 1e9, refused);

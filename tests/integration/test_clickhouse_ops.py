@@ -10,6 +10,7 @@ import pytest
 from clickhouse_harness import ClickHouse
 from ship_harness import COLLECTOR, Collector, compile_schema
 from test_collector_limits import post
+from test_endpoints import get, parse_text, sample
 
 DAY = 86400 * 10**9
 
@@ -124,3 +125,61 @@ def test_outage_is_two_log_lines_with_duration_and_refused(pb2, tmp_path, ch):
     over = [l for l in c.stderr if "ClickHouse outage over after" in l]
     assert len(over) == 1 and "3 batches were answered 503" in over[0], log
     assert float(over[0].split("outage over after ")[1].split(" s")[0]) > 0
+
+
+def scrape(c):
+    """The collector's /metrics, parsed (test_endpoints.parse_text)."""
+    status, ctype, text = get(c.port, "/metrics")
+    assert status == 200 and ctype.startswith("text/plain; version=0.0.4"), (status, ctype)
+    return parse_text(text)
+
+
+def test_metrics_count_rows_inserts_failures_outages(pb2, tmp_path, ch):
+    """/metrics after 3 batches of 2 execs and a loss entry: rows per table, one insert
+    per table per batch, each timed; ClickHouse stopped: the failed inserts, the refused
+    batches and one outage, up 0; back: up 1, the outage still counted once."""
+    with Collector(str(tmp_path), "--clickhouse", ch.url, "--clickhouse-timeout-ms", "2000",
+                   ndjson=False) as c:
+        m = scrape(c)
+        assert sample(m, "podsnoop_collector_clickhouse_inserts_total") == 0
+        for seq in (1, 2, 3):
+            assert post(c, body(pb2, seq, time.time_ns(), n=2))[:2] == (200, "ok")
+        m = scrape(c)
+        want = {"exec": 6, "loss": 3, "batches": 3, "open": 0, "bio": 0, "bio_hist": 0,
+                "fs": 0, "cache": 0}
+        for t, n in want.items():
+            assert sample(m, "podsnoop_collector_clickhouse_rows_total", table=t) == n, t
+        assert sample(m, "podsnoop_collector_clickhouse_inserts_total") == 9
+        assert sample(m, "podsnoop_collector_clickhouse_insert_seconds_count") == 9
+        assert sample(m, "podsnoop_collector_clickhouse_insert_seconds_bucket", le="+Inf") == 9
+        assert sample(m, "podsnoop_collector_clickhouse_insert_seconds_sum") > 0
+        assert sample(m, "podsnoop_collector_batches_total") == 3
+        assert sample(m, "podsnoop_collector_records_total") == 6
+        for name, v in (("inserts_failed_total", 0), ("batches_refused_total", 0),
+                        ("outages_total", 0), ("up", 1)):
+            assert sample(m, "podsnoop_collector_clickhouse_" + name) == v, name
+        ch.stop()
+        for seq in (4, 5):
+            assert post(c, body(pb2, seq, time.time_ns()))[0] == 503
+        m = scrape(c)
+        # the first insert of each batch fails, and the batch stops there
+        for name, v in (("inserts_failed_total", 2), ("batches_refused_total", 2),
+                        ("outages_total", 1), ("up", 0), ("inserts_total", 9)):
+            assert sample(m, "podsnoop_collector_clickhouse_" + name) == v, name
+        ch.start()
+        assert post(c, body(pb2, 4, time.time_ns()))[:2] == (200, "ok")
+        m = scrape(c)
+        for name, v in (("inserts_failed_total", 2), ("outages_total", 1), ("up", 1),
+                        ("inserts_total", 12)):
+            assert sample(m, "podsnoop_collector_clickhouse_" + name) == v, name
+        assert sample(m, "podsnoop_collector_clickhouse_rows_total", table="exec") == 7
+        assert c.stop() == 0
+
+
+def test_metrics_without_clickhouse_have_no_clickhouse_families(tmp_path):
+    """The NDJSON collector's /metrics: its own counters, none of ClickHouse's."""
+    with Collector(str(tmp_path)) as c:
+        m = scrape(c)
+        assert sample(m, "podsnoop_collector_batches_total") == 0
+        assert not [k for k in m if k[0].startswith("podsnoop_collector_clickhouse_")]
+        assert c.stop() == 0
