@@ -265,7 +265,7 @@ install: $(OUT)/podsnoop $(OUT)/podsnoop-collector
 
 # Benchmarks (bench/README.md): every scenario, results in build/bench/results.json,
 # the tables printed and written into docs/performance.md.
-bench: all
+bench: all $(OTLP_NODE)/node_modules/.installed
 	$(Q)/usr/bin/python3 bench/run.py $(BENCH_ARGS)
 
 # The container image: the agent, its shared libraries and the loader (image/mkimage.py).

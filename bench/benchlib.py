@@ -555,6 +555,56 @@ class Shipped:
         return err + "\n" + "".join(self.collector.stderr)
 
 
+OTLP_NODE = os.path.join(BUILD, "otlp-node", "node_modules")
+OTLP_SINK = os.path.join(REPO, "bench", "otlp_sink.js")
+
+
+class OtlpShipped:
+    """An OTLP/HTTP logs sink (bench/otlp_sink.js: the OpenTelemetry project's own
+    definitions decode every request, records are only counted) and the agent
+    exporting to it with --otlp-endpoint (no local output); stop() as Shipped's."""
+
+    def __init__(self, *agent_args, nice=None):
+        need(OTLP_NODE)
+        self.sink = Proc(["node", OTLP_SINK, OTLP_NODE], stdout=subprocess.PIPE, timeout=30)
+        line = self.sink.proc.stdout.readline().decode()
+        m = re.match(r"port (\d+)", line)
+        if not m:
+            self.sink.stop(signal.SIGKILL)
+            raise RuntimeError("the OTLP sink did not start: %r %s" % (line, self.sink.stderr()))
+        if nice:
+            os.setpriority(os.PRIO_PROCESS, self.sink.pid, nice)
+        self.collector = self.sink  # the peer's CPU is measured as the collector's
+        try:
+            self.agent = podsnoop(*(list(agent_args) + [
+                "--otlp-endpoint", "http://127.0.0.1:%s" % m.group(1)]))
+        except Exception:
+            self.sink.stop(signal.SIGKILL)
+            raise
+        self.pid = self.agent.pid
+
+    def stop(self):
+        err = self.agent.stop()
+        return err + "\n" + self.sink.stop(signal.SIGTERM)
+
+
+def otlp_sink_counts(stderr, record="exec"):
+    """From the OTLP sink's exit line and the agent's otlp summary: records of one
+    type received, batches, wire bytes, and what the agent counted lost on the way
+    (its loss LogRecords' counts are not summed: any loss record means loss)."""
+    m = re.search(r"otlp sink: (\d+) requests, (\d+) log records \(([^)]*)\), (\d+) bytes, "
+                  r"(\d+) decompressed, (\d+) errors", stderr)
+    if not m:
+        raise RuntimeError("no summary from the OTLP sink in:\n" + stderr)
+    names = dict((k, int(v)) for k, v in (p.rsplit(" ", 1) for p in m.group(3).split(", ") if p))
+    lost = sum(int(x) for x in re.findall(r"otlp: (\d+) \S+ records lost", stderr))
+    lost += sum(int(x) for x in re.findall(
+        r"otlp: (\d+) records in \d+ batches could not be sent", stderr))
+    return {"delivered": names.get(record, 0), "reported_lost": lost + names.get("loss", 0),
+            "batches": int(m.group(1)), "wire_bytes": int(m.group(4)),
+            "raw_bytes": int(m.group(5)), "sink_errors": int(m.group(6))}
+
+
 def collector_counts(stderr):
     """From the collector's exit line: records received and records the agents
     reported lost (by shipping stages and the kernel)."""

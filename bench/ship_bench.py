@@ -26,7 +26,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (  # noqa: E402
-    Cgroup, Config, Shipped, alternate, collector_counts, cpu_s,
+    Cgroup, Config, OtlpShipped, Shipped, alternate, collector_counts, cpu_s, otlp_sink_counts,
     fmt_range, markdown_table, need, podsnoop_counts, scenario_main,
     stats, status_kb, total, unique, tool)
 
@@ -68,17 +68,20 @@ class Sampler:
 def run(args):
     need(LOADGEN)
     rates = [int(r) for r in args.rates.split(",")]
+    otlp_rates = [int(r) for r in args.otlp_rates.split(",") if r]
     cur = {}
 
-    def start(rate):
+    def start(sink):
         def f():
-            cur["s"] = Shipped("--tracers", "exec", "--cgroup", cg.path)
+            # one cgroup at 100k/s is far above the default --rate-limit: the limiter
+            # has its own scenario (ratelimit_bench.py); here, shipping alone
+            cur["s"] = sink("--tracers", "exec", "--cgroup", cg.path, "--rate-limit", "0")
             return cur["s"]
         return f
 
     def counts(err):
         c = podsnoop_counts(err, "exec")
-        c.update(collector_counts(err))
+        c.update(otlp_sink_counts(err) if "otlp sink:" in err else collector_counts(err))
         c["agent_log_losses"] = [l.split("podsnoop: ", 1)[-1].strip() for l in err.splitlines()
                                  if re.search(r"\blost\b|dropped", l) and
                                  not re.search(r"(lost|dropped) 0\b", l)][:10]
@@ -122,11 +125,12 @@ def run(args):
 
     with Cgroup() as cg:
         cs = []
-        for rate in rates:
-            c = Config(rate_name(rate), "%s, %d generators" % (
-                "as fast as they go" if rate == 0 else "%d records/s" % rate, args.procs),
-                start(rate), counts)
-            c.rate = rate
+        for rate, otlp in [(r, False) for r in rates] + [(r, True) for r in otlp_rates]:
+            c = Config(rate_name(rate) + (" otlp" if otlp else ""), "%s, %d generators%s" % (
+                "as fast as they go" if rate == 0 else "%d records/s" % rate, args.procs,
+                ", OTLP/HTTP logs to a sink" if otlp else ""),
+                start(OtlpShipped if otlp else Shipped), counts)
+            c.rate, c.otlp = rate, otlp
             cs.append(c)
         rounds = alternate(cs, args.rounds, workload, label="throughput", strict=False)
 
@@ -175,7 +179,7 @@ def run(args):
                                  EXECS_PER_GENERATOR * args.procs, r["lost"], r["lost_ring"],
                                  r["lost_map"], r["reported_lost"],
                                  "; ".join(r["agent_log_losses"]) or "-"))
-    t100 = next((c for c in cs if c.rate == 100000), None)
+    t100 = next((c for c in cs if c.rate == 100000 and not c.otlp), None)
     if t100 is not None:
         s = res_cfgs[t100.name]
         cpu, rss = s["stats"]["agent_cpu_pct"]["median"], s["stats"]["rss_max_kb"]["max"] / 1024
@@ -188,10 +192,28 @@ def run(args):
             "zero loss, CPU %.1f%% median, RSS max %.1f MiB = %.1f MB)" % (
                 "met" if ok else "MISSED", s["zero_loss_runs"], len(s["runs"]), cpu, rss,
                 rss * 1.048576))
+    for o in (c for c in cs if c.otlp):
+        n = next((c for c in cs if c.rate == o.rate and not c.otlp), None)
+        if n is None:
+            continue
+        so, sn = res_cfgs[o.name], res_cfgs[n.name]
+        ratio = (so["stats"]["agent_cpu_us_per_rec"]["median"] /
+                 max(1e-9, sn["stats"]["agent_cpu_us_per_rec"]["median"]))
+        zero = so["zero_loss_runs"] == len(so["runs"])
+        ok = zero and ratio <= 1.5
+        checks.append({"config": o.name, "target": "OTLP: zero loss, agent CPU per record "
+                       "<= 1.5x the native shipping's", "met": ok, "cpu_ratio": ratio,
+                       "zero_loss_runs": so["zero_loss_runs"]})
+        target_notes.append(
+            "target %s through OTLP, zero loss, agent CPU per record <= 1.5x native (%s): %s "
+            "(%d of %d rounds zero loss, %.2f vs %.2f us/record: %.2fx)" % (
+                rate_name(o.rate), n.name, "met" if ok else "MISSED", so["zero_loss_runs"],
+                len(so["runs"]), so["stats"]["agent_cpu_us_per_rec"]["median"],
+                sn["stats"]["agent_cpu_us_per_rec"]["median"], ratio))
     return {"scenario": "throughput", "title": "throughput: exec records from %d load generators "
             "(%s), %g s per run, through the agent to the collector on loopback" % (
                 args.procs, "repetitive" if args.repetitive else "varied", args.duration),
-            "params": {"rates": rates, "duration_s": args.duration, "procs": args.procs,
+            "params": {"rates": rates, "otlp_rates": otlp_rates, "duration_s": args.duration, "procs": args.procs,
                        "nice": args.nice, "varied": not args.repetitive},
             "rounds": len(rounds["samples"][cs[0].name]), "configs": res_cfgs,
             "targets": checks, "notes": notes, "target_notes": target_notes, "other_bpf": rounds["foreign"],
@@ -202,6 +224,9 @@ def run(args):
 def add_args(ap):
     ap.add_argument("--rates", default="10000,100000,0",
                     help="records/s, comma-separated; 0: as fast as the generators go")
+    ap.add_argument("--otlp-rates", default="100000",
+                    help="records/s through --otlp-endpoint to an OTLP sink, comma-separated "
+                    "(0: as fast as they go; empty: none)")
     ap.add_argument("--duration", type=float, default=10, help="seconds of load per run")
     ap.add_argument("--procs", type=int, default=2, help="load generator processes")
     ap.add_argument("--nice", type=int, default=10, help="niceness of the generators")
