@@ -31,6 +31,7 @@ void config_defaults(struct ps_config *cfg)
 	cfg->drain_ms = CFG_DRAIN_MS_DEF;
 	cfg->rate_limit = CFG_RATE_LIMIT_DEF;
 	cfg->rate_burst = CFG_RATE_LIMIT_DEF * CFG_RATE_BURST_S_DEF;
+	cfg->shed = true;
 	cfg->fs_min_us = FS_MIN_US_DEF;
 	cfg->fs_types = FS_T_BIT(FS_T_EXT4);
 	cfg->interval_s = BIO_INTERVAL_DEF;
@@ -171,6 +172,9 @@ static void usage(FILE *f)
 "                            (exec, open, bio, fs), BURST at once (default\n"
 "                            %u,%u; 0: no limit); refused records are\n"
 "                            counted per cgroup: loss records, rate_limited\n"
+"      --shed on|off         when a ring buffer is 3/4 full, refuse the records\n"
+"                            of cgroups above their fair share of it, counted\n"
+"                            per cgroup: loss records, shed (default on)\n"
 "      --drain-ms N          drain ring buffers every N ms, 1..1000 (default %u);\n"
 "                            the kernel also wakes the agent when 1/8 of a ring\n"
 "                            buffer is queued\n"
@@ -332,6 +336,7 @@ enum {
 	OPT_DRAIN_MS,
 	OPT_RINGBUF_KB,
 	OPT_RATE_LIMIT,
+	OPT_SHED,
 	OPT_FS_MIN_US,
 	OPT_FS_TYPE,
 	OPT_INTERVAL,
@@ -401,6 +406,7 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 		{ "drain-ms", required_argument, NULL, OPT_DRAIN_MS },
 		{ "ringbuf-kb", required_argument, NULL, OPT_RINGBUF_KB },
 		{ "rate-limit", required_argument, NULL, OPT_RATE_LIMIT },
+		{ "shed", required_argument, NULL, OPT_SHED },
 		{ "fs-min-us", required_argument, NULL, OPT_FS_MIN_US },
 		{ "fs-type", required_argument, NULL, OPT_FS_TYPE },
 		{ "interval", required_argument, NULL, OPT_INTERVAL },
@@ -511,6 +517,14 @@ int config_parse(struct ps_config *cfg, int argc, char **argv)
 			break;
 		case OPT_RATE_LIMIT:
 			err = parse_rate_limit(cfg, optarg);
+			break;
+		case OPT_SHED:
+			if (strcmp(optarg, "on") == 0)
+				cfg->shed = true;
+			else if (strcmp(optarg, "off") == 0)
+				cfg->shed = false;
+			else
+				err = bad("--shed: '%s' is not on or off", optarg);
 			break;
 		case OPT_FS_MIN_US:
 			/* up to an hour */
@@ -682,6 +696,7 @@ void config_print(const struct ps_config *cfg, FILE *f)
 		fprintf(f, "rate-limit: %u,%u\n", cfg->rate_limit, cfg->rate_burst);
 	else
 		fprintf(f, "rate-limit: off\n");
+	fprintf(f, "shed: %s\n", cfg->shed ? "on" : "off");
 	fprintf(f, "fs-min-us: %llu\nfs-type:", (unsigned long long)cfg->fs_min_us);
 	for (int t = 0; t < FS_T_MAX; t++)
 		if (cfg->fs_types & FS_T_BIT(t))

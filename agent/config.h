@@ -53,6 +53,7 @@ struct ps_config {
 	uint32_t ringbuf_kb;		/* per-tracer ring buffer size; 0: tracer default */
 	uint32_t rate_limit;		/* records/s per (cgroup, tracer); 0: no limit */
 	uint32_t rate_burst;		/* records a cgroup may write at once */
+	bool shed;			/* --shed: a nearly full ring shared fairly by cgroups */
 	uint64_t fs_min_us;		/* fs: report operations at least this slow; 0: all */
 	uint32_t fs_types;		/* fs: filesystem types, bit per enum fs_type */
 	uint32_t interval_s;		/* periodic records (cache, bio histograms) every this many seconds */

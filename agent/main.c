@@ -61,7 +61,7 @@ static void report_losses(bool final)
 			reported_map_full[i] = s.v[PS_STAT_MAP_FULL];
 		}
 	}
-	rl_report(final); /* rate_limited: per cgroup */
+	rl_report(final); /* rate_limited and shed: per cgroup */
 }
 
 static void on_tick(void)
@@ -111,6 +111,11 @@ static void print_summary(void)
 				"records)", tracer_table[i]->name,
 				(unsigned long long)s.v[PS_STAT_RATE_LIMITED], cfg.rate_limit,
 				cfg.rate_burst);
+		if (cfg.shed && tracer_table[i]->rate_limited)
+			log_msg(s.v[PS_STAT_SHED] ? LOG_WARN : LOG_INFO,
+				"%s: shed %llu (--shed: the ring buffer 3/4 full, cgroups above "
+				"their fair share; per cgroup in the loss records)",
+				tracer_table[i]->name, (unsigned long long)s.v[PS_STAT_SHED]);
 	}
 	attrib_summary();
 }

@@ -246,46 +246,6 @@ static __always_inline bool ps_current_selected(void)
 	return ps_selected(ps_current_task_btf());
 }
 
-/* Flags for bpf_ringbuf_submit/output implementing the batched wakeup. */
-static __always_inline __u64 ps_rb_flags(void *rb)
-{
-	return bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA) >= ps_wakeup_bytes ?
-		       BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
-}
-
-/*
- * Bytes this CPU has written to the object's ring buffer since it last
- * looked at how much is queued. Reading the ring's fill level means reading
- * its consumer position, a cache line the reader keeps writing from another
- * CPU: a measurable share of an open() when done for every record
- * (bench/README.md).
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} ps_rb_unchecked SEC(".maps");
-
-/*
- * ps_rb_flags(), asked only once every ps_wakeup_bytes / 64 bytes a CPU
- * writes: the reader may then be woken up to 1/64 of the threshold per CPU
- * later (the threshold is 1/8 of the ring; the reader drains on a timer too).
- */
-static __always_inline __u64 ps_rb_flags_every(void *rb, __u64 size)
-{
-	__u32 zero = 0;
-	__u64 *n = bpf_map_lookup_elem(&ps_rb_unchecked, &zero);
-
-	if (n) {
-		*n += size;
-		if (*n < (ps_wakeup_bytes >> 6))
-			return BPF_RB_NO_WAKEUP;
-		*n = 0;
-	}
-	return ps_rb_flags(rb);
-}
-
 /*
  * --rate-limit, set by the agent before load: the period is 1e9 / rate (ns
  * per record), burst_ns the burst times the period; period 0: no limit.
@@ -297,8 +257,14 @@ const volatile __u64 ps_rl_burst_ns = 0;
 const volatile __u32 ps_rl_tracer = 0;	/* the tracer's index, for ps_rl_note */
 /* 64-bit compare-and-exchange (5.12+); without it the bucket is updated with plain stores */
 const volatile bool ps_rl_cas = true;
+/* --shed: share a nearly full ring fairly between cgroups (ps_fair_admit) */
+const volatile bool ps_fair_on = false;
 
-/* The buckets of this tracer by cgroup id (PS_RL_ENTRIES; 1 entry when there is no limit). */
+/*
+ * The buckets of this tracer by cgroup id (PS_RL_ENTRIES; 1 entry when there
+ * is neither a limit nor --shed). --shed keeps its counts here too: one
+ * lookup serves both.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, PS_RL_ENTRIES);
@@ -312,30 +278,78 @@ struct {
 	__uint(max_entries, PS_RL_NOTES_BYTES);
 } ps_rl_notes SEC(".maps");
 
+/* What every cgroup offered lately, for --shed: one per object, like its ring. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ps_fair);
+} ps_fair SEC(".maps");
+
 /* Attempts at the bucket's compare-and-exchange before a record counts as refused. */
 #define PS_RL_TRIES 4
 
+/*
+ * Move a window stamp from old to new; true for the one CPU that did, which
+ * then turns the counts over (plain stores without compare-and-exchange:
+ * two CPUs may both turn them, which halves them twice).
+ */
+static __always_inline bool ps_turn(__u64 *stamp, __u64 old, __u64 new)
+{
+	if (ps_rl_cas)
+		return __sync_val_compare_and_swap(stamp, old, new) == old;
+	*stamp = new;
+	return true;
+}
+
+/* A record of this cgroup refused (stage: PS_STAT_RATE_LIMITED or PS_STAT_SHED). */
 static __always_inline void ps_rl_refuse(struct ps_stats *s, struct ps_rl_val *v, __u64 cgroup_id,
-					 __u64 now)
+					 __u64 now, enum ps_stat stage, __u64 *count)
 {
 	struct ps_rl_note note = { .cgroup_id = cgroup_id, .tracer = ps_rl_tracer };
 	__u64 noted;
 
 	/* the tracer's count first: the agent reads the buckets, then this, and finds it >= */
-	ps_count(s, PS_STAT_RATE_LIMITED);
-	__sync_fetch_and_add(&v->dropped, 1);
-	v->last_ns = now;
+	ps_count(s, stage);
+	__sync_fetch_and_add(count, 1);
 	noted = v->noted_ns;
 	if (noted && now - noted < PS_RL_NOTE_NS)
 		return;
 	/* one CPU sends the note; a full notes ring is caught by the agent's next interval */
-	if (ps_rl_cas) {
-		if (__sync_val_compare_and_swap(&v->noted_ns, noted, now) != noted)
-			return;
-	} else {
-		v->noted_ns = now;
-	}
+	if (!ps_turn(&v->noted_ns, noted, now))
+		return;
 	bpf_ringbuf_output(&ps_rl_notes, &note, sizeof(note), BPF_RB_FORCE_WAKEUP);
+}
+
+/* A new bucket's value is built here: the stack of some tracers has no room for it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ps_rl_val);
+} ps_rl_init SEC(".maps");
+
+/* This cgroup's bucket, made on its first record; NULL (counted) if it cannot be. */
+static __always_inline struct ps_rl_val *ps_rl_bucket(struct ps_stats *s, __u64 cgroup_id,
+						      __u64 now)
+{
+	struct ps_rl_val *v, *init;
+	__u32 zero = 0;
+
+	v = bpf_map_lookup_elem(&ps_rl, &cgroup_id);
+	if (v)
+		return v;
+	init = bpf_map_lookup_elem(&ps_rl_init, &zero);
+	if (init) {
+		__builtin_memset(init, 0, sizeof(*init));
+		init->tat_ns = init->first_ns = init->last_ns = now;
+		/* EEXIST: another CPU made it first; an LRU hash evicts, it is never full */
+		bpf_map_update_elem(&ps_rl, &cgroup_id, init, BPF_NOEXIST);
+	}
+	v = bpf_map_lookup_elem(&ps_rl, &cgroup_id);
+	if (!v)
+		ps_count(s, PS_STAT_MAP_FULL); /* no bucket to charge: the ring decides */
+	return v;
 }
 
 /*
@@ -345,26 +359,12 @@ static __always_inline void ps_rl_refuse(struct ps_stats *s, struct ps_rl_val *v
  * the winner's value, no lock (tracing programs may not take bpf_spin_lock).
  * Runs after the selection: filtered-out events never get here.
  */
-static __always_inline bool ps_rl_admit(struct ps_stats *s, __u64 cgroup_id)
+static __always_inline bool ps_rl_admit(struct ps_stats *s, struct ps_rl_val *v, __u64 cgroup_id,
+					__u64 now)
 {
-	struct ps_rl_val *v, init = {};
-	__u64 now, tat, t0, next;
+	__u64 tat, t0, next;
 	int i;
 
-	if (!ps_rl_period_ns)
-		return true;
-	now = bpf_ktime_get_ns();
-	v = bpf_map_lookup_elem(&ps_rl, &cgroup_id);
-	if (!v) {
-		init.tat_ns = init.first_ns = init.last_ns = now;
-		/* EEXIST: another CPU made it first; an LRU hash evicts, it is never full */
-		bpf_map_update_elem(&ps_rl, &cgroup_id, &init, BPF_NOEXIST);
-		v = bpf_map_lookup_elem(&ps_rl, &cgroup_id);
-		if (!v) {
-			ps_count(s, PS_STAT_MAP_FULL);
-			return true; /* no bucket to charge: the ring decides */
-		}
-	}
 	for (i = 0; i < PS_RL_TRIES; i++) {
 		tat = *(volatile __u64 *)&v->tat_ns;
 		t0 = tat > now ? tat : now;
@@ -383,20 +383,141 @@ static __always_inline bool ps_rl_admit(struct ps_stats *s, __u64 cgroup_id)
 		v->last_ns = now;
 		return true;
 	}
-	ps_rl_refuse(s, v, cgroup_id, now);
+	v->last_ns = now;
+	ps_rl_refuse(s, v, cgroup_id, now, PS_STAT_RATE_LIMITED, &v->dropped);
 	return false;
 }
 
 /*
+ * The ring is more than PS_FAIR_HIGH_NUM/PS_FAIR_HIGH_DEN full: may this
+ * cgroup's record take room? Only while the cgroup has offered fewer
+ * records lately than the mean of the cgroups that offered any (n * k <
+ * total): whoever floods is above the mean and refused, a quiet cgroup is
+ * below it and written; a cgroup alone is at the mean and refused too, so
+ * that the room above the mark is left for the next cgroup to come. Offered
+ * counts (refused ones included) rather than written ones: a flooder held
+ * back does not come back under the mean by being held back. Below the
+ * floor a cgroup is never refused: so few records (of 256 bytes, a quarter
+ * of the room above the mark) that one arriving alone keeps them, and a
+ * flooder alone takes no more than that before it is above it. Races (a
+ * window turned by two CPUs, adds lost to a turn) move the line by a record
+ * or so.
+ */
+static __always_inline bool ps_fair_admit(void *rb, struct ps_stats *s, struct ps_rl_val *v,
+					  __u64 cgroup_id, __u64 now)
+{
+	__u64 win = now >> PS_FAIR_WIN_SHIFT, gw, vw, d, k;
+	struct ps_fair *g;
+	__u32 zero = 0;
+
+	g = bpf_map_lookup_elem(&ps_fair, &zero);
+	if (!g)
+		return true;
+	/* greater only: another CPU's clock may be a little behind the one that turned it */
+	gw = *(volatile __u64 *)&g->win;
+	if (win > gw && ps_turn(&g->win, gw, win)) {
+		d = win - gw;
+		g->joined_prev = d == 1 ? g->joined : 0;
+		g->joined = 0;
+		g->total = d < 64 ? g->total >> d : 0;
+	}
+	vw = *(volatile __u64 *)&v->fair_win;
+	if (win > vw && ps_turn(&v->fair_win, vw, win)) {
+		d = win - vw;
+		v->fair_n = d < 64 ? v->fair_n >> d : 0;
+		__sync_fetch_and_add(&g->joined, 1);
+	}
+	__sync_fetch_and_add(&v->fair_n, 1);
+	__sync_fetch_and_add(&g->total, 1);
+	/* the cgroups of this window or, early in it, of the one before */
+	k = g->joined > g->joined_prev ? g->joined : g->joined_prev;
+	if (v->fair_n <= bpf_ringbuf_query(rb, BPF_RB_RING_SIZE) >> 12 ||
+	    v->fair_n * k < g->total)
+		return true;
+	ps_rl_refuse(s, v, cgroup_id, now, PS_STAT_SHED, &v->shed);
+	return false;
+}
+
+/*
+ * What this CPU knows of the object's ring buffer: the bytes offered to it
+ * since this CPU last looked at how much is queued, and whether the ring was
+ * above its high-water mark then. Reading the fill level means reading the
+ * ring's consumer position, a cache line the reader keeps writing from
+ * another CPU: a measurable share of an open() when done for every record
+ * (bench/README.md).
+ */
+struct ps_rb_cpu {
+	__u64 unchecked;
+	__u64 high;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ps_rb_cpu);
+} ps_rb_cpu SEC(".maps");
+
+static __always_inline bool ps_rb_high(void *rb, __u64 avail)
+{
+	return avail * PS_FAIR_HIGH_DEN > bpf_ringbuf_query(rb, BPF_RB_RING_SIZE) * PS_FAIR_HIGH_NUM;
+}
+
+/*
+ * Look at the ring: the wakeup flags for this record (the reader is woken
+ * once ps_wakeup_bytes are queued) and, with --shed, whether it is high.
+ */
+static __always_inline __u64 ps_rb_look(void *rb, struct ps_rb_cpu *c)
+{
+	__u64 avail = bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA);
+
+	if (c)
+		c->high = ps_fair_on && ps_rb_high(rb, avail);
+	return avail >= ps_wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
+/*
  * Copy a finished record of this cgroup into the ring buffer, after its
- * token bucket, counting the outcome.
+ * token bucket and, when the ring is high, its fair share, counting the
+ * outcome. The ring is looked at once every ps_wakeup_bytes / 64 bytes a
+ * CPU offers (the threshold is 1/8 of the ring): the reader may be woken up
+ * to 1/64 of the threshold per CPU late (it drains on a timer too), and a
+ * CPU may write that much above the high-water mark before it sees it.
+ * Offered bytes, refused ones included, so that a CPU whose records are
+ * all shed still looks again and sees the ring drained.
  */
 static __always_inline void ps_output(void *rb, struct ps_stats *s, __u64 cgroup_id, void *data,
 				      __u64 size)
 {
-	if (!ps_rl_admit(s, cgroup_id))
-		return;
-	if (bpf_ringbuf_output(rb, data, size, ps_rb_flags_every(rb, size)))
+	__u64 now = 0, flags = BPF_RB_NO_WAKEUP;
+	struct ps_rl_val *v;
+	struct ps_rb_cpu *c;
+	bool high = false;
+	__u32 zero = 0;
+
+	c = bpf_map_lookup_elem(&ps_rb_cpu, &zero);
+	if (!c) {
+		flags = ps_rb_look(rb, NULL);
+	} else {
+		c->unchecked += size;
+		if (c->unchecked >= (ps_wakeup_bytes >> 6)) {
+			c->unchecked = 0;
+			flags = ps_rb_look(rb, c);
+		}
+		/* this CPU's view may be old: look again before refusing anything */
+		if (c->high && !(high = ps_rb_high(rb, bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA))))
+			c->high = 0;
+	}
+	/* one bucket lookup for both: the bucket's init is on a stack some tracers fill */
+	if (ps_rl_period_ns || high) {
+		now = bpf_ktime_get_ns();
+		v = ps_rl_bucket(s, cgroup_id, now);
+		if (v && ps_rl_period_ns && !ps_rl_admit(s, v, cgroup_id, now))
+			return;
+		if (v && high && !ps_fair_admit(rb, s, v, cgroup_id, now))
+			return;
+	}
+	if (bpf_ringbuf_output(rb, data, size, flags))
 		ps_count(s, PS_STAT_LOST);
 	else
 		ps_count(s, PS_STAT_EMITTED);

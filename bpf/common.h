@@ -56,6 +56,7 @@ enum ps_stat {
 	PS_STAT_MAP_FULL,	/* an auxiliary map (in-flight state, histograms) was full */
 	PS_STAT_READ_ERR,	/* a bpf_probe_read failed; event emitted with a flag */
 	PS_STAT_RATE_LIMITED,	/* refused by the cgroup's token bucket (--rate-limit) */
+	PS_STAT_SHED,		/* refused for the ring's sake: above the cgroup's fair share (--shed) */
 	PS_STAT_MAX,
 };
 
@@ -89,12 +90,36 @@ struct ps_rl_val {
 	__u64 passed;		/* records admitted */
 	__u64 dropped;		/* records refused: the per-cgroup loss count */
 	__u64 noted_ns;		/* last ps_rl_note sent for it */
-	__u64 shed;		/* reserved: refused for the ring's sake */
+	__u64 shed;		/* records refused for the ring's sake (--shed) */
+	__u64 fair_win;		/* the window fair_n counts in (PS_FAIR_WIN_SHIFT) */
+	__u64 fair_n;		/* records offered while the ring was high, halved per window */
 };
-_Static_assert(sizeof(struct ps_rl_val) == 64, "ps_rl_val layout");
+_Static_assert(sizeof(struct ps_rl_val) == 80, "ps_rl_val layout");
 
 /*
- * "This cgroup is being throttled": sent at its first refusal, then at most
+ * --shed: when the reader falls behind anyway and a ring buffer is more than
+ * PS_FAIR_HIGH_NUM/PS_FAIR_HIGH_DEN full, a record is written only if its
+ * cgroup offered fewer than its fair share of the records offered lately
+ * (ps_fair_admit in common.bpf.h): the flooders are refused, the room left
+ * goes to the quiet. "Lately" is a window of 2^PS_FAIR_WIN_SHIFT ns, the
+ * counts halved at each new one, so that a window's start forgets nothing
+ * at once. What is refused is counted in the cgroup's bucket (shed).
+ */
+#define PS_FAIR_HIGH_NUM	3
+#define PS_FAIR_HIGH_DEN	4
+#define PS_FAIR_WIN_SHIFT	27	/* about 134 ms */
+
+/* Per tracer object: the records all cgroups offered lately, and how many cgroups. */
+struct ps_fair {
+	__u64 win;		/* the window total and joined count in */
+	__u64 total;		/* records offered while the ring was high, halved per window */
+	__u64 joined;		/* cgroups that offered one in window win */
+	__u64 joined_prev;	/* in the window before it */
+};
+_Static_assert(sizeof(struct ps_fair) == 32, "ps_fair layout");
+
+/*
+ * "This cgroup is being throttled" (or shed): sent at its first refusal, then at most
  * once per PS_RL_NOTE_NS, into a small ring every tracer shares, so that the
  * agent reports a throttled pod at once rather than at the next interval.
  */

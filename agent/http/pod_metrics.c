@@ -64,7 +64,7 @@ static struct pod_family cache_misses = POD_COUNTER("podsnoop_pagecache_misses_t
 	"Page cache misses by pod and container (the cache rows).");
 static struct pod_family pod_lost = POD_COUNTER("podsnoop_pod_events_lost_total",
 	"Events lost by pod, container, tracer and stage, for losses that name their "
-	"cgroup (rate_limited); podsnoop_events_lost_total has every loss.", "tracer", "stage");
+	"cgroup (rate_limited, shed); podsnoop_events_lost_total has every loss.", "tracer", "stage");
 
 static size_t max_series = POD_METRICS_MAX_SERIES;
 static bool sink_added;

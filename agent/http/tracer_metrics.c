@@ -112,7 +112,8 @@ static void collect(struct mw *w, void *priv)
 	mw_family(w, "podsnoop_events_lost_total", MT_COUNTER,
 		  "Events lost, by tracer and stage (kernel_ringbuf: ring buffer full; "
 		  "kernel_map_full: in-flight or histogram map full; rate_limited: refused "
-		  "by a cgroup's --rate-limit bucket; shipping: "
+		  "by a cgroup's --rate-limit bucket; shed: refused by --shed, the cgroup above "
+		  "its fair share of a nearly full ring buffer; shipping: "
 		  "shipping_queue, spool_full, rejected, ship_encode, shutdown).");
 	for (size_t i = 0; i < tracer_count; i++) {
 		const char *name = tracer_table[i]->name;
@@ -124,8 +125,12 @@ static void collect(struct mw *w, void *priv)
 		mw_u64(w, (const char *[]){ "tracer", name, "stage", "kernel_map_full", NULL },
 		       s[i].v[PS_STAT_MAP_FULL]);
 		if (tracer_table[i]->rate_limited)
+		{
 			mw_u64(w, (const char *[]){ "tracer", name, "stage", "rate_limited", NULL },
 			       s[i].v[PS_STAT_RATE_LIMITED]);
+			mw_u64(w, (const char *[]){ "tracer", name, "stage", "shed", NULL },
+			       s[i].v[PS_STAT_SHED]);
+		}
 	}
 	{
 		void (*extra)(struct mw *w) = __atomic_load_n(&lost_extra, __ATOMIC_ACQUIRE);

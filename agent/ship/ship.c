@@ -564,7 +564,7 @@ static void lost_samples_of(struct mw *w, struct ship *s)
 
 		/* the kernel's own stages come from the tracers' counters */
 		if (done[i] || !strncmp(all[i].stage, "kernel_", 7) ||
-		    !strcmp(all[i].stage, "rate_limited"))
+		    !strcmp(all[i].stage, "rate_limited") || !strcmp(all[i].stage, "shed"))
 			continue;
 		for (size_t j = i; j < n; j++) {
 			if (!strcmp(all[j].tracer, all[i].tracer) &&

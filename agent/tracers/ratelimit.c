@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * --rate-limit, user side. The buckets live in each tracer's LRU hash
- * (bpf/common.bpf.h); this reads their refusal counts and hands them on as
- * loss records, per cgroup: at once for a cgroup the kernel has just noted
- * as throttled (the notes ring), every interval for all of them, and at the
+ * --rate-limit and --shed, user side. The buckets live in each tracer's LRU
+ * hash (bpf/common.bpf.h); this reads their refusal counts, by the bucket
+ * (rate_limited) and for the ring's sake (shed), and hands them on as loss
+ * records, per cgroup: at once for a cgroup the kernel has just noted as
+ * throttled (the notes ring), every interval for all of them, and at the
  * end. What an evicted bucket had not reported yet is still counted, without
  * a cgroup, from the tracer's own count.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <time.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,19 +26,37 @@
 /* Slots of a table of what was reported per cgroup: twice the kernel's bound. */
 #define RL_SLOTS (2 * PS_RL_ENTRIES)
 
+/* The two ways a bucket refuses a record: its count in the bucket, the tracer's, the stage. */
+enum rl_stage { RL_LIMITED, RL_SHED, RL_STAGES };
+
+static const struct {
+	size_t off;		/* of the count in struct ps_rl_val */
+	enum ps_stat stat;
+	const char *name;
+} stages[RL_STAGES] = {
+	[RL_LIMITED] = { offsetof(struct ps_rl_val, dropped), PS_STAT_RATE_LIMITED,
+			 "rate_limited" },
+	[RL_SHED] = { offsetof(struct ps_rl_val, shed), PS_STAT_SHED, "shed" },
+};
+
+static uint64_t count_of(const struct ps_rl_val *v, enum rl_stage st)
+{
+	return *(const uint64_t *)((const char *)v + stages[st].off);
+}
+
 struct rl_seen {
 	uint64_t cgroup_id;	/* 0: empty slot (bio's unknown cgroup is kept as id 0 + used) */
 	uint64_t first_ns;	/* the bucket's; another value: a new bucket, counting from 0 */
-	uint64_t dropped;	/* as far as reported */
+	uint64_t refused[RL_STAGES]; /* as far as reported */
 	bool used;
 };
 
 struct rl_tracer {
 	bool on;
 	struct rl_seen seen[RL_SLOTS];
-	uint64_t attributed;	/* reported with a cgroup */
-	uint64_t unattributed;	/* reported without: buckets evicted before being read */
-	uint64_t prev_global;	/* the tracer's count at the previous full read */
+	uint64_t attributed[RL_STAGES];	/* reported with a cgroup */
+	uint64_t unattributed[RL_STAGES]; /* reported without: buckets evicted before being read */
+	uint64_t prev_global[RL_STAGES]; /* the tracer's count at the previous full read */
 };
 
 static struct rl_tracer rt[CFG_MAX_TRACERS];
@@ -58,12 +78,13 @@ static struct rl_seen *slot(struct rl_seen *tab, uint64_t cg, bool insert)
 	return NULL; /* full: cannot happen with twice the kernel's entries */
 }
 
-static void emit(uint32_t index, uint64_t cg, bool has_cg, uint64_t count, uint64_t total)
+static void emit(uint32_t index, enum rl_stage st, uint64_t cg, bool has_cg, uint64_t count,
+		 uint64_t total)
 {
 	struct loss_rec l = {
 		.wall_ns = clock_wall_from_boot(clock_now_ns(CLOCK_BOOTTIME)),
 		.tracer = tracer_table[index]->name,
-		.stage = "rate_limited",
+		.stage = stages[st].name,
 		.count = count,
 		.total = total,
 		.has_cgroup = has_cg,
@@ -78,20 +99,23 @@ static void account(uint32_t index, struct rl_seen *tab, const struct rl_seen *o
 		    const struct ps_rl_val *v)
 {
 	struct rl_seen *s = slot(tab, cg, true);
-	uint64_t before = 0;
 
 	if (!s)
 		return;
-	if (old && old->first_ns == v->first_ns && old->dropped <= v->dropped)
-		before = old->dropped;
-	if (v->dropped > before) {
-		rt[index].attributed += v->dropped - before;
-		emit(index, cg, true, v->dropped - before, v->dropped);
+	for (int st = 0; st < RL_STAGES; st++) {
+		uint64_t now = count_of(v, st), before = 0;
+
+		if (old && old->first_ns == v->first_ns && old->refused[st] <= now)
+			before = old->refused[st];
+		if (now > before) {
+			rt[index].attributed[st] += now - before;
+			emit(index, st, cg, true, now - before, now);
+		}
+		s->refused[st] = now > before ? now : before;
 	}
 	s->used = true;
 	s->cgroup_id = cg;
 	s->first_ns = v->first_ns;
-	s->dropped = v->dropped > before ? v->dropped : before;
 }
 
 /* The kernel noted a throttled cgroup: its count, now. */
@@ -131,14 +155,15 @@ static void read_all(uint32_t index, bool final)
 	int fd = bpf_map__fd(t->obj->rl);
 	uint64_t key, next, global, upto, due;
 	struct ps_rl_val v;
-	struct ps_stats st;
+	int st;
+	struct ps_stats stats;
 	void *prev = NULL;
 
 	memset(scratch, 0, sizeof(scratch));
 	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
 		key = next;
 		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &v) || !v.dropped)
+		if (bpf_map_lookup_elem(fd, &key, &v) || !(v.dropped | v.shed))
 			continue; /* gone since, or never refused anything */
 		account(index, scratch, slot(r->seen, key, false), key, &v);
 	}
@@ -150,16 +175,19 @@ static void read_all(uint32_t index, bool final)
 	 * the programs detached, nothing is between the two counts: the
 	 * tracer's count now is the whole of it.
 	 */
-	if (tracer_read_stats(t, &st))
+	if (tracer_read_stats(t, &stats))
 		return;
-	global = st.v[PS_STAT_RATE_LIMITED];
-	upto = final ? global : r->prev_global;
-	due = upto > r->attributed + r->unattributed ? upto - r->attributed - r->unattributed : 0;
-	if (due) {
-		r->unattributed += due;
-		emit(index, 0, false, due, r->unattributed);
+	for (st = 0; st < RL_STAGES; st++) {
+		global = stats.v[stages[st].stat];
+		upto = final ? global : r->prev_global[st];
+		due = upto > r->attributed[st] + r->unattributed[st] ?
+			      upto - r->attributed[st] - r->unattributed[st] : 0;
+		if (due) {
+			r->unattributed[st] += due;
+			emit(index, st, 0, false, due, r->unattributed[st]);
+		}
+		r->prev_global[st] = global;
 	}
-	r->prev_global = global;
 }
 
 void rl_report(bool final)
@@ -196,6 +224,12 @@ void rl_free(void)
 	notes_fd = -1;
 }
 
+/* Does this tracer keep buckets: a limit, or --shed, on its records? */
+static bool buckets_on(const struct tracer *t)
+{
+	return conf && t->rate_limited && (conf->rate_limit || conf->shed);
+}
+
 int rl_configure(const struct tracer *t, uint32_t index)
 {
 	struct tracer_obj *o = t->obj;
@@ -214,7 +248,8 @@ int rl_configure(const struct tracer *t, uint32_t index)
 	}
 	*o->rl_tracer = index;
 	*o->rl_cas = have_cas;
-	err = bpf_map__set_max_entries(o->rl, on ? PS_RL_ENTRIES : 1);
+	*o->fair_on = buckets_on(t) && conf->shed;
+	err = bpf_map__set_max_entries(o->rl, buckets_on(t) ? PS_RL_ENTRIES : 1);
 	if (err)
 		return err;
 	notes = bpf_object__find_map_by_name(*o->s->obj, "ps_rl_notes");
@@ -229,5 +264,5 @@ void rl_tracer_started(uint32_t index)
 {
 	const struct tracer *t = tracer_table[index];
 
-	rt[index].on = conf && conf->rate_limit && t->rate_limited && t->obj->rl;
+	rt[index].on = buckets_on(t) && t->obj->rl;
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * --rate-limit, user side: the settings of each tracer's token buckets
- * (bpf/common.bpf.h ps_rl_admit), the notes ring every tracer shares, and
- * the per-cgroup refusal counts read out of the buckets as loss records.
+ * --rate-limit and --shed, user side: the settings of each tracer's token
+ * buckets (bpf/common.bpf.h ps_rl_admit, ps_fair_admit), the notes ring
+ * every tracer shares, and the per-cgroup refusal counts read out of the
+ * buckets as loss records.
  */
 #ifndef PS_RATELIMIT_H
 #define PS_RATELIMIT_H
@@ -22,7 +23,7 @@ int rl_configure(const struct tracer *t, uint32_t index);
 void rl_tracer_started(uint32_t index);
 /*
  * Read every started tracer's buckets and emit a loss record (stage
- * rate_limited) per cgroup refused since the previous read: each interval
+ * rate_limited or shed) per cgroup refused since the previous read: each interval
  * and at the end. A cgroup the kernel notes as newly throttled is reported
  * at once, from the event loop (the notes ring). final: the tracers are
  * detached, so what evicted buckets refused is counted to the last record.

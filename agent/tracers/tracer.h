@@ -41,6 +41,7 @@ struct tracer_obj {
 	__u64 *rl_period_ns, *rl_burst_ns;
 	__u32 *rl_tracer;
 	bool *rl_cas;
+	bool *fair_on;			/* --shed */
 	struct bpf_link *links[TRACER_MAX_LINKS]; /* attached by post_attach */
 	size_t n_links;
 };
@@ -58,6 +59,7 @@ struct tracer_obj {
 		(o)->rl_burst_ns = (__u64 *)&(sk)->rodata->ps_rl_burst_ns;              \
 		(o)->rl_tracer = (__u32 *)&(sk)->rodata->ps_rl_tracer;                  \
 		(o)->rl_cas = (bool *)&(sk)->rodata->ps_rl_cas;                         \
+		(o)->fair_on = (bool *)&(sk)->rodata->ps_fair_on;                       \
 	} while (0)
 
 /*
@@ -81,7 +83,7 @@ struct tracer {
 	 * memory charged to the agent's cgroup.
 	 */
 	uint32_t ringbuf_bytes;
-	/* --rate-limit applies: its records are events, not aggregates (histograms, rows) */
+	/* --rate-limit and --shed apply: its records are events, not aggregates (histograms, rows) */
 	bool rate_limited;
 	ring_buffer_sample_fn on_record; /* the ring buffer's callback */
 	/* open the skeleton (TRACER_OBJ_SET), choose the programs, set rodata; -errno */
