@@ -4,6 +4,7 @@ agent is starved of CPU, a quiet cgroup loses nothing, and every refused
 record is counted in loss records that name the flooder and no other."""
 import json
 import os
+import signal
 import subprocess
 import time
 
@@ -38,9 +39,9 @@ for i in range(n):
 """
 
 
-def rl_losses(records, tracer):
+def rl_losses(records, tracer, stage="rate_limited"):
     return [r for r in records if r.get("type") == "loss" and r["tracer"] == tracer
-            and r["stage"] == "rate_limited"]
+            and r["stage"] == stage]
 
 
 def wait_path(path, timeout=60):
@@ -111,9 +112,10 @@ def test_open_flood_is_held_to_its_bucket_and_a_quiet_cgroup_loses_nothing(tmp_p
         delivered = sum(1 for r in recs if r.get("type") == "open" and r["path"] == target)
         losses = rl_losses(recs, "open")
         limited = sum(l["count"] for l in losses)
+        shed = sum(l["count"] for l in rl_losses(recs, "open", "shed"))
         # the bucket's bound: the burst and the rate over (at most) the flood's time
         assert 0 < delivered <= 1000 + 200 * (flood_s + 1), (delivered, flood_s)
-        assert delivered + limited == made, (delivered, limited, made)
+        assert delivered + limited + shed == made, (delivered, limited, shed, made)
         # the losses name the flooder, and no other cgroup
         assert losses and {l["cgroup_id"] for l in losses} == {flooder.id}, losses
         assert all(l["count"] > 0 for l in losses)
@@ -149,9 +151,9 @@ def test_rate_limit_0_refuses_nothing(cgroup, tmp_path):
     assert delivered + sum(l["count"] for l in rl_losses(recs, "open")) >= 3000
 
 
-def buckets(pid):
-    """The agent's --rate-limit buckets, {cgroup id: struct ps_rl_val as a dict}, of
-    every limited tracer it runs (read through bpftool with the map's BTF)."""
+def agent_maps(pid, name):
+    """bpftool's dumps of the agent's BPF maps called name: [(map, dump)]. Works on a
+    stopped agent too: bpftool reads the maps by id."""
     ids = set()
     for fd in os.listdir("/proc/%d/fdinfo" % pid):
         try:
@@ -164,11 +166,17 @@ def buckets(pid):
             ids.add(int(info["map_id"]))
     show = json.loads(subprocess.run(["bpftool", "map", "show", "-j"], capture_output=True,
                                      text=True, check=True).stdout)
+    return [(m, json.loads(subprocess.run(["bpftool", "map", "dump", "id", str(m["id"]), "-j"],
+                                          capture_output=True, text=True, check=True).stdout))
+            for m in show if m["id"] in ids and m.get("name") == name]
+
+
+def buckets(pid):
+    """The agent's --rate-limit buckets, {cgroup id: struct ps_rl_val as a dict}, of
+    every limited tracer it runs (read through bpftool with the map's BTF)."""
     out = {}
-    for m in show:
-        if m["id"] in ids and m.get("name") == "ps_rl" and m["max_entries"] > 1:
-            dump = json.loads(subprocess.run(["bpftool", "map", "dump", "id", str(m["id"]), "-j"],
-                                             capture_output=True, text=True, check=True).stdout)
+    for m, dump in agent_maps(pid, "ps_rl"):
+        if m["max_entries"] > 1:
             for e in dump:
                 out[e["formatted"]["key"]] = e["formatted"]["value"]
     return out
@@ -301,9 +309,10 @@ def test_exec_storm_is_held_and_a_quiet_cgroup_loses_nothing(tmp_path):
         delivered = sum(1 for r in recs if r.get("type") == "exec" and r["args"] == ["true", "storm"])
         losses = rl_losses(recs, "exec")
         limited = sum(l["count"] for l in losses)
+        shed = sum(l["count"] for l in rl_losses(recs, "exec", "shed"))
         assert 0 < delivered <= 120 + 20 * (storm_s + 1), (delivered, storm_s)
         # the storm's own start (taskset, python) came first, inside its burst
-        assert delivered + limited == made, (delivered, limited, made)
+        assert delivered + limited + shed == made, (delivered, limited, shed, made)
         assert losses and {l["cgroup_id"] for l in losses} == {storm.id}, losses
         assert a.rate_limited("exec") == limited
         s = a.summary("exec")
@@ -390,8 +399,10 @@ def test_block_io_storm_is_held_and_a_quiet_cgroup_loses_nothing(tmp_path):
         delivered = sum(1 for r in recs if r.get("type") == "bio" and r["cgroup_id"] == storm.id)
         losses = rl_losses(recs, "bio")
         limited = sum(l["count"] for l in losses)
+        shed = sum(l["count"] for l in rl_losses(recs, "bio", "shed"))
         assert 0 < delivered <= 500 + 100 * (storm_s + 1), (delivered, storm_s)
-        assert delivered + limited == storm_hist(False), (delivered, limited, storm_hist(False))
+        assert delivered + limited + shed == storm_hist(False), (delivered, limited, shed,
+                                                                 storm_hist(False))
         assert losses and {l["cgroup_id"] for l in losses} == {storm.id}, losses
         assert a.rate_limited("bio") == limited
         assert s["lost"] == 0, s
@@ -466,3 +477,112 @@ def test_cgroups_made_and_removed_during_a_storm_keep_the_buckets_bounded(tmp_pa
             os.rmdir(last)
         top.remove()
         outside.remove()
+
+
+def ring_lost(pid, tracer_stats="ps_stats"):
+    """PS_STAT_LOST of the agent's one tracer, summed over CPUs (raw bytes of struct
+    ps_stats: bpf/common.h's enum ps_stat order)."""
+    import struct
+    (m, dump), = agent_maps(pid, tracer_stats)
+    return sum(struct.unpack("<%dQ" % (len(c["value"]) // 8),
+                             bytes(int(b, 16) for b in c["value"]))[3]
+               for c in dump[0]["values"])
+
+
+def wait_until(what, pred, timeout=60):
+    deadline = time.time() + timeout
+    while not pred():
+        assert time.time() < deadline, what
+        time.sleep(0.05)
+
+
+def flood_a_stopped_agent(tmp_path, shed, full):
+    """The reader falls behind for sure: the agent SIGSTOP-ed while one cgroup floods
+    opens (no rate limit) until full(pid, flooder) says the ring is where the test
+    wants it; then a quiet cgroup opens 300 unique paths; then the agent goes on.
+    Returns (records, agent, flooder id, quiet id, opens the flooder made, quiet paths,
+    what full() and the buckets said while the agent was stopped)."""
+    top = Cgroup()
+    flooder, quiet = top.child(), top.child()
+    target = str(tmp_path / unique("flood"))
+    open(target, "w").close()
+    qdir = tmp_path / unique("quiet")
+    qdir.mkdir()
+    started, stop = str(tmp_path / "started"), str(tmp_path / "stop")
+    quiet_paths = {str(qdir / ("q%03d" % i)) for i in range(300)}
+    try:
+        # 1 MiB: the quiet cgroup's 360 records (its 300 and Python's own start)
+        # of under 200 bytes fit in the quarter above the high-water mark.
+        with Agent("--tracers", "open", "--cgroup", top.path, "--cri-socket", "none",
+                   "--rate-limit", "0", "--shed", shed, "--ringbuf-kb", "1024",
+                   "--listen", "127.0.0.1:0") as a:
+            f = flooder.popen(["taskset", "-c", "0", PY, "-c", FLOOD_OPENS, target, started,
+                               stop], stdout=subprocess.PIPE)
+            try:
+                wait_path(started)
+                os.kill(a.proc.pid, signal.SIGSTOP)
+                wait_until("the flood never filled the ring", lambda: full(a.proc.pid, flooder.id))
+                quiet.run(["taskset", "-c", "1", PY, "-c", OPEN_UNIQUE, str(qdir), "300"],
+                          check=True)
+                stopped = buckets(a.proc.pid) if shed == "on" else {}
+            finally:
+                os.kill(a.proc.pid, signal.SIGCONT)
+                open(stop, "w").close()
+            made = json.loads(f.communicate(timeout=120)[0])["opens"]
+
+            def quiet_got():
+                return {r["path"] for r in a.records() if r.get("type") == "open"
+                        and r["cgroup_id"] == quiet.id}
+            # what is still in the ring arrives; the rest was lost or shed, and said
+            deadline = time.time() + 30
+            while not quiet_paths <= quiet_got() and time.time() < deadline:
+                time.sleep(0.1)
+            from test_endpoints import get, parse_text
+            metrics = parse_text(get(a.listen_port(), "/metrics")[2])
+            assert a.stop() == 0
+        return a, a.records(), flooder.id, quiet.id, made, target, quiet_paths, stopped, metrics
+    finally:
+        top.remove()
+
+
+def test_a_full_ring_is_shared_fairly_and_the_flooder_pays(tmp_path):
+    """No rate limit, the reader stopped: the flooder alone fills the ring to its
+    high-water mark and is shed from there; the quiet cgroup's 300 opens all take the
+    room left above the mark; the losses name the flooder and no other, and every open
+    the flooder made is delivered or counted as shed."""
+    def flooder_shed(pid, flooder):
+        b = buckets(pid).get(flooder)
+        return b is not None and b["shed"] > 0
+    a, recs, flooder, quiet, made, target, quiet_paths, stopped, metrics = \
+        flood_a_stopped_agent(tmp_path, "on", flooder_shed)
+    got = {r["path"] for r in recs if r.get("type") == "open" and r["cgroup_id"] == quiet}
+    assert quiet_paths <= got, "quiet cgroup lost %d of its 300 opens" % len(quiet_paths - got)
+    # while the agent was stopped the quiet cgroup offered its records to a high ring
+    # (it has a bucket) and none was refused
+    assert stopped[quiet]["fair_n"] > 0 and stopped[quiet]["shed"] == 0, stopped[quiet]
+    delivered = sum(1 for r in recs if r.get("type") == "open" and r["path"] == target)
+    losses = [r for r in recs if r.get("type") == "loss"]
+    shed = rl_losses(recs, "open", "shed")
+    assert shed and {l["cgroup_id"] for l in shed} == {flooder}, shed
+    assert {l["stage"] for l in losses} == {"shed"}, losses   # nothing lost unnamed
+    n_shed = sum(l["count"] for l in shed)
+    assert shed[-1]["total"] == n_shed
+    assert delivered + n_shed == made, (delivered, n_shed, made)
+    assert a.shed("open") == n_shed
+    assert metrics[("podsnoop_events_lost_total",
+                    frozenset({"tracer": "open", "stage": "shed"}.items()))] == n_shed
+    s = a.summary("open")
+    assert s["lost"] == 0 and s["map_full"] == 0, s
+
+
+def test_without_shedding_the_full_ring_costs_the_quiet_cgroup(tmp_path):
+    """The same with --shed off: the flooder fills the whole ring, and the quiet
+    cgroup's opens are the ones lost (kernel_ringbuf, no cgroup named)."""
+    a, recs, flooder, quiet, made, target, quiet_paths, _, _ = \
+        flood_a_stopped_agent(tmp_path, "off", lambda pid, _: ring_lost(pid) > 0)
+    got = {r["path"] for r in recs if r.get("type") == "open" and r["cgroup_id"] == quiet}
+    # the ring stayed full: at most a record shorter than the flooder's fits what is left
+    assert len(quiet_paths - got) >= 299, len(quiet_paths - got)
+    assert not rl_losses(recs, "open", "shed")
+    assert a.summary("open")["lost"] > 0
+    assert not [l for l in a.stderr if ": open: shed " in l]   # off: not even counted

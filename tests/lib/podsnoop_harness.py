@@ -199,6 +199,15 @@ class Agent:
         raise AssertionError("no rate limited line for %s in:\n%s" %
                              (tracer, "".join(self.stderr)))
 
+    def shed(self, tracer):
+        """The exit summary's count of the tracer's records --shed refused."""
+        import re
+        for line in self.stderr:
+            m = re.search(r": %s: shed (\d+) \(--shed: " % tracer, line)
+            if m:
+                return int(m.group(1))
+        raise AssertionError("no shed line for %s in:\n%s" % (tracer, "".join(self.stderr)))
+
     def listen_port(self):
         """The port the agent's --listen endpoints bound (from its log line)."""
         import re
