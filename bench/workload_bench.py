@@ -15,7 +15,13 @@ a cgroup of its own, under each configuration, alternating round by round:
   untraced     nothing traces
   podsnoop     podsnoop's default (every tracer), NDJSON to /dev/null
   podsnoop-ship  the same shipping to the reference collector on loopback
+  podsnoop-syscalls, podsnoop-raw
+               the default with exec, open and fs forced onto the syscall
+               tracepoints (--hook T=syscalls) or onto the one dispatcher on
+               the raw syscall hooks (--hook T=raw_syscalls); the one the
+               default takes on this kernel is left out (the podsnoop row)
   filtered     podsnoop --cgroup IDLE: every task filtered out in the kernel
+  filtered-syscalls, filtered-raw   the same with the methods forced
   libbpf-tools execsnoop, opensnoop, biolatency, fsslower (ext4slower where
                the data is on ext4) and cachestat together, output to /dev/null
 
@@ -24,10 +30,13 @@ range), the tracer's CPU over the workload; per configuration the records and
 losses over the run.
 
 Run as root:  make bench  or  bench/workload_bench.py [--rounds 5] [--quick]
+              [--configs podsnoop,podsnoop-raw,...]  (untraced always runs)
 """
+import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -35,9 +44,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (  # noqa: E402
-    AGENT, REPO, Cgroup, Config, Proc, Shipped, attached, alternate, cpu_s, fmt_ratio,
+    AGENT, REPO, BpfStats, Cgroup, Config, Proc, Shipped, attached, alternate,
+    bpf_attachments, bpf_prog_stats, cpu_s, fmt_ratio,
     fmt_range, markdown_table, need, peer, peer_lost, podsnoop, scenario_main,
-    stats, summarize)
+    stats)
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
 PEERS = ["execsnoop", "opensnoop", "biolatency", "fsslower", "cachestat"]
@@ -45,6 +55,11 @@ SUMMARY = re.compile(r"(\w+): seen (\d+), filtered (\d+), emitted (\d+), lost (\
                      r"buffer full\), (\d+) \(map full\)")
 # targets (issue 20; bench/README.md)
 DEFAULT_MAX, FILTERED_MAX = 1.10, 1.03
+# the tracers that hook syscalls, and the methods compared for them (docs/hooks.md)
+SYSCALL_TRACERS = ("exec", "open", "fs")
+FORCED = (("syscalls", "syscalls"), ("raw", "raw_syscalls"))
+# the hook method each of them took, from the agent's log
+TRACING = re.compile(r"\b(exec|open|fs): tracing with (\S+)")
 
 
 class Group:
@@ -75,7 +90,70 @@ def agent_summary(err):
     for m in SUMMARY.finditer(err):
         emitted += int(m.group(4))
         lost += int(m.group(5)) + int(m.group(6))
-    return {"records": emitted, "lost": lost}
+    return {"records": emitted, "lost": lost,
+            "methods": " ".join("%s=%s" % m for m in TRACING.findall(err))}
+
+
+def default_methods():
+    """{tracer: method} the agent takes by default here (`podsnoop probe`)."""
+    out = subprocess.run([AGENT, "probe", "-o", "ndjson"], capture_output=True, text=True,
+                         check=True).stdout
+    return {r["tracer"]: r["chosen"] for r in map(json.loads, out.splitlines())
+            if r.get("type") == "probe" and r["tracer"] in SYSCALL_TRACERS}
+
+
+def others_on_syscall_hooks(ours):
+    """Other processes with BPF programs on sys_enter/sys_exit or the
+    sys_{enter,exit}_NAME tracepoints: one program on any of them puts every
+    syscall of every task on the kernel's slow path, the untraced runs too."""
+    return {pid for pid, what in bpf_attachments()
+            if pid not in ours and str(what).startswith("sys_")}
+
+
+def ratio_stats(samples, name, cname):
+    """Per-round ratios of cname to untraced on workload name, over the rounds
+    where both runs counted (--shared leaves a disturbed run out)."""
+    return stats([c[name] / u[name] for c, u in zip(samples[cname], samples["untraced"])
+                  if c.get(name) is not None and u.get(name) is not None])
+
+
+def bpf_profile(cs, wls, cg, log=print):
+    """One more run of each workload under each configuration with a tracer, BPF
+    run-time statistics on: the agent's BPF time per run of the workload, and
+    how often each program ran (a tail-called handler's time is its
+    dispatcher's). Not timed against anything: the accounting slows the programs."""
+    out = {}
+    with BpfStats():
+        for c in cs:
+            if not c.name.startswith(("podsnoop", "filtered")) or c.name == "podsnoop-ship":
+                continue
+            p = c.start()
+            out[c.name] = {}
+            try:
+                time.sleep(0.5)
+                for name, _, w in wls:
+                    before = {x["id"]: x for x in bpf_prog_stats(p.pid)}
+                    w(cg)
+                    progs = []
+                    for x in bpf_prog_stats(p.pid):
+                        b = before.get(x["id"], {"run_cnt": 0, "run_time_ns": 0})
+                        n, ns = x["run_cnt"] - b["run_cnt"], x["run_time_ns"] - b["run_time_ns"]
+                        if n:
+                            progs.append({"name": x["name"], "runs": n, "ns": ns})
+                    progs.sort(key=lambda x: -x["ns"])
+                    out[c.name][name] = {"bpf_ms": sum(x["ns"] for x in progs) / 1e6,
+                                         "progs": progs}
+                    log("  profile %s %s: %.1f ms of BPF (%s)" % (
+                        c.name, name, out[c.name][name]["bpf_ms"], ", ".join(
+                            "%s %d runs %.1f ms" % (x["name"], x["runs"], x["ns"] / 1e6)
+                            for x in progs[:5])))
+            finally:
+                p.stop()
+    return out
+
+
+def forced(method):
+    return [a for t in SYSCALL_TRACERS for a in ("--hook", "%s=%s" % (t, method))]
 
 
 def peers_counts(err):
@@ -184,6 +262,8 @@ def workloads(args, shm, pg):
 
 def run(args):
     need(AGENT)
+    # a SIGTERM stops the server and removes the data directory, as an error would
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     shm = "/dev/shm"
     pg = None
     base = os.environ.get("BENCH_PG_DIR", "/var/tmp")
@@ -193,6 +273,8 @@ def run(args):
     try:
         with Cgroup() as cg, Cgroup() as idle:
             wls = workloads(args, shm, pg)
+            if args.workloads:
+                wls = [w for w in wls if w[0] in args.workloads.split(",")]
             fsslower = "ext4slower" if pg and pg.fs == "ext2/ext3" and peer("ext4slower") \
                 else "fsslower"
             peer_paths = [peer(p if p != "fsslower" else fsslower) for p in PEERS]
@@ -205,6 +287,19 @@ def run(args):
                   Config("filtered", "podsnoop --cgroup IDLE (every task filtered out)",
                          lambda: podsnoop("--cri-socket", "none", "--cgroup", idle.path),
                          agent_summary)]
+            chosen = default_methods()
+            for suffix, method in FORCED:
+                if set(chosen.values()) == {method}:
+                    continue  # that is the default here: the podsnoop rows
+                flags = forced(method)
+                cs.insert(2, Config(
+                    "podsnoop-" + suffix, "podsnoop (every tracer), exec, open and fs on "
+                    "%s, NDJSON to /dev/null" % method,
+                    lambda f=flags: podsnoop("--cri-socket", "none", *f), agent_summary))
+                cs.append(Config(
+                    "filtered-" + suffix, "podsnoop --cgroup IDLE, exec, open and fs on %s" %
+                    method, lambda f=flags: podsnoop("--cri-socket", "none", "--cgroup",
+                                                     idle.path, *f), agent_summary))
             # the set this kernel can run: fsslower and cachestat need kprobes or
             # trampolines (fentry), which some kernels have neither of
             runnable, cannot = [], []
@@ -232,6 +327,9 @@ def run(args):
                     return Group(procs)
                 cs.append(Config("libbpf-tools", "%s together > /dev/null" % ", ".join(
                     os.path.basename(p) for p in peer_paths), start_peers, peers_counts))
+            if args.configs:
+                want = set(args.configs.split(",")) | {"untraced"}
+                cs = [c for c in cs if c.name in want]
             for _, _, w in wls:  # warm caches once
                 w(cg)
             cur = {}
@@ -249,65 +347,106 @@ def run(args):
             def workload(c):
                 fig = {}
                 p = cur.get("p")
+                ours = {os.getpid()} | set(getattr(p, "pids", [p.pid]) if p else [])
                 for name, _, w in wls:
+                    # --shared: a run with another tracer on the syscall hooks
+                    # before or after it does not count (the rest of the round does)
+                    others = others_on_syscall_hooks(ours) if args.shared else set()
                     c0 = group_cpu_s(p) if p else 0.0
                     t0 = time.monotonic()
                     w(cg)
                     t1 = time.monotonic()
-                    fig[name] = t1 - t0
+                    if args.shared:
+                        others |= others_on_syscall_hooks(ours)
+                    fig[name] = None if others else t1 - t0
+                    if others:
+                        fig.setdefault("disturbed", []).append(name)
                     fig[name + "_cpu_pct"] = 100.0 * ((group_cpu_s(p) if p else 0.0) - c0) / (
                         t1 - t0)
-                fig["value"] = sum(fig[n] for n, _, _ in wls)
+                fig["value"] = None if fig.get("disturbed") else sum(fig[n] for n, _, _ in wls)
                 cur["p"] = None
                 return fig
-            rounds = alternate(cs, args.rounds, workload, label="workload")
+            rounds = alternate(cs, args.rounds, workload, label="workload",
+                               strict=not args.shared)
+            prof = {} if args.no_profile else bpf_profile(cs, wls, cg)
     finally:
         if pg:
             pg.stop()
 
     samples = rounds["samples"]
     rows, res_w, checks = [], {}, []
+    names = {c.name for c in cs}
+    # each method against the default's, round by round: (config, the one it varies)
+    pairs = [(c.name, c.name.split("-")[0]) for c in cs
+             if "-" in c.name and c.name.split("-")[0] in names and c.name != "podsnoop-ship"]
+    cmp_rows = []
     for name, desc, _ in wls:
-        summ = summarize(samples, key=name)
         res_w[name] = {"desc": desc, "configs": {}}
         for c in cs:
             runs = samples[c.name]
-            s = summ[c.name]
+            st = stats([r.get(name) for r in runs])
+            ratio = None if c.name == "untraced" else ratio_stats(samples, name, c.name)
             cpu = stats([r[name + "_cpu_pct"] for r in runs])
-            res_w[name]["configs"][c.name] = {"stats": s["stats"], "ratio": s.get("ratio"),
-                                              "cpu_pct": cpu}
-            rows.append([name, c.name, fmt_range(s["stats"], "%.2f"),
-                         "1.00x" if c.name == "untraced" else fmt_ratio(s.get("ratio")),
-                         "-" if c.name == "untraced" else fmt_range(cpu, "%.1f")])
-        for cname, limit in (("podsnoop", DEFAULT_MAX), ("filtered", FILTERED_MAX)):
-            r = res_w[name]["configs"][cname]["ratio"]["median"]
+            res_w[name]["configs"][c.name] = {"stats": st, "ratio": ratio, "cpu_pct": cpu}
+            rows.append([name, c.name, fmt_range(st, "%.2f"),
+                         "1.00x" if c.name == "untraced" else fmt_ratio(ratio),
+                         "-" if c.name == "untraced" else fmt_range(cpu, "%.1f"),
+                         str(st["n"] if st else 0)])
+        for cname, other in pairs:
+            r = stats([a[name] / b[name] for a, b in zip(samples[cname], samples[other])
+                       if a.get(name) is not None and b.get(name) is not None])
+            res_w[name]["configs"][cname]["ratio_to_" + other] = r
+            cmp_rows.append([name, "%s / %s" % (cname, other), fmt_ratio(r),
+                             str(r["n"] if r else 0)])
+        for c in cs:
+            if not c.name.startswith(("podsnoop", "filtered")):
+                continue
+            emits = c.name.startswith("podsnoop")
+            limit = DEFAULT_MAX if emits else FILTERED_MAX
+            if not res_w[name]["configs"][c.name]["ratio"]:
+                continue
+            r = res_w[name]["configs"][c.name]["ratio"]["median"]
             peer_r = res_w[name]["configs"].get("libbpf-tools", {}).get("ratio")
-            met = r <= limit and (cname != "podsnoop" or not peer_r or r < peer_r["median"])
+            met = r <= limit and (not emits or not peer_r or r < peer_r["median"])
             checks.append("%s, %s: <= %.2fx%s -> %.2fx%s, %s" % (
-                name, cname, limit, " and below libbpf-tools" if cname == "podsnoop" else "",
-                r, " (libbpf-tools %.2fx)" % peer_r["median"] if peer_r and
-                cname == "podsnoop" else "", "met" if met else "MISSED"))
+                name, c.name, limit, " and below libbpf-tools" if emits else "",
+                r, " (libbpf-tools %.2fx)" % peer_r["median"] if peer_r and emits else "",
+                "met" if met else "MISSED"))
     table = markdown_table(["workload", "config", "seconds, median (min-max)",
                             "ratio to untraced, median of rounds (min-max)",
-                            "tracer CPU % of a core, median (min-max)"], rows)
+                            "tracer CPU % of a core, median (min-max)", "rounds"], rows)
+    if cmp_rows:
+        table += "\n\n" + markdown_table(["workload", "time ratio", "median of rounds (min-max)",
+                                          "rounds"], cmp_rows)
+    prof_rows = [[name, cname, "%.1f" % f["bpf_ms"], ", ".join(
+        "%s %d x %.0f ns" % (x["name"], x["runs"], x["ns"] / x["runs"]) for x in f["progs"][:3])]
+        for name, _, _ in wls for cname, per in prof.items() for f in [per[name]]]
+    if prof_rows:
+        table += "\n\n" + markdown_table(["workload", "config", "BPF ms per run (bpf_stats)",
+                                          "programs that ran most: runs x ns per run"],
+                                         prof_rows)
     rec_rows = []
     for c in cs[1:]:
         runs = samples[c.name]
         recs = [r.get("records") for r in runs if r.get("records") is not None]
+        methods = sorted({r["methods"] for r in runs if r.get("methods")})
         rec_rows.append([c.name, c.desc, "%d-%d" % (min(recs), max(recs)) if recs else "-",
-                         str(sum(r.get("lost") or 0 for r in runs))])
+                         str(sum(r.get("lost") or 0 for r in runs)),
+                         "; ".join(methods) or "-"])
     table += "\n\n" + markdown_table(["config", "what runs", "records per round (all "
-                                      "workloads)", "events lost (all rounds)"], rec_rows)
+                                      "workloads)", "events lost (all rounds)",
+                                      "exec, open, fs hooked with"], rec_rows)
     res = {"scenario": "workload", "title": "whole workloads, each timed as a whole, in a "
            "cgroup of its own", "rounds": len(samples["untraced"]),
            "configs": {c.name: {"desc": c.desc, "runs": samples[c.name]} for c in cs},
-           "workloads": res_w, "targets": [], "target_notes": checks,
+           "workloads": res_w, "targets": [], "target_notes": checks, "bpf_profile": prof,
            "other_bpf": rounds["foreign"], "rounds_thrown_away": rounds["discarded"],
            "loadavg": stats(rounds["load"]), "table": table,
            "notes": ["workloads: " + "; ".join("%s: %s" % (n, d) for n, d, _ in wls)] + (
                ["not in the libbpf-tools set: %s (they do not attach on this kernel)" %
                 ", ".join(cannot)] if cannot else []),
-           "params": {"scale": args.scale, "pg_txns": args.pg_txns, "pg_scale": args.pg_scale}}
+           "params": {"scale": args.scale, "pg_txns": args.pg_txns, "pg_scale": args.pg_scale,
+                      "shared": args.shared}}
     return res
 
 
@@ -319,6 +458,14 @@ def add_args(ap):
     ap.add_argument("--pg-scale", type=int, default=2, help="pgbench -i -s")
     ap.add_argument("--no-pg", action="store_true", help="leave out pgbench")
     ap.add_argument("--no-peers", action="store_true", help="leave out the libbpf-tools set")
+    ap.add_argument("--workloads", help="only these workloads, comma-separated")
+    ap.add_argument("--configs", help="only these configurations, comma-separated "
+                    "(untraced always runs)")
+    ap.add_argument("--shared", action="store_true",
+                    help="a machine other tracers run on too: only their programs on the "
+                    "syscall hooks throw a round away (they change every syscall's path)")
+    ap.add_argument("--no-profile", action="store_true",
+                    help="leave out the BPF run-time profile run after the rounds")
     ap.add_argument("--quick", action="store_true",
                     help="small workloads: checks the machinery, measures nothing")
 
