@@ -225,6 +225,37 @@ static int apply_selection(void)
 	return 0;
 }
 
+/* The hook method of each tracer of the run (choose_hooks()); NULL: none here. */
+static const struct hook_method *chosen[CFG_MAX_TRACERS];
+
+/*
+ * Choose every tracer's method from what the kernel offers (the choice
+ * `podsnoop probe` shows). -EINVAL: a --hook names a method this kernel
+ * lacks, a wrong flag here.
+ */
+static int choose_hooks(uint32_t on)
+{
+	struct hook_probe p;
+	struct privs pv;
+	char why[512];
+	int err = 0;
+
+	feat_tracefs_ensure(); /* the tracepoint probes need it; run() says when it failed */
+	hook_probe_kernel(&p);
+	hooks_choose(&p, on, cfg.hooks, chosen);
+	/* without the privileges the probes see nothing: run() says what is missing */
+	if (privs_read(&pv) == 0 && !privs_can_trace(&pv, why, sizeof(why)))
+		return 0;
+	for (size_t i = 0; i < tracer_count; i++) {
+		if ((on & (1u << i)) && cfg.hooks[i] && !chosen[i]) {
+			pr_err("%s: hook method %s is not available on this kernel "
+			       "(see `podsnoop probe`)", tracer_table[i]->name, cfg.hooks[i]);
+			err = -EINVAL;
+		}
+	}
+	return err;
+}
+
 static int start_tracers(void)
 {
 	/* static: tracers keep the pointer for their event callbacks */
@@ -233,19 +264,13 @@ static int start_tracers(void)
 
 	for (size_t i = 0; i < tracer_count; i++) {
 		const struct tracer *t = tracer_table[i];
-		const struct hook_method *m;
+		const struct hook_method *m = chosen[i];
 
 		if (!(cfg.tracers & (1u << i)))
 			continue;
-		m = tracer_choose(t, cfg.hooks[i]);
 		if (!m) {
-			if (cfg.hooks[i])
-				pr_err("%s: hook method %s is not available on this kernel "
-				       "(see `podsnoop probe`)", t->name, cfg.hooks[i]);
-			else
-				pr_err("%s: no hook this kernel offers (see `podsnoop probe`)",
-				       t->name);
-			if (cfg.tracers_given || cfg.hooks[i])
+			pr_err("%s: no hook this kernel offers (see `podsnoop probe`)", t->name);
+			if (cfg.tracers_given)
 				return -ENOTSUP;
 			continue;
 		}
@@ -450,11 +475,13 @@ static int probe(void)
 		       cg_mode_name(layout.mode), layout.v2_mount[0] ? ", cgroup2 at " : "",
 		       layout.v2_mount);
 	}
+	/* every tracer, -t or not; a forced method the kernel lacks: said, chosen none */
+	choose_hooks((uint32_t)((1ull << tracer_count) - 1));
 	for (size_t i = 0; i < tracer_count; i++) {
 		const struct tracer *t = tracer_table[i];
 
 		probe_print(json, "probe", "tracer", t->name, NULL, t->methods, t->n_methods,
-			    tracer_choose(t, cfg.hooks[i]), NULL);
+			    chosen[i], NULL);
 	}
 	/* not tracers (nothing to run with -t): their own record type */
 	for (size_t i = 0; i < helper_count; i++) {
@@ -512,5 +539,8 @@ int main(int argc, char **argv)
 	err = resolve_cgroups();
 	if (err)
 		return err == -EINVAL ? 2 : 1;
+	err = choose_hooks(cfg.tracers);
+	if (err)
+		return 2;
 	return run() ? 1 : 0;
 }

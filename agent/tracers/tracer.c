@@ -29,6 +29,7 @@ const struct tracer *const tracer_table[] = {
 const size_t tracer_count = sizeof(tracer_table) / sizeof(tracer_table[0]);
 _Static_assert(sizeof(tracer_table) / sizeof(tracer_table[0]) <= CFG_MAX_TRACERS,
 	       "raise CFG_MAX_TRACERS");
+_Static_assert(CFG_MAX_TRACERS <= 32, "hooks_choose() takes the tracer set as 32 bits");
 
 /* Hook choices that are not tracers. */
 const struct hook_helper *const helper_table[] = {
@@ -81,9 +82,28 @@ const struct hook_method *tracer_method(const struct tracer *t, const char *name
 	return hook_find(t->methods, t->n_methods, name);
 }
 
-const struct hook_method *tracer_choose(const struct tracer *t, const char *forced)
+void hook_probe_kernel(struct hook_probe *p)
 {
-	return hook_choose(t->methods, t->n_methods, forced);
+	memset(p, 0, sizeof(*p));
+	for (size_t i = 0; i < tracer_count; i++)
+		for (size_t j = 0; j < tracer_table[i]->n_methods && j < HOOK_MAX_METHODS; j++)
+			p->avail[i][j] = tracer_table[i]->methods[j].available();
+}
+
+void hooks_choose(const struct hook_probe *p, uint32_t on, const char *const forced[],
+		  const struct hook_method *out[])
+{
+	for (size_t i = 0; i < tracer_count; i++) {
+		const struct tracer *t = tracer_table[i];
+		const char *f = forced ? forced[i] : NULL;
+
+		out[i] = NULL;
+		if (!(on & (1u << i)))
+			continue;
+		for (size_t j = 0; j < t->n_methods && j < HOOK_MAX_METHODS && !out[i]; j++)
+			if (p->avail[i][j] && (!f || strcmp(t->methods[j].name, f) == 0))
+				out[i] = &t->methods[j];
+	}
 }
 
 int tracer_start(const struct tracer *t, const struct tracer_env *env,

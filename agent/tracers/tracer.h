@@ -23,6 +23,13 @@ struct hook_method {
 	bool (*available)(void);
 };
 
+#define HOOK_MAX_METHODS 8
+
+/* What `podsnoop probe` finds: whether each method of each tracer is available here. */
+struct hook_probe {
+	bool avail[CFG_MAX_TRACERS][HOOK_MAX_METHODS];
+};
+
 struct tracer_env {
 	const struct ps_config *cfg;
 };
@@ -146,7 +153,15 @@ int helper_index(const char *name);
 const struct hook_method *hook_find(const struct hook_method *ms, size_t n, const char *name);
 /* The method to use: the forced one (NULL when unavailable) or the best available. */
 const struct hook_method *hook_choose(const struct hook_method *ms, size_t n, const char *forced);
-const struct hook_method *tracer_choose(const struct tracer *t, const char *forced);
+/* Ask this kernel about every method of every tracer. */
+void hook_probe_kernel(struct hook_probe *p);
+/*
+ * The method of each tracer in the set `on` (bits by tracer_table index), from the
+ * probe's answers: forced[i] when given (NULL when p says it is missing), else the
+ * first available in the tracer's order of preference. NULL outside `on`.
+ */
+void hooks_choose(const struct hook_probe *p, uint32_t on, const char *const forced[],
+		  const struct hook_method *out[]);
 const struct hook_method *tracer_method(const struct tracer *t, const char *name);
 /* open -> configure -> load -> attach, then its ring buffer to the event loop; -errno. */
 int tracer_start(const struct tracer *t, const struct tracer_env *env,

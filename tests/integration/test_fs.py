@@ -213,7 +213,7 @@ def test_forcing_a_missing_hook_fails_clearly(cgroup, tracer):
     for m in missing:
         rc, out, err = run_agent_once("--tracers", tracer, "--hook", "%s=%s" % (tracer, m),
                                       "--cgroup", cgroup.path, "--duration", 1)
-        assert rc == 1, err
+        assert rc == 2, err
         assert "%s: hook method %s is not available on this kernel" % (tracer, m) in err
         assert out == ""
 

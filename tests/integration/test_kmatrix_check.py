@@ -132,7 +132,7 @@ def test_run_that_should_be_refused_fails(tmp_path, capsys):
     lines = [probe_line((True, True, False)) if l.startswith("KMA-PROBE {") else l
              for l in good_log()]
     out = failing(tmp_path, capsys, lines, expect=expect)
-    assert "FAIL  k exec sched_raw" in out and "want 1" in out
+    assert "FAIL  k exec sched_raw" in out and "want 2" in out
 
 
 def test_refusal_passes_when_expected(tmp_path, capsys):
@@ -141,7 +141,7 @@ def test_refusal_passes_when_expected(tmp_path, capsys):
              for l in good_log()]
     refused = ["KMA-CASE tracer=exec method=sched_raw",
                "KMA-ERR podsnoop: error: exec: hook method sched_raw is not available on "
-               "this kernel (see `podsnoop probe`)", "KMA-RC 1"]
+               "this kernel (see `podsnoop probe`)", "KMA-RC 2"]
     v = judge(tmp_path, replace_case(lines, "sched_raw", refused), expect=expect)
     assert v.failed == 0, capsys.readouterr().out
 

@@ -15,7 +15,8 @@ Expectation file, one line per tracer and hook method (# comments):
                                    uses (at most one yes per tracer)
     RESULT   events   the forced run loads, attaches, reports the activity inside the
                       selected cgroup (and its child) with this hook, none from outside
-             refused  the forced run exits 1: "hook method M is not available"
+             refused  the forced run exits 2 (a wrong flag here): "hook method M is not
+                      available"
              fails    the forced run exits 1: "cannot start with M" (load or attach
                       failed although probe offered it: a known limitation, say why)
 Every tracer and method probe lists must have a line, and every line a method.
@@ -402,8 +403,9 @@ def judge_refusal(run, tracer, method, result):
     probs = []
     want = ("%s: hook method %s is not available" % (tracer, method) if result == "refused"
             else "%s: cannot start with %s" % (tracer, method))
-    if run.rc != 1:
-        probs.append("agent exited %s, want 1" % run.rc)
+    want_rc = 2 if result == "refused" else 1
+    if run.rc != want_rc:
+        probs.append("agent exited %s, want %d" % (run.rc, want_rc))
     if not any(want in e for e in run.err):
         probs.append("no '%s' on stderr (got: %s)" % (want, " | ".join(run.err[-3:])))
     if run.records:
