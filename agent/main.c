@@ -401,7 +401,8 @@ static int run(void)
 out_tracers:
 	stop_tracers();
 out_loop:
-	ship_stop(); /* after the last record: flush, spool the rest */
+	ship_flush_begin(); /* after the last record: every sink flushes at once */
+	ship_stop(); /* waits for it, spools the rest */
 	ship_otlp_stop();
 	loop_free();
 	rl_free();

@@ -787,6 +787,34 @@ fail_q:
 	return err;
 }
 
+/* Close the open batch and tell the shipper thread to finish by deadline_ns. */
+static void stop_begin(struct ship *s, uint64_t deadline_ns)
+{
+	if (!s->started || s->stopping)
+		return;
+	s->stopping = true;
+	ship_core_close(s);
+	metrics_stop(s); /* the tally goes away in ship_core_stop() */
+	shipq_stop(&s->q, deadline_ns);
+}
+
+void ship_flush_begin(void)
+{
+	struct ship *all[sizeof(ships) / sizeof(ships[0])];
+	uint64_t now = mono_ns();
+
+	/*
+	 * Every sink flushes side by side against a deadline taken once: stopped
+	 * one after the other, each with its own --flush-timeout-ms, a node whose
+	 * collector and OTLP endpoint are both down would wait once per sink,
+	 * past what its terminationGracePeriodSeconds was sized for.
+	 */
+	memcpy(all, ships, sizeof(all)); /* stop_begin() takes them out */
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (all[i])
+			stop_begin(all[i], now + all[i]->cfg->flush_timeout_ms * NS_PER_MS);
+}
+
 void ship_core_stop(struct ship *s)
 {
 	struct loss_ent left[LOSS_KEYS_MAX];
@@ -794,9 +822,7 @@ void ship_core_stop(struct ship *s)
 
 	if (!s->started)
 		return;
-	ship_core_close(s);
-	metrics_stop(s); /* the tally goes away below */
-	shipq_stop(&s->q, mono_ns() + s->cfg->flush_timeout_ms * NS_PER_MS);
+	stop_begin(s, mono_ns() + s->cfg->flush_timeout_ms * NS_PER_MS);
 	pthread_join(s->thread, NULL);
 
 	pr_info("%s: sent %" PRIu64 " batches (%" PRIu64 " bytes gzipped), %" PRIu64 " retries, "
@@ -817,6 +843,7 @@ void ship_core_stop(struct ship *s)
 	shipq_destroy(&s->q);
 	loss_tally_destroy(&s->losses);
 	s->started = false;
+	s->stopping = false;
 }
 
 const Podsnoop__V1__Agent *ship_agent_pb(void)

@@ -27,5 +27,12 @@ int ship_start(const struct ps_config *cfg);
  * summary. Safe when ship_start did not run.
  */
 void ship_stop(void);
+/*
+ * After the last record, before ship_stop() and ship_otlp_stop(): every sink
+ * closes its open batch and starts flushing now, against one deadline
+ * (--flush-timeout-ms from now), so the stop takes that long however many
+ * sinks run.
+ */
+void ship_flush_begin(void);
 
 #endif

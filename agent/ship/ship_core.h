@@ -70,6 +70,7 @@ struct ship {
 	void *enc;
 	char url[2048];			/* cfg->url without credentials, for messages */
 	bool started;
+	bool stopping;			/* its flush has begun (stop_begin()) */
 
 	/* event loop side */
 	uint64_t next_seq;
@@ -114,7 +115,10 @@ int ship_core_readable(const char *what, const char *path);
  */
 int ship_core_start(struct ship *s, const struct ship_config *cfg, const struct ship_codec *codec,
 		    void *enc, const struct sink_ops *sink, void *priv);
-/* Close the open batch, flush for --flush-timeout-ms, spool the rest, stop. */
+/*
+ * Close the open batch, flush until the deadline ship_flush_begin() set (else
+ * --flush-timeout-ms from now), spool the rest, stop.
+ */
 void ship_core_stop(struct ship *s);
 
 /* Event loop: around adding one record of type t to the encoder. */

@@ -349,3 +349,28 @@ def test_check_config_shows_the_endpoints_and_header_names_only():
     assert "otlp-logs-endpoint: https://***@h:4318/base/v1/logs" in out
     assert "otlp-metrics-endpoint: https://***@h:4318/base/v1/metrics" in out
     assert "otlp-header: Authorization" in out and "s3cret" not in out and ":pw@" not in out
+
+
+def test_every_sink_flushes_against_one_deadline(cgroup):
+    """The collector, OTLP logs and OTLP metrics all unreachable at the stop: the three
+    sinks flush side by side against one --flush-timeout-ms, so the agent exits after
+    about one timeout, not one per sink (which took three), and each sink counts what
+    it could not send."""
+    flush_s = 4
+    dead = "http://127.0.0.1:%d" % free_port()
+    with Agent("--tracers", "exec", "--cgroup", cgroup.path, "--collector", dead,
+               "--otlp-endpoint", dead, "--flush-timeout-ms", str(flush_s * 1000),
+               "--retry-min-ms", "50", "--retry-max-ms", "200", "--interval", "1") as a:
+        run_execs(cgroup, unique("deadline"), 20)
+        time.sleep(1.5)  # an interval: the metrics sink has an export to send too
+        t0 = time.monotonic()
+        assert a.stop(timeout=60) == 0
+        took = time.monotonic() - t0
+    err = "".join(a.stderr)
+    for prefix in ("ship", "otlp"):
+        assert re.search(r"error: %s: \d+ records in \d+ batches could not be sent before "
+                         r"--flush-timeout-ms" % prefix, err), err
+    assert re.search(r"otlp-metrics: sent 0 batches", err), err  # it ran, and stopped
+    # one timeout and the exit's own work, far from the three timeouts of a stop
+    # that waited for each sink in turn
+    assert flush_s <= took < 2 * flush_s, (took, err)
