@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Every benchmark in one run (`make bench`): open, the parts of an open record,
-exec, block I/O, throughput, attribution delay, start-up, whole workloads. Each scenario
-alternates its configurations round by round and compares against the untraced
+exec, block I/O, throughput, ingestion into ClickHouse, attribution delay, start-up,
+whole workloads. Each scenario alternates its configurations round by round and compares against the untraced
 runs of the same rounds.
 
 Writes build/bench/results.json (after each scenario, so a failure keeps what
@@ -39,6 +39,8 @@ SCENARIOS = [
     ("throughput", "ship_bench", 5, {"rates": "10000,100000,0", "otlp_rates": "100000",
                                      "duration": 10, "procs": 2,
                                      "nice": 10, "repetitive": False}, {"duration": 2}),
+    ("clickhouse", "ch_bench", 3, {"records": 1000000, "senders": 4, "batch_records": 5000},
+     {"records": 50000}),
     ("attribution", "attrib_delay", 5, {"pods": 4}, {"pods": 1}),
     ("startup", "startup_bench", 5, {"no_peers": False}, {}),
     ("workload", "workload_bench", 5, {"scale": 2, "pg_txns": 1000, "pg_scale": 2, "no_pg": False,
