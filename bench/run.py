@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Every benchmark in one run (`make bench`): open, the parts of an open record,
 exec, block I/O, throughput, ingestion into ClickHouse, attribution delay, start-up,
-whole workloads. Each scenario alternates its configurations round by round and compares against the untraced
-runs of the same rounds.
+whole workloads. Each scenario alternates its configurations round by round and
+compares against the untraced runs of the same rounds.
 
 Writes build/bench/results.json (after each scenario, so a failure keeps what
 was measured) and bench/results/latest.json, prints every table, and after a
