@@ -13,8 +13,12 @@ the delivery tail included, from /proc/PID/stat) and per record, agent RSS
 
 The generators run at nice 10: the collector shares this machine's CPUs here,
 while in production it has its own.
+--limit-rates: each rate twice more, the load spread over --limit-procs
+generators each in a cgroup of its own (pods, each below the default
+--rate-limit): with --rate-limit 0 and with the default limit, alternating, for
+what the limiter costs the whole path.
 Run as root:  make bench  or  bench/ship_bench.py [--rates 10000,100000,0]
-  [--duration 10] [--procs 2] [--rounds 5] [--repetitive]
+  [--duration 10] [--procs 2] [--rounds 5] [--repetitive] [--limit-rates 100000]
 """
 import os
 import re
@@ -32,6 +36,7 @@ from benchlib import (  # noqa: E402
 
 LOADGEN = tool("loadgen")
 NICE = shutil.which("nice") or "/usr/bin/nice"  # by path: a PATH search execs (records) too
+LIMIT_DEFAULT = "20000,100000"  # the agent's default (docs/command-line.md)
 EXECS_PER_GENERATOR = 2  # the exec of nice and nice's exec of loadgen are records too
 
 
@@ -69,13 +74,14 @@ def run(args):
     need(LOADGEN)
     rates = [int(r) for r in args.rates.split(",")]
     otlp_rates = [int(r) for r in args.otlp_rates.split(",") if r]
+    limit_rates = [int(r) for r in args.limit_rates.split(",") if r]
     cur = {}
 
-    def start(sink):
+    def start(sink, limit="0"):
         def f():
             # one cgroup at 100k/s is far above the default --rate-limit: the limiter
-            # has its own scenario (ratelimit_bench.py); here, shipping alone
-            cur["s"] = sink("--tracers", "exec", "--cgroup", cg.path, "--rate-limit", "0")
+            # has its own scenario (ratelimit_bench.py) and the --limit-rates configs
+            cur["s"] = sink("--tracers", "exec", "--cgroup", cg.path, "--rate-limit", limit)
             return cur["s"]
         return f
 
@@ -94,10 +100,11 @@ def run(args):
         time.sleep(0.5)
         sampler = Sampler(pid)
         c0, cc0, t0 = cpu_s(pid), cpu_s(cpid), time.monotonic()
-        gens = [cg.popen([NICE, "-n", str(args.nice), LOADGEN, str(rate // args.procs),
-                          str(args.duration), "%s-%d" % (tag, i)] +
-                         ([] if args.repetitive else ["varied"]), stdout=subprocess.PIPE)
-                for i in range(args.procs)]
+        gens = [(pods[i] if c.pods else cg).popen(
+                    [NICE, "-n", str(args.nice), LOADGEN, str(rate // c.procs),
+                     str(args.duration), "%s-%d" % (tag, i)] +
+                    ([] if args.repetitive else ["varied"]), stdout=subprocess.PIPE)
+                for i in range(c.procs)]
         outs = [g.communicate()[0].decode() for g in gens]
         t1 = time.monotonic()
         sent = [re.search(r"sent (\d+) in ([\d.]+) s", o) for o in outs]
@@ -115,7 +122,7 @@ def run(args):
         c1, cc1 = cpu_s(pid), cpu_s(cpid)
         rss = sampler.stop()
         return {"value": generated / max(float(m.group(2)) for m in sent),
-                "generated": generated, "expected": generated + EXECS_PER_GENERATOR * args.procs,
+                "generated": generated, "expected": generated + EXECS_PER_GENERATOR * c.procs,
                 "load_s": t1 - t0,
                 "agent_cpu_pct": 100.0 * (c1 - c0) / (t1 - t0),
                 "agent_cpu_us_per_rec": 1e6 * (c1 - c0) / max(1, generated),
@@ -124,15 +131,25 @@ def run(args):
                 "file_max_kb": rss["RssFile"], "vmhwm_kb": status_kb(pid, "VmHWM")}
 
     with Cgroup() as cg:
+        pods = [cg.child() for _ in range(args.limit_procs if limit_rates else 0)]
         cs = []
         for rate, otlp in [(r, False) for r in rates] + [(r, True) for r in otlp_rates]:
             c = Config(rate_name(rate) + (" otlp" if otlp else ""), "%s, %d generators%s" % (
                 "as fast as they go" if rate == 0 else "%d records/s" % rate, args.procs,
                 ", OTLP/HTTP logs to a sink" if otlp else ""),
                 start(OtlpShipped if otlp else Shipped), counts)
-            c.rate, c.otlp = rate, otlp
+            c.rate, c.otlp, c.procs, c.pods = rate, otlp, args.procs, False
             cs.append(c)
+        for rate in limit_rates:
+            for limit, name in (("0", "limit off"), (LIMIT_DEFAULT, "default limit")):
+                c = Config("%s pods, %s" % (rate_name(rate), name),
+                           "%d records/s, %d generators in a cgroup each, --rate-limit %s" % (
+                               rate, args.limit_procs, limit), start(Shipped, limit), counts)
+                c.rate, c.otlp, c.procs, c.pods = rate, False, args.limit_procs, True
+                cs.append(c)
         rounds = alternate(cs, args.rounds, workload, label="throughput", strict=False)
+        for p in pods:
+            p.remove()
 
     rows, res_cfgs, checks = [], {}, []
     for c in cs:
@@ -176,10 +193,10 @@ def run(args):
                 notes.append("%s: %d generated, %d delivered; kernel lost %d (ring %d, maps %d), "
                              "shipping reported %d lost; agent: %s" % (
                                  c.name, r["generated"], r["delivered"] -
-                                 EXECS_PER_GENERATOR * args.procs, r["lost"], r["lost_ring"],
+                                 EXECS_PER_GENERATOR * c.procs, r["lost"], r["lost_ring"],
                                  r["lost_map"], r["reported_lost"],
                                  "; ".join(r["agent_log_losses"]) or "-"))
-    t100 = next((c for c in cs if c.rate == 100000 and not c.otlp), None)
+    t100 = next((c for c in cs if c.rate == 100000 and not c.otlp and not c.pods), None)
     if t100 is not None:
         s = res_cfgs[t100.name]
         cpu, rss = s["stats"]["agent_cpu_pct"]["median"], s["stats"]["rss_max_kb"]["max"] / 1024
@@ -192,8 +209,24 @@ def run(args):
             "zero loss, CPU %.1f%% median, RSS max %.1f MiB = %.1f MB)" % (
                 "met" if ok else "MISSED", s["zero_loss_runs"], len(s["runs"]), cpu, rss,
                 rss * 1.048576))
+    for rate in limit_rates:
+        off, on = (res_cfgs["%s pods, %s" % (rate_name(rate), n)] for n in
+                   ("limit off", "default limit"))
+        ratio = (on["stats"]["agent_cpu_us_per_rec"]["median"] /
+                 max(1e-9, off["stats"]["agent_cpu_us_per_rec"]["median"]))
+        zero = on["zero_loss_runs"] == len(on["runs"])
+        target_notes.append(
+            "%s in %d pods, default --rate-limit vs off: %d zero-loss rounds of %d, agent CPU "
+            "per record %.2f vs %.2f us (%.2fx), achieved %.0f vs %.0f records/s (medians)" % (
+                rate_name(rate), args.limit_procs, on["zero_loss_runs"], len(on["runs"]),
+                on["stats"]["agent_cpu_us_per_rec"]["median"],
+                off["stats"]["agent_cpu_us_per_rec"]["median"], ratio,
+                on["stats"]["value"]["median"], off["stats"]["value"]["median"]))
+        checks.append({"config": "%s pods" % rate_name(rate), "target": "the default "
+                       "--rate-limit leaves the throughput scenario unchanged: zero loss",
+                       "met": zero, "cpu_ratio": ratio})
     for o in (c for c in cs if c.otlp):
-        n = next((c for c in cs if c.rate == o.rate and not c.otlp), None)
+        n = next((c for c in cs if c.rate == o.rate and not c.otlp and not c.pods), None)
         if n is None:
             continue
         so, sn = res_cfgs[o.name], res_cfgs[n.name]
@@ -227,6 +260,11 @@ def add_args(ap):
     ap.add_argument("--otlp-rates", default="100000",
                     help="records/s through --otlp-endpoint to an OTLP sink, comma-separated "
                     "(0: as fast as they go; empty: none)")
+    ap.add_argument("--limit-rates", default="",
+                    help="records/s, comma-separated: each run over --limit-procs cgroups, "
+                    "--rate-limit 0 against the default (empty: none)")
+    ap.add_argument("--limit-procs", type=int, default=6,
+                    help="generators (one cgroup each) of the --limit-rates configs")
     ap.add_argument("--duration", type=float, default=10, help="seconds of load per run")
     ap.add_argument("--procs", type=int, default=2, help="load generator processes")
     ap.add_argument("--nice", type=int, default=10, help="niceness of the generators")
