@@ -214,55 +214,16 @@ static __always_inline bool submit_info(struct bio *bio, struct bio_rq *r)
 	return true;
 }
 
-/*
- * An entry found at a request's (or bio's) start belongs to an earlier one at
- * the same address whose completion this tracer never saw: that request is
- * lost, and counted (map_full, like the entries the agent's sweep finds stale)
- * instead of being overwritten or dropped silently. The address is reused at
- * once at queue depth 1, so the sweep alone would never see it. Merged requests
- * leave the map at block_rq_merge, so this is a request that truly vanished.
- */
-static __always_inline void forget(void *map, __u64 key)
+/* Which disk and operation rq is, and its size so far, for a record made without its completion. */
+static __always_inline void where(struct request *rq, struct bio_rq *r)
 {
-	/* a lookup is cheaper than a delete, which takes the bucket's lock */
-	if (bpf_map_lookup_elem(map, &key) && !bpf_map_delete_elem(map, &key))
-		ps_count(ps_stats_get(), PS_STAT_MAP_FULL);
-}
+	struct gendisk *disk = ps_rq_disk(rq);
 
-static __always_inline void track(void *map, __u64 key, const struct bio_rq *r)
-{
-	long err = bpf_map_update_elem(map, &key, r, BPF_NOEXIST);
-
-	if (err == -PS_EEXIST) {
-		ps_count(ps_stats_get(), PS_STAT_MAP_FULL); /* the earlier request, lost */
-		err = bpf_map_update_elem(map, &key, r, BPF_EXIST);
-	}
-	if (err)
-		ps_count(ps_stats_get(), PS_STAT_MAP_FULL);
-}
-
-static __always_inline int on_start(struct request *rq)
-{
-	struct bio_rq r = {};
-	__u64 key = (__u64)rq;
-
-	if (!submit_info(BIO_READ(rq, bio), &r))
-		forget(&ps_bio_inflight, key);
-	else
-		track(&ps_bio_inflight, key, &r);
-	return 0;
-}
-
-static __always_inline int on_getrq(struct bio *bio)
-{
-	struct bio_rq r = {};
-	__u64 key = (__u64)bio;
-
-	if (!submit_info(bio, &r))
-		forget(&ps_bio_bios, key);
-	else
-		track(&ps_bio_bios, key, &r);
-	return 0;
+	r->disk = (__u64)disk;
+	r->dev = (BPF_CORE_READ(disk, major) << 20) | BPF_CORE_READ(disk, first_minor);
+	r->cmd = BIO_READ(rq, cmd_flags);
+	r->sector = BIO_READ(rq, __sector);
+	r->bytes = BIO_READ(rq, __data_len);
 }
 
 /* The in-flight state of rq; made on first sight when no start was seen. */
@@ -275,14 +236,22 @@ static __always_inline struct bio_rq *rq_entry(struct request *rq)
 		bkey = (__u64)BPF_CORE_READ(rq, bio);
 		r = bpf_map_lookup_elem(&ps_bio_bios, &bkey);
 		if (r) {
-			long err = bpf_map_update_elem(&ps_bio_inflight, &key, r, BPF_ANY);
+			long err;
 
+			/* an entry at the request's address: an earlier one, completed unseen, lost */
+			if (bpf_map_lookup_elem(&ps_bio_inflight, &key) &&
+			    !bpf_map_delete_elem(&ps_bio_inflight, &key))
+				ps_count(ps_stats_get(), PS_STAT_MAP_FULL);
+			err = bpf_map_update_elem(&ps_bio_inflight, &key, r, BPF_ANY);
 			bpf_map_delete_elem(&ps_bio_bios, &bkey);
 			if (err) {
 				ps_count(ps_stats_get(), PS_STAT_MAP_FULL);
 				return NULL;
 			}
-			return bpf_map_lookup_elem(&ps_bio_inflight, &key);
+			r = bpf_map_lookup_elem(&ps_bio_inflight, &key);
+			if (r)
+				where(rq, r);
+			return r;
 		}
 	}
 	r = bpf_map_lookup_elem(&ps_bio_inflight, &key);
@@ -296,6 +265,7 @@ static __always_inline struct bio_rq *rq_entry(struct request *rq)
 		return NULL;
 	fresh.start_ns = bpf_ktime_get_ns();
 	fresh.attribution = BIO_A_NONE;
+	where(rq, &fresh);
 	if (bpf_map_update_elem(&ps_bio_inflight, &key, &fresh, BPF_NOEXIST) == -PS_EEXIST)
 		return bpf_map_lookup_elem(&ps_bio_inflight, &key);
 	r = bpf_map_lookup_elem(&ps_bio_inflight, &key);
@@ -378,8 +348,8 @@ static __always_inline void hist_add(struct bio_event *e, struct gendisk *disk)
 {
 	struct bio_hist_key hk;
 
-	/* device time, as biolatency: requests never issued are not in it */
-	if (e->flags & BIO_F_NO_ISSUE)
+	/* device time, as biolatency: requests never issued, or whose completion was not seen, are not in it */
+	if (e->flags & (BIO_F_NO_ISSUE | BIO_F_UNSEEN))
 		return;
 	hk.cgroup_id = e->cgroup_id;
 	hk.dev = e->dev;
@@ -393,7 +363,8 @@ static __always_inline void hist_add(struct bio_event *e, struct gendisk *disk)
 static __always_inline void emit(struct ps_stats *s, struct bio_event *e, struct gendisk *disk)
 {
 	hist_add(e, disk);
-	if (e->latency_ns < targ_min_ns) {
+	/* a request whose latency is unknown is in no histogram: its record is its only account */
+	if (e->latency_ns < targ_min_ns && !(e->flags & BIO_F_UNSEEN)) {
 		ps_count(s, PS_STAT_FILTERED);
 		return;
 	}
@@ -465,7 +436,7 @@ static __always_inline __u32 complete_parts(struct ps_stats *s, struct bio_event
 		} else {
 			pe = *e;
 			fill(&pe, p);
-			pe.flags = (p->flags & ~BIO_RQ_F_SKIP) | BIO_F_MERGED;
+			pe.flags = (p->flags & ~BIO_RQ_F_SKIP) | BIO_F_MERGED | (e->flags & BIO_F_UNSEEN);
 			if (issue_ns) {
 				pe.latency_ns = e->latency_ns;
 				pe.queue_ns = (p->flags & BIO_F_QUEUED) && p->insert_ns <= issue_ns ?
@@ -572,6 +543,148 @@ static __always_inline int on_complete(struct request *rq, int status, unsigned 
 	e.bytes = e.bytes > parts ? e.bytes - parts : 0;
 	bpf_map_delete_elem(&ps_bio_inflight, &key);
 	emit(s, &e, disk);
+	return 0;
+}
+
+/*
+ * Room for forget()'s copy of an entry, off the 512-byte stack: one slot per
+ * nesting level on a CPU (a start interrupted by an issue that runs the queue).
+ */
+#define BIO_SCRATCH_LEVELS 4
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, BIO_SCRATCH_LEVELS + 1); /* the last: the level in use, in start_ns */
+	__type(key, __u32);
+	__type(value, struct bio_rq);
+} ps_bio_scratch SEC(".maps");
+
+/* and for the record unseen() makes of it */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, BIO_SCRATCH_LEVELS);
+	__type(key, __u32);
+	__type(value, struct bio_event);
+} ps_bio_escratch SEC(".maps");
+
+/*
+ * The request r, whose entry a new request at its address found: the block
+ * layer frees a request only once it completed (or was merged, which
+ * block_rq_merge follows), so it completed without this tracer seeing it (the
+ * kernel runs no BPF program for some completions: bench/README.md, block
+ * I/O). It is recorded now, with its merged parts, as BIO_F_UNSEEN: its bytes
+ * and cgroup are known, its latency is not.
+ */
+static __always_inline void unseen(const struct bio_rq *r, struct bio_event *ep)
+{
+	struct ps_stats *s = ps_stats_get();
+	struct gendisk *disk = (struct gendisk *)r->disk;
+	struct bio_event *e = ep;
+	__u32 parts = 0;
+
+	ps_count(s, PS_STAT_SEEN);
+	if (r->flags & BIO_RQ_F_SKIP) {
+		ps_count(s, PS_STAT_FILTERED);
+		return;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts_ns = bpf_ktime_get_boot_ns();
+	e->method = targ_method;
+	decode_op(r->cmd, e);
+	e->dev = r->dev;
+	bpf_core_read_str(e->disk, sizeof(e->disk), &disk->disk_name);
+	e->flags = BIO_F_UNSEEN;
+	if (*(volatile __u32 *)&merges_seen && r->bytes)
+		parts = complete_parts(s, e, disk, r->sector, r->sector + (r->bytes >> 9),
+				       r->issue_ns, bpf_ktime_get_ns());
+	fill(e, r);
+	e->flags |= BIO_F_UNSEEN;
+	if (!r->issue_ns)
+		e->flags |= BIO_F_NO_ISSUE;
+	else if ((r->flags & BIO_F_QUEUED) && r->insert_ns <= r->issue_ns)
+		e->queue_ns = r->issue_ns - r->insert_ns;
+	e->bytes = e->bytes > parts ? e->bytes - parts : 0;
+	emit(s, e, disk);
+}
+
+
+/* An entry at the address of a request that starts is an earlier one, completed unseen. */
+static __always_inline void forget(void *map, __u64 key)
+{
+	__u32 lk = BIO_SCRATCH_LEVELS, slot;
+	struct bio_rq *old, *copy, *lvl;
+	struct bio_event *ev;
+
+	/* a lookup is cheaper than a delete, which takes the bucket's lock */
+	old = bpf_map_lookup_elem(map, &key);
+	if (!old)
+		return;
+	lvl = bpf_map_lookup_elem(&ps_bio_scratch, &lk);
+	if (!lvl)
+		return;
+	slot = lvl->start_ns++;
+	copy = slot < BIO_SCRATCH_LEVELS ? bpf_map_lookup_elem(&ps_bio_scratch, &slot) : NULL;
+	ev = slot < BIO_SCRATCH_LEVELS ? bpf_map_lookup_elem(&ps_bio_escratch, &slot) : NULL;
+	if (copy && ev) {
+		*copy = *old;
+		/* whoever deletes it records it, once */
+		if (!bpf_map_delete_elem(map, &key))
+			unseen(copy, ev);
+	} else if (!bpf_map_delete_elem(map, &key)) {
+		ps_count(ps_stats_get(), PS_STAT_MAP_FULL);
+	}
+	lvl->start_ns--;
+}
+
+static __always_inline void track(void *map, __u64 key, const struct bio_rq *r)
+{
+	long err = bpf_map_update_elem(map, &key, r, BPF_NOEXIST);
+
+	if (err == -PS_EEXIST) {
+		forget(map, key);
+		err = bpf_map_update_elem(map, &key, r, BPF_NOEXIST);
+	}
+	if (err) /* full (E2BIG, ENOMEM) or another start at this address in between */
+		ps_count(ps_stats_get(), PS_STAT_MAP_FULL);
+}
+
+static __always_inline int on_start(struct request *rq)
+{
+	struct bio_rq r = {};
+	__u64 key = (__u64)rq;
+
+	if (!submit_info(BIO_READ(rq, bio), &r)) {
+		forget(&ps_bio_inflight, key);
+		return 0;
+	}
+	where(rq, &r);
+	track(&ps_bio_inflight, key, &r);
+	return 0;
+}
+
+static __always_inline int on_getrq(struct bio *bio)
+{
+	struct bio_rq r = {};
+	__u64 key = (__u64)bio;
+
+	long err;
+
+	/*
+	 * The request is not made yet: where() runs at its first insert or
+	 * issue. An entry at this bio's address is a bio that never reached
+	 * either, nor was merged: lost.
+	 */
+	if (!submit_info(bio, &r)) {
+		if (bpf_map_lookup_elem(&ps_bio_bios, &key) && !bpf_map_delete_elem(&ps_bio_bios, &key))
+			ps_count(ps_stats_get(), PS_STAT_MAP_FULL);
+		return 0;
+	}
+	err = bpf_map_update_elem(&ps_bio_bios, &key, &r, BPF_NOEXIST);
+	if (err == -PS_EEXIST) {
+		ps_count(ps_stats_get(), PS_STAT_MAP_FULL); /* the earlier bio, lost */
+		err = bpf_map_update_elem(&ps_bio_bios, &key, &r, BPF_EXIST);
+	}
+	if (err)
+		ps_count(ps_stats_get(), PS_STAT_MAP_FULL);
 	return 0;
 }
 

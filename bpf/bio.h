@@ -56,6 +56,13 @@ enum bio_op {
 #define BIO_F_NO_ISSUE		(1u << 1) /* no issue seen: latency_ns counts from the start */
 #define BIO_F_BLKCG_V1		(1u << 2) /* the bio's blkcg is on a cgroup v1 hierarchy: ignored */
 #define BIO_F_MERGED		(1u << 3) /* merged into another request before issue, completed with it */
+/*
+ * The tracer saw no completion: the request was accounted when a new request
+ * took its address (the block layer frees a request only once it completed or
+ * was merged), or when the agent stopped with it in flight. ts_ns is then, and
+ * latency_ns is unknown (0): it is in no histogram.
+ */
+#define BIO_F_UNSEEN		(1u << 4)
 /* struct bio_rq.flags only: a merged request that is not selected (its bytes leave the other's) */
 #define BIO_RQ_F_SKIP		(1u << 7)
 
@@ -114,6 +121,9 @@ struct bio_rq {
 	__u64 mntns_id;
 	__u64 blkcg_id;
 	__u64 sector;
+	__u64 disk;		/* struct gendisk *: where its merged parts are keyed */
+	__u32 dev;		/* as bio_event.dev */
+	__u32 cmd;		/* the request's cmd_flags */
 	__u32 bytes;
 	__u32 pid;
 	__u32 tid;

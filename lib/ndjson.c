@@ -118,6 +118,8 @@ static void ndjson_bio(void *priv, const struct bio_view *v)
 		jw_bool(&w, "no_issue", true);
 	if (e->flags & BIO_F_MERGED)
 		jw_bool(&w, "merged", true);
+	if (e->flags & BIO_F_UNSEEN)
+		jw_bool(&w, "unseen", true);
 	jw_i64(&w, "status", e->status);
 	jw_u64(&w, "pid", e->pid);
 	jw_u64(&w, "tid", e->tid);
