@@ -194,9 +194,9 @@ $(OUT)/podsnoop: $(MAIN_OBJ) $(OUT)/libpodsnoop.a $(OUT)/libpodsnoop-common.a
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
 # The reference collector shares the NDJSON writer, the protobuf conversions and
-# the batch codec with the agent through lib/, and nothing else.
-# the agent's metrics registry renders the collector's /metrics too
-$(OUT)/podsnoop-collector: $(COLL_OBJS) $(OUT)/agent/http/metrics.o $(OUT)/libpodsnoop-common.a
+# the batch codec and the metrics registry (its /metrics) with the agent through
+# lib/, and nothing else.
+$(OUT)/podsnoop-collector: $(COLL_OBJS) $(OUT)/libpodsnoop-common.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(COLLECTOR_LDLIBS) -o $@
 

@@ -15,7 +15,7 @@
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
 
-#include "agent/http/metrics.h"
+#include "lib/metrics.h"
 #include "collector/collector.h"
 
 /*

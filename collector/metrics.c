@@ -2,12 +2,12 @@
 /*
  * GET /metrics of the collector: what it took and refused, and how writing
  * into ClickHouse goes, as Prometheus text. The agent's registry renders it
- * (agent/http/metrics.c); the figures are read at each scrape from the
+ * (lib/metrics.c); the figures are read at each scrape from the
  * counters the collector keeps anyway (st, ch_get_stats()).
  */
 #include <pthread.h>
 
-#include "agent/http/metrics.h"
+#include "lib/metrics.h"
 #include "collector/chrows.h"
 #include "collector/clickhouse.h"
 #include "collector/collector.h"

@@ -16,7 +16,7 @@
 #include "agent/attrib/meta.h"
 #include "agent/log.h"
 #include "agent/loop.h"
-#include "agent/http/metrics.h"
+#include "lib/metrics.h"
 #include "agent/out/output.h"
 #include "agent/attrib/snapshot.h"
 

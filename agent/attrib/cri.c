@@ -9,7 +9,7 @@
 
 #include "agent/clock.h"
 #include "agent/attrib/cri.h"
-#include "agent/http/metrics.h"
+#include "lib/metrics.h"
 
 #define LAT_HELP "CRI call latency by method."
 static struct metric lat_hist[CRI_NMETHODS] = {

@@ -18,7 +18,7 @@
 #include "agent/clock.h"
 #include "agent/http/endpoints.h"
 #include "agent/log.h"
-#include "agent/http/metrics.h"
+#include "lib/metrics.h"
 #include "lib/mhd_guard.h"
 
 #define MAX_COMPONENTS 8

@@ -7,7 +7,7 @@
 #include "agent/http/pod_metrics.h"
 #include "agent/clock.h"
 #include "agent/log.h"
-#include "agent/http/metrics.h"
+#include "lib/metrics.h"
 #include "agent/out/output.h"
 
 #define NS_PER_S 1000000000ull

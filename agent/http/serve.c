@@ -5,7 +5,7 @@
 
 #include "agent/http/endpoints.h"
 #include "agent/log.h"
-#include "agent/http/metrics.h"
+#include "lib/metrics.h"
 #include "agent/http/pod_metrics.h"
 #include "agent/http/serve.h"
 #include "agent/tracers/tracer.h"

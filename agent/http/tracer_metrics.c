@@ -11,7 +11,7 @@
 #include <sys/mman.h>
 #include <bpf/bpf.h>
 
-#include "agent/http/metrics.h"
+#include "lib/metrics.h"
 #include "agent/tracers/tracer.h"
 #include "agent/http/tracer_metrics.h"
 #include "lib/version.h"

@@ -5,7 +5,7 @@
 #include <time.h>
 
 #include "agent/clock.h"
-#include "agent/http/metrics.h"
+#include "lib/metrics.h"
 #include "agent/ship/otlp_metrics.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb-c.h"
 

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent/http/metrics.h"
+#include "lib/metrics.h"
 #include "agent/ship/otlp_logs.h"
 #include "lib/batch.h"
 

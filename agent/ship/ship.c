@@ -37,7 +37,7 @@
 #include "agent/attrib/bearer.h"
 #include "agent/clock.h"
 #include "agent/log.h"
-#include "agent/http/metrics.h"
+#include "lib/metrics.h"
 #include "lib/pbconv.h"
 #include "agent/ship/ship.h"
 #include "lib/batch.h"

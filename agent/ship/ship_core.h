@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent/http/metrics.h"
+#include "lib/metrics.h"
 #include "agent/ship/ship_config.h"
 #include "agent/ship/ship_http.h"
 #include "agent/ship/ship_queue.h"

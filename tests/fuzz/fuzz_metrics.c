@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "agent/http/metrics.h"
+#include "lib/metrics.h"
 
 #define MAX_VALUES 96
 

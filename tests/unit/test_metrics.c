@@ -9,7 +9,7 @@
 
 #include "unit.h"
 #include "agent/http/endpoints.h"
-#include "agent/http/metrics.h"
+#include "lib/metrics.h"
 #include "agent/privs.h"
 
 static char *render(void)

@@ -14,7 +14,7 @@
 
 #include "unit.h"
 #include "agent/clock.h"
-#include "agent/http/metrics.h"
+#include "lib/metrics.h"
 #include "agent/ship/otlp_metrics.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb-c.h"
 

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "lib/jsonw.h"
-#include "agent/http/metrics.h"
+#include "lib/metrics.h"
 
 #define MAX_COLLECTORS 32
 #define MAX_FOLDED 16
