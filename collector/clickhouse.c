@@ -18,6 +18,7 @@
 #include <curl/curl.h>
 #include <zlib.h>
 
+#include "collector/ch_int.h"
 #include "collector/chrows.h"
 #include "collector/clickhouse.h"
 #include "collector/collector.h"
@@ -40,6 +41,18 @@ static unsigned n_servers;
 unsigned ch_servers(void)
 {
 	return n_servers;
+}
+
+const char *ch_server(unsigned i)
+{
+	return i < n_servers ? servers[i] : NULL;
+}
+
+void ch_count_dropped(unsigned n)
+{
+	pthread_mutex_lock(&ch_mu);
+	stats.partitions_dropped += n;
+	pthread_mutex_unlock(&ch_mu);
 }
 
 const char *ch_url_shown(void)
@@ -265,7 +278,7 @@ long ch_query(const char *sql, char **out, char *err, size_t errsz)
 }
 
 /* DDL and other statements without an answer, at server base: 0 or -errno. */
-static int exec_sql(const char *base, const char *sql, char *err, size_t errsz)
+int ch_exec_sql(const char *base, const char *sql, char *err, size_t errsz)
 {
 	long st = post(base, NULL, NULL, sql, strlen(sql), false, NULL, 0, err, errsz);
 
@@ -275,8 +288,8 @@ static int exec_sql(const char *base, const char *sql, char *err, size_t errsz)
 }
 
 /* sql's answer (TabSeparated) from base into *ans: 0 or -errno. */
-static int select_sql(const char *base, const char *sql, char **ans, size_t max, char *err,
-		      size_t errsz)
+int ch_select_sql(const char *base, const char *sql, char **ans, size_t max, char *err,
+		  size_t errsz)
 {
 	long st = post(base, NULL, NULL, sql, strlen(sql), false, ans, max, err, errsz);
 
@@ -286,7 +299,7 @@ static int select_sql(const char *base, const char *sql, char **ans, size_t max,
 }
 
 /* url without user:password@, for messages */
-static void without_credentials(const char *url, char *out, size_t outsz)
+void ch_without_credentials(const char *url, char *out, size_t outsz)
 {
 	const char *auth = strstr(url, "://"), *at, *slash;
 
@@ -309,7 +322,7 @@ static void without_credentials(const char *url, char *out, size_t outsz)
  * Where table t's rows are stored: its own name, or with a cluster
  * <name>_local on each server, under the Distributed <name>.
  */
-static void stored_name(const struct ch_table *t, char *out, size_t outsz)
+void ch_stored_name(const struct ch_table *t, char *out, size_t outsz)
 {
 	snprintf(out, outsz, "%s%s", t->name, conf.cluster ? "_local" : "");
 }
@@ -329,7 +342,7 @@ static int create_table(const char *base, const struct ch_table *t, bool dist, c
 	for (unsigned i = 0; i < t->n_cols; i++)
 		n += snprintf(p + n, cap - (size_t)n, "%s`%s` %s", i ? ", " : "",
 			      t->cols[i].name, ch_col_sql_type(t->cols[i].type));
-	stored_name(t, local, sizeof(local));
+	ch_stored_name(t, local, sizeof(local));
 	snprintf(name, sizeof(name), "%s", dist ? t->name : local);
 	/*
 	 * ReplacingMergeTree on (agent_id, seq, idx): a batch written again (a
@@ -351,7 +364,7 @@ static int create_table(const char *base, const struct ch_table *t, bool dist, c
 		free(cols);
 		return -ENOMEM;
 	}
-	rc = exec_sql(base, sql, err, errsz);
+	rc = ch_exec_sql(base, sql, err, errsz);
 	free(sql);
 	free(cols);
 	return rc;
@@ -369,7 +382,7 @@ static int add_missing_columns(const char *base, const struct ch_table *t, const
 
 	snprintf(sql, sizeof(sql), "SELECT name FROM system.columns WHERE database = '%s' AND "
 		 "table = '%s' FORMAT TabSeparated", conf.database, name);
-	rc = select_sql(base, sql, &have, 1 << 20, err, errsz);
+	rc = ch_select_sql(base, sql, &have, 1 << 20, err, errsz);
 	if (rc)
 		return rc;
 	for (unsigned i = 0; i < t->n_cols && !rc; i++) {
@@ -379,7 +392,7 @@ static int add_missing_columns(const char *base, const struct ch_table *t, const
 			continue;
 		snprintf(sql, sizeof(sql), "ALTER TABLE `%s`.`%s` ADD COLUMN `%s` %s",
 			 conf.database, name, t->cols[i].name, ch_col_sql_type(t->cols[i].type));
-		rc = exec_sql(base, sql, err, errsz);
+		rc = ch_exec_sql(base, sql, err, errsz);
 		if (rc && strstr(err, "already exists"))
 			rc = 0;
 	}
@@ -400,14 +413,14 @@ static int check_engines(const char *base, char *err, size_t errsz)
 	n = snprintf(sql, sizeof(sql), "SELECT name, engine FROM system.tables WHERE database = "
 		     "'%s' AND name IN (", conf.database);
 	for (int t = 0; t < CH_TABLES; t++) {
-		stored_name(&ch_tables[t], name, sizeof(name));
+		ch_stored_name(&ch_tables[t], name, sizeof(name));
 		n += snprintf(sql + n, sizeof(sql) - (size_t)n, "%s'%s'", t ? ", " : "",
 			      ch_tables[t].name);
 		if (conf.cluster)
 			n += snprintf(sql + n, sizeof(sql) - (size_t)n, ", '%s'", name);
 	}
 	snprintf(sql + n, sizeof(sql) - (size_t)n, ") FORMAT TabSeparated");
-	rc = select_sql(base, sql, &ans, 1 << 20, err, errsz);
+	rc = ch_select_sql(base, sql, &ans, 1 << 20, err, errsz);
 	if (rc)
 		return rc;
 	for (line = strtok_r(ans, "\n", &save); line && !rc; line = strtok_r(NULL, "\n", &save)) {
@@ -440,7 +453,7 @@ static int schema(const char *base, char *err, size_t errsz)
 	int rc;
 
 	snprintf(sql, sizeof(sql), "CREATE DATABASE IF NOT EXISTS `%s`", conf.database);
-	rc = exec_sql(base, sql, e, sizeof(e));
+	rc = ch_exec_sql(base, sql, e, sizeof(e));
 	if (rc) {
 		snprintf(err, errsz, "cannot create database %s: %s", conf.database, e);
 		return rc;
@@ -448,12 +461,12 @@ static int schema(const char *base, char *err, size_t errsz)
 	snprintf(sql, sizeof(sql), "CREATE TABLE IF NOT EXISTS `%s`.schema_version (version "
 		 "UInt32, applied DateTime, by String) ENGINE = MergeTree ORDER BY version",
 		 conf.database);
-	rc = exec_sql(base, sql, e, sizeof(e));
+	rc = ch_exec_sql(base, sql, e, sizeof(e));
 	if (rc)
 		goto fail;
 	snprintf(sql, sizeof(sql), "SELECT max(version) FROM `%s`.schema_version",
 		 conf.database);
-	rc = select_sql(base, sql, &ans, 64, e, sizeof(e));
+	rc = ch_select_sql(base, sql, &ans, 64, e, sizeof(e));
 	if (rc)
 		goto fail;
 	version = strtol(ans, NULL, 10);
@@ -469,7 +482,7 @@ static int schema(const char *base, char *err, size_t errsz)
 	for (int t = 0; t < CH_TABLES && !rc; t++) {
 		const struct ch_table *tb = &ch_tables[t];
 
-		stored_name(tb, name, sizeof(name));
+		ch_stored_name(tb, name, sizeof(name));
 		rc = create_table(base, tb, false, e, sizeof(e));
 		if (!rc && version < CH_SCHEMA_VERSION)
 			rc = add_missing_columns(base, tb, name, e, sizeof(e));
@@ -483,7 +496,7 @@ static int schema(const char *base, char *err, size_t errsz)
 	if (version < CH_SCHEMA_VERSION) {
 		snprintf(sql, sizeof(sql), "INSERT INTO `%s`.schema_version VALUES (%d, now(), "
 			 "'podsnoop-collector')", conf.database, CH_SCHEMA_VERSION);
-		rc = exec_sql(base, sql, e, sizeof(e));
+		rc = ch_exec_sql(base, sql, e, sizeof(e));
 		if (rc)
 			goto fail;
 	}
@@ -553,7 +566,7 @@ static int cluster_servers(char *err, size_t errsz)
 	snprintf(sql, sizeof(sql), "SELECT host_name, shard_num FROM system.clusters WHERE "
 		 "cluster = '%s' ORDER BY shard_num, replica_num FORMAT TabSeparated",
 		 conf.cluster);
-	rc = select_sql(conf.url, sql, &ans, 1 << 20, e, sizeof(e));
+	rc = ch_select_sql(conf.url, sql, &ans, 1 << 20, e, sizeof(e));
 	if (rc) {
 		snprintf(err, errsz, "ClickHouse at %s: cannot read system.clusters: %s", url_shown,
 			 e);
@@ -577,7 +590,7 @@ static int cluster_servers(char *err, size_t errsz)
 	}
 	if (!shards) {
 		ans = NULL;
-		if (select_sql(conf.url, "SELECT arrayStringConcat(groupUniqArray(cluster), ', ') "
+		if (ch_select_sql(conf.url, "SELECT arrayStringConcat(groupUniqArray(cluster), ', ') "
 			       "FROM system.clusters", &ans, 4096, e, sizeof(e)))
 			ans = NULL;
 		if (ans)
@@ -590,136 +603,6 @@ static int cluster_servers(char *err, size_t errsz)
 	return 0;
 }
 
-/* ---- --retention-days ---- */
-
-static pthread_t ret_thread;
-static bool ret_started, ret_stop;
-static pthread_mutex_t ret_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t ret_cv;
-
-/*
- * ClickHouse 18.16 has no TTL: a day's partition (toYYYYMMDD(ts)) of our
- * tables goes once the whole day is more than retention_days old, by
- * ClickHouse's clock and time zone, the ones that named the partition.
- * Dropping a partition that another collector dropped meanwhile is no error.
- * Over a cluster, the partitions are those of each server's local tables.
- */
-static int retention_at(const char *base, unsigned *dropped, char *err, size_t errsz)
-{
-	char sql[1024], e[ERR_MAX], *ans = NULL, *line, *save, name[64];
-	int n, rc;
-
-	n = snprintf(sql, sizeof(sql), "SELECT DISTINCT table, partition FROM system.parts "
-		     "WHERE database = '%s' AND active AND table IN (", conf.database);
-	for (int t = 0; t < CH_TABLES; t++) {
-		stored_name(&ch_tables[t], name, sizeof(name));
-		n += snprintf(sql + n, sizeof(sql) - (size_t)n, "%s'%s'", t ? ", " : "", name);
-	}
-	snprintf(sql + n, sizeof(sql) - (size_t)n, ") AND length(partition) = 8 AND partition < "
-		 "toString(toYYYYMMDD(today() - %u)) ORDER BY partition, table FORMAT "
-		 "TabSeparated", conf.retention_days);
-	rc = select_sql(base, sql, &ans, 1 << 20, e, sizeof(e));
-	if (rc) {
-		snprintf(err, errsz, "cannot list the partitions: %s", e);
-		return rc;
-	}
-	for (line = strtok_r(ans, "\n", &save); line && !rc; line = strtok_r(NULL, "\n", &save)) {
-		char *tab = strchr(line, '\t');
-
-		if (!tab || strspn(tab + 1, "0123456789") != 8 || tab[9])
-			continue;
-		*tab = '\0';
-		snprintf(sql, sizeof(sql), "ALTER TABLE `%s`.`%s` DROP PARTITION %s", conf.database,
-			 line, tab + 1);
-		rc = exec_sql(base, sql, e, sizeof(e));
-		if (rc)
-			snprintf(err, errsz, "cannot drop partition %s of %s: %s", tab + 1, line, e);
-		else
-			(*dropped)++;
-	}
-	free(ans);
-	return rc;
-}
-
-/* Every server's old partitions; the first failure is reported, the others still tried. */
-static int retention_pass(unsigned *dropped, char *err, size_t errsz)
-{
-	char e[1024];
-	int rc = 0, r;
-
-	*dropped = 0;
-	for (unsigned i = 0; i < n_servers; i++) {
-		r = retention_at(servers[i], dropped, e, sizeof(e));
-		if (r && !rc) {
-			rc = r;
-			if (n_servers > 1) {
-				char at[512];
-
-				without_credentials(servers[i], at, sizeof(at));
-				snprintf(err, errsz, "at %s: %s", at, e);
-			} else {
-				snprintf(err, errsz, "%s", e);
-			}
-		}
-	}
-	pthread_mutex_lock(&ch_mu);
-	stats.partitions_dropped += *dropped;
-	pthread_mutex_unlock(&ch_mu);
-	return rc;
-}
-
-static void *retention_thread(void *arg)
-{
-	struct timespec until;
-	char err[1024];
-	unsigned dropped;
-	bool stop;
-
-	(void)arg;
-	for (;;) {
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += conf.retention_check_s;
-		pthread_mutex_lock(&ret_mu);
-		while (!ret_stop && pthread_cond_timedwait(&ret_cv, &ret_mu, &until) != ETIMEDOUT)
-			;
-		stop = ret_stop;
-		pthread_mutex_unlock(&ret_mu);
-		if (stop)
-			return NULL;
-		if (retention_pass(&dropped, err, sizeof(err)))
-			log_warn("--retention-days: %s (tried again in %u s)", err,
-				 conf.retention_check_s);
-		else if (dropped)
-			log_info("--retention-days %u: dropped %u day partitions", conf.retention_days,
-				 dropped);
-	}
-}
-
-static int retention_start(char *err, size_t errsz)
-{
-	pthread_condattr_t ca;
-	unsigned dropped;
-	int rc;
-
-	rc = retention_pass(&dropped, err, errsz);
-	if (rc)
-		return rc;
-	if (dropped)
-		log_info("--retention-days %u: dropped %u day partitions", conf.retention_days,
-			 dropped);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&ret_cv, &ca);
-	pthread_condattr_destroy(&ca);
-	rc = -pthread_create(&ret_thread, NULL, retention_thread, NULL);
-	if (rc) {
-		snprintf(err, errsz, "cannot start the retention thread: %s", strerror(-rc));
-		return rc;
-	}
-	ret_started = true;
-	return 0;
-}
-
 int ch_init(const struct ch_conf *c, char *err, size_t errsz)
 {
 	char e[ERR_MAX], se[1024];
@@ -728,7 +611,7 @@ int ch_init(const struct ch_conf *c, char *err, size_t errsz)
 	int rc;
 
 	conf = *c;
-	without_credentials(c->url, url_shown, sizeof(url_shown));
+	ch_without_credentials(c->url, url_shown, sizeof(url_shown));
 	/* "http://host:8123/" and "http://host:8123" alike */
 	n = strlen(conf.url);
 	if (n && conf.url[n - 1] == '/') {
@@ -770,27 +653,20 @@ int ch_init(const struct ch_conf *c, char *err, size_t errsz)
 		if (rc && i) {
 			char at[512];
 
-			without_credentials(servers[i], at, sizeof(at));
+			ch_without_credentials(servers[i], at, sizeof(at));
 			snprintf(err, errsz, "ClickHouse at %s (cluster %s): %s", at, conf.cluster, se);
 		} else if (rc) {
 			snprintf(err, errsz, "%s", se);
 		}
 	}
 	if (!rc && conf.retention_days)
-		rc = retention_start(err, errsz);
+		rc = ch_retention_start(&conf, err, errsz);
 	return rc;
 }
 
 void ch_fini(void)
 {
-	if (ret_started) {
-		pthread_mutex_lock(&ret_mu);
-		ret_stop = true;
-		pthread_cond_signal(&ret_cv);
-		pthread_mutex_unlock(&ret_mu);
-		pthread_join(ret_thread, NULL);
-		ret_started = false;
-	}
+	ch_retention_stop();
 	while (n_idle)
 		curl_easy_cleanup(idle[--n_idle]);
 	while (n_servers)
