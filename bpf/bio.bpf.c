@@ -214,6 +214,43 @@ static __always_inline bool submit_info(struct bio *bio, struct bio_rq *r)
 	return true;
 }
 
+static __always_inline void decode_op(__u32 cmd, __u8 *op, __u8 *op_flags)
+{
+	__u8 f = 0;
+
+	switch (cmd & 0xff) { /* REQ_OP_MASK: the low 8 bits since 4.10 */
+	case 0:
+		*op = BIO_OP_READ;
+		break;
+	case 1:
+		*op = BIO_OP_WRITE;
+		break;
+	case 2:
+		*op = BIO_OP_FLUSH;
+		break;
+	case 3:
+		*op = BIO_OP_DISCARD;
+		break;
+	case 5:
+		*op = BIO_OP_DISCARD;
+		f |= BIO_OPF_SECURE;
+		break;
+	default:
+		*op = BIO_OP_OTHER;
+	}
+	if (cmd & (1u << bpf_core_enum_value(enum req_flag_bits, __REQ_SYNC)))
+		f |= BIO_OPF_SYNC;
+	if (cmd & (1u << bpf_core_enum_value(enum req_flag_bits, __REQ_META)))
+		f |= BIO_OPF_META;
+	if (cmd & (1u << bpf_core_enum_value(enum req_flag_bits, __REQ_FUA)))
+		f |= BIO_OPF_FUA;
+	if (cmd & (1u << bpf_core_enum_value(enum req_flag_bits, __REQ_PREFLUSH)))
+		f |= BIO_OPF_PREFLUSH;
+	if (cmd & (1u << bpf_core_enum_value(enum req_flag_bits, __REQ_RAHEAD)))
+		f |= BIO_OPF_RAHEAD;
+	*op_flags = f;
+}
+
 /* Which disk and operation rq is, and its size so far, for a record made without its completion. */
 static __always_inline void where(struct request *rq, struct bio_rq *r)
 {
@@ -221,7 +258,7 @@ static __always_inline void where(struct request *rq, struct bio_rq *r)
 
 	r->disk = (__u64)disk;
 	r->dev = (BPF_CORE_READ(disk, major) << 20) | BPF_CORE_READ(disk, first_minor);
-	r->cmd = BIO_READ(rq, cmd_flags);
+	decode_op(BIO_READ(rq, cmd_flags), &r->op, &r->op_flags);
 	r->sector = BIO_READ(rq, __sector);
 	r->bytes = BIO_READ(rq, __data_len);
 }
@@ -453,42 +490,6 @@ static __always_inline __u32 complete_parts(struct ps_stats *s, struct bio_event
 	return bytes;
 }
 
-static __always_inline void decode_op(__u32 cmd, struct bio_event *e)
-{
-	__u8 f = 0;
-
-	switch (cmd & 0xff) { /* REQ_OP_MASK: the low 8 bits since 4.10 */
-	case 0:
-		e->op = BIO_OP_READ;
-		break;
-	case 1:
-		e->op = BIO_OP_WRITE;
-		break;
-	case 2:
-		e->op = BIO_OP_FLUSH;
-		break;
-	case 3:
-		e->op = BIO_OP_DISCARD;
-		break;
-	case 5:
-		e->op = BIO_OP_DISCARD;
-		f |= BIO_OPF_SECURE;
-		break;
-	default:
-		e->op = BIO_OP_OTHER;
-	}
-	if (cmd & (1u << bpf_core_enum_value(enum req_flag_bits, __REQ_SYNC)))
-		f |= BIO_OPF_SYNC;
-	if (cmd & (1u << bpf_core_enum_value(enum req_flag_bits, __REQ_META)))
-		f |= BIO_OPF_META;
-	if (cmd & (1u << bpf_core_enum_value(enum req_flag_bits, __REQ_FUA)))
-		f |= BIO_OPF_FUA;
-	if (cmd & (1u << bpf_core_enum_value(enum req_flag_bits, __REQ_PREFLUSH)))
-		f |= BIO_OPF_PREFLUSH;
-	if (cmd & (1u << bpf_core_enum_value(enum req_flag_bits, __REQ_RAHEAD)))
-		f |= BIO_OPF_RAHEAD;
-	e->op_flags = f;
-}
 
 static __always_inline int on_complete(struct request *rq, int status, unsigned int nr_bytes)
 {
@@ -513,7 +514,7 @@ static __always_inline int on_complete(struct request *rq, int status, unsigned 
 	e.ts_ns = bpf_ktime_get_boot_ns();
 	e.status = status;
 	e.method = targ_method;
-	decode_op(BIO_READ(rq, cmd_flags), &e);
+	decode_op(BIO_READ(rq, cmd_flags), &e.op, &e.op_flags);
 	disk = ps_rq_disk(rq);
 	e.dev = (BPF_CORE_READ(disk, major) << 20) | BPF_CORE_READ(disk, first_minor);
 	bpf_core_read_str(e.disk, sizeof(e.disk), &disk->disk_name);
@@ -589,7 +590,8 @@ static __always_inline void unseen(const struct bio_rq *r, struct bio_event *ep)
 	__builtin_memset(e, 0, sizeof(*e));
 	e->ts_ns = bpf_ktime_get_boot_ns();
 	e->method = targ_method;
-	decode_op(r->cmd, e);
+	e->op = r->op;
+	e->op_flags = r->op_flags;
 	e->dev = r->dev;
 	bpf_core_read_str(e->disk, sizeof(e->disk), &disk->disk_name);
 	e->flags = BIO_F_UNSEEN;

@@ -123,7 +123,9 @@ struct bio_rq {
 	__u64 sector;
 	__u64 disk;		/* struct gendisk *: where its merged parts are keyed */
 	__u32 dev;		/* as bio_event.dev */
-	__u32 cmd;		/* the request's cmd_flags */
+	__u8 op;		/* as bio_event.op and op_flags */
+	__u8 op_flags;
+	__u16 pad2;
 	__u32 bytes;
 	__u32 pid;
 	__u32 tid;

@@ -28,7 +28,7 @@
 
 static struct tracer_obj obj;		/* obj.skel: struct bio_bpf */
 static const struct ps_config *cfg;
-static uint64_t malformed, orphaned;
+static uint64_t malformed, orphaned, flushed;
 static uint64_t last_flip_ns, last_sweep_ns;
 static int drain_gen = -1;		/* generation waiting to be read, or -1 */
 static uint64_t drain_end_ns, drain_len_ns;
@@ -304,6 +304,95 @@ static void bio_tick(uint64_t boot_ns)
 	}
 }
 
+/* The kernel's name of disk dev (major << 20 | minor), from sysfs; "" if gone. */
+static void disk_name(uint32_t dev, char *out, size_t len)
+{
+	char path[64], line[128];
+	FILE *f;
+
+	out[0] = '\0';
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/uevent", dev >> 20, dev & 0xfffff);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "DEVNAME=", 8)) {
+			line[strcspn(line, "\n")] = '\0';
+			snprintf(out, len, "%.*s", (int)(len - 1), line + 8);
+			break;
+		}
+	fclose(f);
+}
+
+static void flush_one(const struct bio_rq *r, uint32_t flags, uint64_t now_boot)
+{
+	struct bio_event e = { 0 };
+
+	e.ts_ns = now_boot;
+	e.cgroup_id = r->cgroup_id;
+	e.mntns_id = r->mntns_id;
+	e.blkcg_id = r->blkcg_id;
+	e.sector = r->sector;
+	e.bytes = r->bytes;
+	e.dev = r->dev;
+	e.pid = r->pid;
+	e.tid = r->tid;
+	e.op = r->op;
+	e.op_flags = r->op_flags;
+	e.attribution = r->attribution;
+	e.method = obj.skel ? ((struct bio_bpf *)obj.skel)->rodata->targ_method : 0;
+	e.flags = (r->flags & ~BIO_RQ_F_SKIP) | flags | BIO_F_UNSEEN | (r->issue_ns ? 0 : BIO_F_NO_ISSUE);
+	if (r->issue_ns && (r->flags & BIO_F_QUEUED) && r->insert_ns <= r->issue_ns)
+		e.queue_ns = r->issue_ns - r->insert_ns;
+	memcpy(e.comm, r->comm, sizeof(e.comm));
+	disk_name(r->dev, e.disk, sizeof(e.disk));
+	handle_event(NULL, &e, sizeof(e));
+	counter_add(&flushed, 1);
+}
+
+/*
+ * The agent stops: requests still in the in-flight maps (in flight now, or
+ * completed without the programs running: see unseen() in bio.bpf.c) are
+ * recorded as unseen, each once; a request's bytes leave out its merged parts.
+ */
+static void flush_in_flight(void)
+{
+	struct bio_bpf *skel = obj.skel;
+	int ifd = bpf_map__fd(skel->maps.ps_bio_inflight), mfd = bpf_map__fd(skel->maps.ps_bio_merged);
+	uint64_t now = clock_now_ns(CLOCK_BOOTTIME), key, *prev = NULL;
+	struct bio_merge_key mk, *mprev = NULL;
+	struct bio_rq r, *parts = NULL, *np;
+	size_t n = 0, cap = 0;
+
+	while (bpf_map_get_next_key(mfd, mprev, &mk) == 0) {
+		mprev = &mk;
+		if (bpf_map_lookup_elem(mfd, &mk, &r))
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			np = realloc(parts, cap * sizeof(*parts));
+			if (!np)
+				break;
+			parts = np;
+		}
+		parts[n++] = r;
+		if (!(r.flags & BIO_RQ_F_SKIP))
+			flush_one(&r, BIO_F_MERGED, now);
+	}
+	while (bpf_map_get_next_key(ifd, prev, &key) == 0) {
+		prev = &key;
+		if (bpf_map_lookup_elem(ifd, &key, &r))
+			continue;
+		/* the issue saw the bytes of the requests merged into it */
+		for (size_t i = 0; r.issue_ns && i < n; i++)
+			if (parts[i].disk == r.disk && parts[i].sector >= r.sector &&
+			    parts[i].sector < r.sector + (r.bytes >> 9))
+				r.bytes = r.bytes > parts[i].bytes ? r.bytes - parts[i].bytes : 0;
+		flush_one(&r, 0, now);
+	}
+	free(parts);
+}
+
 /* The programs are detached: the last, partial interval too. */
 static void bio_detached(void)
 {
@@ -314,6 +403,7 @@ static void bio_detached(void)
 		drain_hist(drain_gen, drain_end_ns, drain_len_ns);
 	drain_gen = -1;
 	drain_hist(skel->bss->hist_gen & 1, now, now - last_flip_ns);
+	flush_in_flight();
 }
 
 static void bio_cleanup(void)
@@ -325,6 +415,8 @@ static void bio_cleanup(void)
 static void bio_user_stats(struct ps_stats *s)
 {
 	s->v[PS_STAT_MAP_FULL] += counter_get(&orphaned);
+	s->v[PS_STAT_SEEN] += counter_get(&flushed);
+	s->v[PS_STAT_EMITTED] += counter_get(&flushed);
 	s->v[PS_STAT_READ_ERR] += counter_get(&malformed);
 }
 

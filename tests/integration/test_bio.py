@@ -527,3 +527,42 @@ def test_request_whose_completion_was_missed_is_counted(cgroup):
     mine = [r for r in bios(a, disk=disk, pid=pid) if not r.get("unseen")]
     assert len(mine) == 1024 and all(r["bytes"] == 4096 and r["cgroup_id"] == cgroup.id and
                                      base_op(r["op"]) == "R" for r in mine)
+
+
+def test_request_still_in_flight_at_stop_is_recorded_unseen(cgroup):
+    """What is left in the in-flight map when the agent stops (a request in
+    flight then, or one whose completion no program saw and whose address no
+    request took since) is recorded once, as itself with `unseen`. An entry
+    copied from a real request to a key no request has (an address never
+    reused) stands for one."""
+    with loop_device() as dev:
+        disk, _ = dev_of(dev)
+        with Agent("--tracers", "bio", "--bio-min-us", "0", "--cgroup", cgroup.path) as a:
+            mid = agent_map_id(a.proc.pid, "ps_bio_inflight")
+            reader = cgroup.popen([PY, "-c", READ_LOOP, dev])
+            value = None
+            try:
+                deadline = time.time() + 60
+                while value is None and time.time() < deadline:
+                    dump = json.loads(subprocess.run(
+                        ["bpftool", "map", "dump", "id", str(mid), "-j"], capture_output=True,
+                        text=True, check=True).stdout)
+                    value = next((e["value"] for e in dump if isinstance(e.get("value"), list)),
+                                 None)
+            finally:
+                reader.kill()
+                reader.wait()
+            assert value is not None, "no request seen in flight"
+            subprocess.run(["bpftool", "map", "update", "id", str(mid), "key", "hex"]
+                           + ["01"] + ["00"] * 7 + ["value", "hex"] + [v[2:] for v in value],
+                           check=True)
+            time.sleep(0.2)
+            before = len([r for r in bios(a, disk=disk) if r.get("unseen")])
+            assert a.stop() == 0
+    unseen = [r for r in bios(a, disk=disk) if r.get("unseen")]
+    s = a.summary("bio")
+    assert len(unseen) == before + 1, (before, unseen)
+    r = unseen[-1]
+    assert (r["bytes"], r["cgroup_id"], base_op(r["op"]), r["latency_ns"]) == (
+        4096, cgroup.id, "R", 0), r
+    assert s["map_full"] == 0 and s["lost"] == 0, s
