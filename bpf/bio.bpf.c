@@ -605,7 +605,15 @@ static __always_inline void unseen(const struct bio_rq *r, struct bio_event *ep)
 	else if ((r->flags & BIO_F_QUEUED) && r->insert_ns <= r->issue_ns)
 		e->queue_ns = r->issue_ns - r->insert_ns;
 	e->bytes = e->bytes > parts ? e->bytes - parts : 0;
-	emit(s, e, disk);
+	/*
+	 * Not through the rate limit or the fair share: this record is the
+	 * request's only account (it is in no histogram), and a cgroup cannot
+	 * have more of them than it had requests.
+	 */
+	if (bpf_ringbuf_output(&ps_bio_rb, e, sizeof(*e), 0))
+		ps_count(s, PS_STAT_LOST);
+	else
+		ps_count(s, PS_STAT_EMITTED);
 }
 
 

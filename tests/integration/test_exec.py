@@ -263,7 +263,9 @@ def test_ring_buffer_overflow_is_counted_and_reported(cgroup, progdir):
     prog = make_program(progdir)
     big = ["y" * 4000]
     # a tiny ring with its reader stopped must overflow; the loss must be visible
-    with Agent("--tracers", "exec", "--cgroup", cgroup.path, "--ringbuf-kb", "16") as a:
+    # (--shed off: else the cgroup's records are shed before the ring is full)
+    with Agent("--tracers", "exec", "--cgroup", cgroup.path, "--ringbuf-kb", "16",
+               "--shed", "off") as a:
         a.proc.send_signal(signal.SIGSTOP)
         cgroup.run(["/bin/sh", "-c", 'for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; '
                     'do "$0" "$1"; done', prog] + big)
