@@ -538,67 +538,71 @@ static int cmp_series(const void *x, const void *y)
 	return c ? c : (a->key_len > b->key_len) - (a->key_len < b->key_len);
 }
 
-static void write_series(struct mw *w, const struct hist_agg *a, const struct series *s,
-			 double unit)
+/* Fill labels with the names of a and the values packed in s's key. */
+static void series_labels(const struct hist_agg *a, const struct series *s,
+			  const char **labels)
 {
-	const char *labels[2 * HIST_AGG_MAX_LABELS + 1];
 	const char *v = s->key;
-	size_t n = a->n_labels;
 
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < a->n_labels; i++) {
 		labels[2 * i] = a->names[i];
 		labels[2 * i + 1] = v;
 		v += strlen(v) + 1;
 	}
-	labels[2 * n] = NULL;
-	w->born = s->born;
-	hist_log2(w, labels, s->slots, a->n_slots, unit,
-		  scale((double)s->sum, a->sum_unit > 0 ? a->sum_unit : unit));
-	w->born = 0;
+	labels[2 * a->n_labels] = NULL;
 }
 
-void hist_agg_write(struct mw *w, const struct hist_agg *a, double unit)
-{
-	struct series **all = malloc((a->n_series ? a->n_series : 1) * sizeof(*all));
-	size_t n = 0;
-
-	if (!all)
-		return;
-	for (size_t i = 0; i < a->cap; i++)
-		if (a->table[i])
-			all[n++] = a->table[i];
-	qsort(all, n, sizeof(*all), cmp_series);
-	for (size_t i = 0; i < n; i++)
-		write_series(w, a, all[i], unit);
-	if (a->other)
-		write_series(w, a, a->other, unit);
-	free(all);
-	note_folded(w, a->folded);
-}
-
-void hist_agg_write_counters(struct mw *w, const struct hist_agg *a)
+/*
+ * Every series of a, sorted so that a scrape reads the same order each time,
+ * with the folded "other" series last.  The caller frees the array.
+ */
+static struct series **sorted_series(const struct hist_agg *a, size_t *n_out)
 {
 	struct series **all = malloc((a->n_series + 1) * sizeof(*all));
-	const char *labels[2 * HIST_AGG_MAX_LABELS + 1];
 	size_t n = 0;
 
 	if (!all)
-		return;
+		return NULL;
 	for (size_t i = 0; i < a->cap; i++)
 		if (a->table[i])
 			all[n++] = a->table[i];
 	qsort(all, n, sizeof(*all), cmp_series);
 	if (a->other)
 		all[n++] = a->other;
-	for (size_t i = 0; i < n; i++) {
-		const char *v = all[i]->key;
+	*n_out = n;
+	return all;
+}
 
-		for (size_t j = 0; j < a->n_labels; j++) {
-			labels[2 * j] = a->names[j];
-			labels[2 * j + 1] = v;
-			v += strlen(v) + 1;
-		}
-		labels[2 * a->n_labels] = NULL;
+void hist_agg_write(struct mw *w, const struct hist_agg *a, double unit)
+{
+	const char *labels[2 * HIST_AGG_MAX_LABELS + 1];
+	double sum_unit = a->sum_unit > 0 ? a->sum_unit : unit;
+	size_t n;
+	struct series **all = sorted_series(a, &n);
+
+	if (!all)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		series_labels(a, all[i], labels);
+		w->born = all[i]->born;
+		hist_log2(w, labels, all[i]->slots, a->n_slots, unit,
+			  scale((double)all[i]->sum, sum_unit));
+		w->born = 0;
+	}
+	free(all);
+	note_folded(w, a->folded);
+}
+
+void hist_agg_write_counters(struct mw *w, const struct hist_agg *a)
+{
+	const char *labels[2 * HIST_AGG_MAX_LABELS + 1];
+	size_t n;
+	struct series **all = sorted_series(a, &n);
+
+	if (!all)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		series_labels(a, all[i], labels);
 		w->born = all[i]->born;
 		mw_u64(w, labels, all[i]->slots[0]);
 		w->born = 0;
