@@ -5,7 +5,6 @@ the cgroup filter and its negative case; bounded histogram maps; the hook
 fallbacks; what cgroup writeback attribution this machine allows; and a
 cross-check of request counts against Debian's libbpf-tools biolatency."""
 import array
-import contextlib
 import fcntl
 import json
 import os
@@ -17,6 +16,7 @@ import tempfile
 import time
 
 import pytest
+from loopfs import loop_device
 from podsnoop_harness import Agent, cgroup2_mount, host_mntns, unique
 
 PY = "/usr/bin/python3"
@@ -43,21 +43,6 @@ print(json.dumps({"pid": os.getpid()}))
 
 WRITES = [4096, 8192, 65536, 131072, 4096]
 READS = [4096, 65536, 16384]
-
-
-@contextlib.contextmanager
-def loop_device(size_mb=64):
-    """A loop device over a sparse file, made for one test and removed after."""
-    fd, backing = tempfile.mkstemp(prefix="psbio-")
-    os.ftruncate(fd, size_mb << 20)
-    os.close(fd)
-    dev = subprocess.run(["losetup", "--find", "--show", backing], capture_output=True,
-                         text=True, check=True).stdout.strip()
-    try:
-        yield dev
-    finally:
-        subprocess.run(["losetup", "--detach", dev], check=False)
-        os.unlink(backing)
 
 
 def dev_of(path):

@@ -10,9 +10,9 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 
+from loopfs import loop_device
 from podsnoop_harness import Agent, unique
 
 PY = "/usr/bin/python3"
@@ -60,12 +60,7 @@ def disk_stat(disk):
 @contextlib.contextmanager
 def loop_ext4(size_mb=256):
     """ext4 on a loop device with mq-deadline; no lazy init left to run behind the test."""
-    fd, backing = tempfile.mkstemp(prefix="psbiom-")
-    os.ftruncate(fd, size_mb << 20)
-    os.close(fd)
-    dev = subprocess.run(["losetup", "--find", "--show", backing], capture_output=True,
-                         text=True, check=True).stdout.strip()
-    try:
+    with loop_device(size_mb, prefix="psbiom-") as dev:
         disk = os.path.basename(dev)
         subprocess.run(["mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0",
                         dev], check=True)
@@ -74,9 +69,6 @@ def loop_ext4(size_mb=256):
             f.write("mq-deadline")
         assert "[mq-deadline]" in open("/sys/block/%s/queue/scheduler" % disk).read()
         yield dev
-    finally:
-        subprocess.run(["losetup", "--detach", dev], check=False)
-        os.unlink(backing)
 
 
 @contextlib.contextmanager

@@ -14,7 +14,8 @@ import biohist
 import pytest
 from podsnoop_harness import REPO, Agent, make_program, run_agent_once
 from prometheus_server import Prometheus
-from test_bio import DIRECT_IO, PY, dev_of, loop_device
+from loopfs import loop_device
+from test_bio import DIRECT_IO, PY, dev_of
 
 
 def get(port, path, method="GET"):

@@ -351,7 +351,8 @@ for i in range(100):
 
 
 def test_block_io_storm_is_held_and_a_quiet_cgroup_loses_nothing(tmp_path):
-    from test_bio import dev_of, loop_device
+    from loopfs import loop_device
+    from test_bio import dev_of
     top = Cgroup()
     storm, quiet = top.child(), top.child()
     started, stop = str(tmp_path / "started"), str(tmp_path / "stop")

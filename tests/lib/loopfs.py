@@ -1,14 +1,31 @@
 """A real filesystem on a loop device, made for one test: a sparse image
 file, mkfs, losetup, mount; everything undone on exit."""
+import contextlib
 import os
 import shutil
 import subprocess
+import tempfile
 
 MKFS = {
     "ext4": ["mkfs.ext4", "-q", "-F"],
     "xfs": ["mkfs.xfs", "-q", "-f"],
     "btrfs": ["mkfs.btrfs", "-q", "-f"],
 }
+
+
+@contextlib.contextmanager
+def loop_device(size_mb=64, prefix="psloop-"):
+    """A loop device over a sparse file, made for one test and removed after."""
+    fd, backing = tempfile.mkstemp(prefix=prefix)
+    os.ftruncate(fd, size_mb << 20)
+    os.close(fd)
+    dev = subprocess.run(["losetup", "--find", "--show", backing], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    try:
+        yield dev
+    finally:
+        subprocess.run(["losetup", "--detach", dev], check=False)
+        os.unlink(backing)
 
 
 def have_mkfs(fstype):
